@@ -1,0 +1,36 @@
+"""Lambda REQUEST authorizer (payload 2.0, simple responses): validates the bearer JWT.
+
+It never answers "deny": HTTP APIs render a denial as ``403 {"message": "Forbidden"}``, which the
+contract does not allow. A request with a bad token is let through as anonymous and the handler
+answers ``401 unauthorized`` in the contract's envelope (``payments_core.api.authenticated_user_id``,
+which every protected route needs anyway to know whose data it touches).
+"""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from payments_core.auth import tokens
+from payments_core.config import get_secret, get_settings
+from payments_core.observability import logger, tracer
+
+ANONYMOUS: dict[str, Any] = {"isAuthorized": True, "context": {"user_id": ""}}
+
+
+def authorize(event: dict[str, Any]) -> dict[str, Any]:
+    headers = {key.lower(): value for key, value in (event.get("headers") or {}).items()}
+    scheme, _, token = str(headers.get("authorization", "")).partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return ANONYMOUS
+    try:
+        user_id = tokens.verify_token(token.strip(), key=get_secret("JWT_SECRET"), settings=get_settings())
+    except tokens.InvalidToken as error:
+        logger.info("token rejected", extra={"reason": str(error)})
+        return ANONYMOUS
+    return {"isAuthorized": True, "context": {"user_id": user_id}}
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return authorize(event)

@@ -1,0 +1,117 @@
+"""The HTTP side shared by every API function: the error envelope, body parsing, the resolver.
+
+Error mapping lives here, in exception handlers, so route functions only raise.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from pydantic import BaseModel, ValidationError
+
+from payments_core.observability import logger
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class ApiError(Exception):
+    """An error the client should see, rendered in the contract's envelope."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(code)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.extra = extra or {}
+        self.headers = headers or {}
+
+
+class RequestValidationError(ApiError):
+    def __init__(self, details: list[dict[str, str]]) -> None:
+        super().__init__(422, "validation_error", "The request is not valid.", extra={"details": details})
+
+
+def validation_details(error: ValidationError, prefix: str = "") -> list[dict[str, str]]:
+    """Field paths and messages only: pydantic's ``input`` is dropped so values are never echoed."""
+    details = []
+    for item in error.errors(include_url=False, include_input=False, include_context=False):
+        field = ".".join(str(part) for part in item["loc"]) or "body"
+        details.append({"field": f"{prefix}{field}", "message": item["msg"]})
+    return details
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps(body, separators=(",", ":")),
+        headers=headers or {},
+    )
+
+
+def error_body(code: str, message: str, request_id: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "request_id": request_id, **(extra or {})}}
+
+
+def build_resolver() -> APIGatewayHttpResolver:
+    """An HTTP API (payload 2.0) resolver whose every failure is rendered in the error envelope."""
+    app = APIGatewayHttpResolver()
+
+    def request_id() -> str:
+        return str(app.current_event.request_context.request_id or "")
+
+    @app.exception_handler(ApiError)
+    def handle_api_error(error: ApiError) -> Response[str]:
+        logger.info("request rejected", extra={"error_code": error.code, "status": error.status})
+        return json_response(
+            error.status, error_body(error.code, error.message, request_id(), error.extra), error.headers
+        )
+
+    @app.not_found
+    def handle_not_found(_: Exception) -> Response[str]:
+        return json_response(404, error_body("not_found", "Not found.", request_id()))
+
+    @app.exception_handler(Exception)
+    def handle_unexpected(error: Exception) -> Response[str]:
+        # The stack trace goes to the log line carrying this request id, never to the client.
+        logger.exception("unhandled error", extra={"error_type": type(error).__name__})
+        return json_response(500, error_body("internal_error", "Something went wrong.", request_id()))
+
+    return app
+
+
+def parse_body(app: APIGatewayHttpResolver, model: type[ModelT], *, optional: bool = False) -> ModelT:
+    """The JSON body as ``model``; anything else is a 422 in the envelope."""
+    raw = app.current_event.decoded_body
+    if optional and not (raw or "").strip():
+        raw = "{}"
+    try:
+        data = json.loads(raw or "")
+    except (TypeError, ValueError):
+        raise RequestValidationError([{"field": "body", "message": "Body must be a JSON object."}]) from None
+    if not isinstance(data, dict):
+        raise RequestValidationError([{"field": "body", "message": "Body must be a JSON object."}])
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise RequestValidationError(validation_details(error)) from None
+
+
+def authenticated_user_id(app: APIGatewayHttpResolver) -> str:
+    """The user id the Lambda authorizer put in the request context."""
+    context = app.current_event.request_context.authorizer.get_lambda
+    user_id = context.get("user_id") if context else None
+    if not user_id:
+        # API Gateway never routes here without the authorizer; this guards a misconfigured route.
+        raise ApiError(401, "unauthorized", "A valid bearer token is required.")
+    return str(user_id)

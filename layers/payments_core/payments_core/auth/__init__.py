@@ -1,0 +1,1 @@
+"""Accounts and tokens. Nothing here imports the Stripe SDK."""

@@ -1,0 +1,160 @@
+"""Sign-up and sign-in: the logic, and the account items it keeps in the application table.
+
+Keys: ``EMAIL#<email> / EMAIL`` holds the user id, the password hash and the lock-out counters, so a
+sign-in costs one read; ``USER#<id> / PROFILE`` holds the profile. Failed sign-ins for an email that
+has no account are counted on a placeholder item with a TTL, so lock-out looks the same whether the
+email exists or not.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from botocore.exceptions import ClientError
+
+from payments_core import clock
+from payments_core.api import ApiError
+from payments_core.auth import passwords, tokens
+from payments_core.auth.models import SigninRequest, SignupRequest, TokenOut, UserOut
+from payments_core.aws import dynamodb_client
+from payments_core.config import Settings, get_settings
+from payments_core.dynamo import cancellation_reasons, from_item, is_condition_failure, to_item
+
+LOCKOUT_FAILURES = 5
+LOCKOUT_WINDOW_SECONDS = 15 * 60
+
+INVALID_CREDENTIALS = ApiError(401, "invalid_credentials", "Email or password is wrong.")
+
+
+def email_key(email: str) -> dict[str, str]:
+    return {"PK": f"EMAIL#{email}", "SK": "EMAIL"}
+
+
+def user_key(user_id: str) -> dict[str, str]:
+    return {"PK": f"USER#{user_id}", "SK": "PROFILE"}
+
+
+def signup(request: SignupRequest, *, settings: Settings | None = None) -> UserOut:
+    settings = settings or get_settings()
+    user = UserOut(user_id=clock.new_id("usr"), email=request.email, created_at=clock.iso(clock.now()))
+    password_hash = passwords.hash_password(request.password)
+    try:
+        dynamodb_client().transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": settings.table_name,
+                        "Item": to_item({**email_key(user.email), **user.model_dump(), "password_hash": password_hash}),
+                        # A lock-out placeholder (no user_id) may be overwritten; a real account may not.
+                        "ConditionExpression": "attribute_not_exists(user_id)",
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": settings.table_name,
+                        "Item": to_item({**user_key(user.user_id), **user.model_dump()}),
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                },
+            ]
+        )
+    except ClientError as error:
+        if cancellation_reasons(error)[:1] == ["ConditionalCheckFailed"]:
+            raise ApiError(409, "email_taken", "An account with this email already exists.") from None
+        raise
+    return user
+
+
+@dataclass(frozen=True)
+class _LockState:
+    failures: int
+    window_start: int
+
+    def retry_after(self, now: int) -> int:
+        """Seconds left in a lock-out, 0 when not locked."""
+        window_end = self.window_start + LOCKOUT_WINDOW_SECONDS
+        if self.failures >= LOCKOUT_FAILURES and now < window_end:
+            return window_end - now
+        return 0
+
+
+def signin(request: SigninRequest, *, jwt_key: str, settings: Settings | None = None) -> TokenOut:
+    settings = settings or get_settings()
+    now = int(time.time())
+    response = dynamodb_client().get_item(
+        TableName=settings.table_name, Key=to_item(email_key(request.email)), ConsistentRead=True
+    )
+    item = from_item(response["Item"]) if "Item" in response else {}
+    lock = _LockState(int(item.get("failures", 0)), int(item.get("window_start", 0)))
+    retry_after = lock.retry_after(now)
+    if retry_after:
+        raise ApiError(
+            429,
+            "rate_limited",
+            "Too many failed sign-ins. Try again later.",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+    account_exists = "user_id" in item
+    if account_exists:
+        valid = passwords.verify_password(str(item["password_hash"]), request.password)
+    else:
+        passwords.burn_verification(request.password)
+        valid = False
+    if not valid:
+        _record_failure(request.email, account_exists=account_exists, now=now, settings=settings)
+        raise INVALID_CREDENTIALS
+
+    if lock.failures:
+        _reset_failures(request.email, settings=settings)
+    token = tokens.issue_token(str(item["user_id"]), key=jwt_key, settings=settings, issued_at=clock.now())
+    return TokenOut(access_token=token, expires_in=settings.jwt_ttl_seconds)
+
+
+def _record_failure(email: str, *, account_exists: bool, now: int, settings: Settings) -> None:
+    """Count one failure atomically: inside the current window, or opening a new one."""
+    ownership = "attribute_exists(user_id)" if account_exists else "attribute_not_exists(user_id)"
+    expiry = {} if account_exists else {":ttl": now + LOCKOUT_WINDOW_SECONDS}
+    set_ttl = "" if account_exists else ", #ttl = :ttl"
+    names = {} if account_exists else {"#ttl": "ttl"}
+    cutoff = now - LOCKOUT_WINDOW_SECONDS
+    attempts = [
+        (
+            "SET failures = failures + :one" + set_ttl,
+            f"{ownership} AND window_start > :cutoff",
+        ),
+        (
+            "SET failures = :one, window_start = :now" + set_ttl,
+            f"{ownership} AND (attribute_not_exists(window_start) OR window_start <= :cutoff)",
+        ),
+    ]
+    # The two conditions cover every state; a race only sends us round again. If an unknown email is
+    # signed up meanwhile, both fail and the new account starts with a clean slate.
+    for _ in range(3):
+        for update, condition in attempts:
+            values = {":one": 1, ":cutoff": cutoff, **expiry}
+            if ":now" in update:
+                values[":now"] = now
+            try:
+                dynamodb_client().update_item(
+                    TableName=settings.table_name,
+                    Key=to_item(email_key(email)),
+                    UpdateExpression=update,
+                    ConditionExpression=condition,
+                    ExpressionAttributeValues=to_item(values),
+                    **({"ExpressionAttributeNames": names} if names else {}),
+                )
+                return
+            except ClientError as error:
+                if not is_condition_failure(error):
+                    raise
+
+
+def _reset_failures(email: str, *, settings: Settings) -> None:
+    dynamodb_client().update_item(
+        TableName=settings.table_name,
+        Key=to_item(email_key(email)),
+        UpdateExpression="REMOVE failures, window_start",
+        ConditionExpression="attribute_exists(user_id)",
+    )
