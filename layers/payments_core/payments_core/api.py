@@ -70,7 +70,7 @@ def build_resolver() -> APIGatewayHttpResolver:
     def request_id() -> str:
         return str(app.current_event.request_context.request_id or "")
 
-    @app.exception_handler(ApiError)
+    @app.exception_handler(ApiError)  # type: ignore[untyped-decorator]
     def handle_api_error(error: ApiError) -> Response[str]:
         logger.info("request rejected", extra={"error_code": error.code, "status": error.status})
         return json_response(
@@ -81,7 +81,7 @@ def build_resolver() -> APIGatewayHttpResolver:
     def handle_not_found(_: Exception) -> Response[str]:
         return json_response(404, error_body("not_found", "Not found.", request_id()))
 
-    @app.exception_handler(Exception)
+    @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
     def handle_unexpected(error: Exception) -> Response[str]:
         # The stack trace goes to the log line carrying this request id, never to the client.
         logger.exception("unhandled error", extra={"error_type": type(error).__name__})
@@ -90,7 +90,9 @@ def build_resolver() -> APIGatewayHttpResolver:
     return app
 
 
-def parse_body(app: APIGatewayHttpResolver, model: type[ModelT], *, optional: bool = False) -> ModelT:
+def parse_body[ModelT: BaseModel](
+    app: APIGatewayHttpResolver, model: type[ModelT], *, optional: bool = False
+) -> ModelT:
     """The JSON body as ``model``; anything else is a 422 in the envelope."""
     raw = app.current_event.decoded_body
     if optional and not (raw or "").strip():

@@ -7,6 +7,10 @@ import time
 from datetime import UTC, datetime
 
 
+def epoch_seconds() -> int:
+    return int(time.time())
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 

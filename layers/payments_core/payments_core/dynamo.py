@@ -40,5 +40,5 @@ def is_condition_failure(error: ClientError) -> bool:
 
 def cancellation_reasons(error: ClientError) -> list[str]:
     """Per-item codes of a canceled transaction (``ConditionalCheckFailed``, ``None``, …)."""
-    reasons = error.response.get("CancellationReasons") or []  # type: ignore[typeddict-item]
+    reasons = error.response.get("CancellationReasons") or []
     return [str(reason.get("Code", "None")) for reason in reasons]

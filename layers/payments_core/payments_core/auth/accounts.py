@@ -8,7 +8,6 @@ email exists or not.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
@@ -81,7 +80,7 @@ class _LockState:
 
 def signin(request: SigninRequest, *, jwt_key: str, settings: Settings | None = None) -> TokenOut:
     settings = settings or get_settings()
-    now = int(time.time())
+    now = clock.epoch_seconds()
     response = dynamodb_client().get_item(
         TableName=settings.table_name, Key=to_item(email_key(request.email)), ConsistentRead=True
     )
@@ -117,15 +116,15 @@ def _record_failure(email: str, *, account_exists: bool, now: int, settings: Set
     ownership = "attribute_exists(user_id)" if account_exists else "attribute_not_exists(user_id)"
     expiry = {} if account_exists else {":ttl": now + LOCKOUT_WINDOW_SECONDS}
     set_ttl = "" if account_exists else ", #ttl = :ttl"
-    names = {} if account_exists else {"#ttl": "ttl"}
+    names = {"#failures": "failures"} | ({} if account_exists else {"#ttl": "ttl"})
     cutoff = now - LOCKOUT_WINDOW_SECONDS
     attempts = [
         (
-            "SET failures = failures + :one" + set_ttl,
+            "SET #failures = #failures + :one" + set_ttl,
             f"{ownership} AND window_start > :cutoff",
         ),
         (
-            "SET failures = :one, window_start = :now" + set_ttl,
+            "SET #failures = :one, window_start = :now" + set_ttl,
             f"{ownership} AND (attribute_not_exists(window_start) OR window_start <= :cutoff)",
         ),
     ]
@@ -142,8 +141,8 @@ def _record_failure(email: str, *, account_exists: bool, now: int, settings: Set
                     Key=to_item(email_key(email)),
                     UpdateExpression=update,
                     ConditionExpression=condition,
+                    ExpressionAttributeNames=names,
                     ExpressionAttributeValues=to_item(values),
-                    **({"ExpressionAttributeNames": names} if names else {}),
                 )
                 return
             except ClientError as error:

@@ -1,0 +1,43 @@
+"""Asserts that `sam build` gave each function only its own code, and the layer the shared package.
+
+Usage: python -m devstack.check_build .aws-sam/build
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from devstack.template import Template
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def problems(build_dir: Path) -> list[str]:
+    template = Template(ROOT / "template.yaml")
+    found = []
+    for logical_id, spec in template.functions().items():
+        artifact = build_dir / logical_id
+        expected = {path.relative_to(spec.code_dir) for path in spec.code_dir.rglob("*.py")}
+        built = {path.relative_to(artifact) for path in artifact.rglob("*") if path.is_file()}
+        extra = sorted(str(path) for path in built - expected if path.name != "requirements.txt")
+        if extra:
+            found.append(f"{logical_id} holds more than its own code: {extra[:5]}")
+        if not (artifact / f"{spec.module}.py").exists():
+            found.append(f"{logical_id} lacks its handler {spec.module}.py")
+    for layer_id in template.of_type("AWS::Serverless::LayerVersion"):
+        if not (build_dir / layer_id / "python" / "payments_core" / "__init__.py").exists():
+            found.append(f"{layer_id} lacks the payments_core package")
+    return found
+
+
+def main() -> int:
+    found = problems(Path(sys.argv[1]))
+    for line in found:
+        print(f"build check: {line}", file=sys.stderr)
+    print("build check: every function holds only its own code" if not found else "build check failed")
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

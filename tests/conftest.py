@@ -1,0 +1,134 @@
+"""Shared fixtures: a moto account whose tables come from template.yaml, and in-process invocation."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Set before any handler module (and so any Powertools object) is imported.
+os.environ.update(
+    {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "POWERTOOLS_SERVICE_NAME": "payments",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "Payments",
+        "POWERTOOLS_LOG_LEVEL": "DEBUG",
+        "TABLE_NAME": "AppTable",
+        "IDEMPOTENCY_TABLE_NAME": "IdempotencyTable",
+        "JWT_SECRET": secrets.token_urlsafe(48),
+    }
+)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+
+from devstack.lambda_events import LocalLambdaContext, http_event  # noqa: E402
+from devstack.provision import create_tables  # noqa: E402
+from devstack.template import Template  # noqa: E402
+
+
+def clear_caches() -> None:
+    from payments_core import aws, config
+
+    for cached in (
+        config.get_settings,
+        config.get_secret,
+        aws._session,
+        aws.dynamodb_client,
+        aws.app_table,
+        aws.client,
+    ):
+        cached.cache_clear()
+
+
+@pytest.fixture
+def template() -> Template:
+    return Template(ROOT / "template.yaml")
+
+
+@pytest.fixture
+def aws(template: Template) -> Iterator[None]:
+    """A fresh moto account with the template's own tables."""
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        clear_caches()
+        create_tables(template, boto3.client("dynamodb"))
+        yield
+    clear_caches()
+
+
+class Invoker:
+    """Calls a handler module the way API Gateway would, with the authorizer's context."""
+
+    def __call__(
+        self,
+        module: ModuleType,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        user_id: str | None = None,
+        route_key: str | None = None,
+        path_parameters: dict[str, str] | None = None,
+        query: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, str], Any]:
+        raw = body if isinstance(body, str | bytes) or body is None else json.dumps(body)
+        event = http_event(
+            method,
+            path,
+            route_key=route_key,
+            headers={"content-type": "application/json", **(headers or {})},
+            body=raw,
+            path_parameters=path_parameters,
+            query=query,
+            authorizer={"user_id": user_id} if user_id is not None else None,
+        )
+        result = module.lambda_handler(event, LocalLambdaContext(function_name=module.__name__))
+        payload = json.loads(result["body"]) if result.get("body") else None
+        return int(result["statusCode"]), {k.lower(): v for k, v in (result.get("headers") or {}).items()}, payload
+
+
+@pytest.fixture
+def invoke() -> Invoker:
+    return Invoker()
+
+
+class LogSink(logging.Handler):
+    """Collects every formatted log line of the Powertools logger."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+@pytest.fixture(scope="module")
+def log_sink() -> Iterator[LogSink]:
+    from payments_core.observability import logger
+
+    sink = LogSink()
+    sink.setFormatter(logger.registered_formatter)
+    std_logger = logging.getLogger(logger.name)  # Powertools logs through the standard logger of this name
+    std_logger.addHandler(sink)
+    yield sink
+    std_logger.removeHandler(sink)
