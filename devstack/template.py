@@ -201,6 +201,12 @@ class Template:
             )
         return specs
 
+    def layer_dirs(self) -> list[Path]:
+        return [
+            (self.root / str(self.properties(logical_id)["ContentUri"])).resolve()
+            for logical_id in self.of_type("AWS::Serverless::LayerVersion")
+        ]
+
     def _events(self, event_type: str) -> list[tuple[str, dict[str, Any]]]:
         found = []
         for logical_id in self.of_type("AWS::Serverless::Function"):

@@ -1,0 +1,83 @@
+"""Runs a function's handler in-process, the way Lambda runs it in containers.
+
+Each "container" is its own copy of the handler module, used by one invocation at a time, so
+module-level state (a Powertools resolver's current event, say) is never shared by two concurrent
+requests. Containers are created on demand, like Lambda scaling out, and reused warm.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from types import ModuleType
+from typing import Any
+
+from devstack.lambda_events import LocalLambdaContext
+from devstack.template import FunctionSpec
+
+
+class EnvironmentConflict(RuntimeError):
+    pass
+
+
+def merged_environment(specs: Iterable[FunctionSpec], overrides: dict[str, str]) -> dict[str, str]:
+    """The union of every function's environment. Handlers share one process here, so two functions
+    giving one variable different values is refused rather than silently resolved."""
+    merged: dict[str, str] = {}
+    owners: dict[str, str] = {}
+    for spec in specs:
+        for key, value in spec.environment.items():
+            if key in overrides:
+                continue
+            if key in merged and merged[key] != value:
+                raise EnvironmentConflict(
+                    f"{key} is {merged[key]!r} in {owners[key]} but {value!r} in {spec.logical_id}; "
+                    "the in-process local stack needs one value per variable"
+                )
+            merged[key], owners[key] = value, spec.logical_id
+    return merged | overrides
+
+
+class FunctionRuntime:
+    def __init__(self, spec: FunctionSpec) -> None:
+        self.spec = spec
+        self._idle: list[ModuleType] = []
+        self._count = 0
+        self._lock = threading.Lock()
+        if str(spec.code_dir) not in sys.path:
+            sys.path.append(str(spec.code_dir))
+
+    def _new_container(self) -> ModuleType:
+        with self._lock:
+            self._count += 1
+            number = self._count
+        if number == 1:
+            return importlib.import_module(self.spec.module)
+        path = self.spec.code_dir / f"{self.spec.module}.py"
+        module_spec = importlib.util.spec_from_file_location(f"{self.spec.module}__container{number}", path)
+        assert module_spec is not None
+        assert module_spec.loader is not None
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+        return module
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        with self._lock:
+            module = self._idle.pop() if self._idle else None
+        if module is None:
+            module = self._new_container()
+        try:
+            handler: Callable[[dict[str, Any], LocalLambdaContext], Any] = getattr(module, self.spec.attribute)
+            context = LocalLambdaContext(
+                function_name=self.spec.logical_id,
+                timeout_seconds=self.spec.timeout,
+                memory_limit_in_mb=self.spec.memory,
+                region=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+            )
+            return handler(event, context)
+        finally:
+            with self._lock:
+                self._idle.append(module)

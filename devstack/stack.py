@@ -1,0 +1,223 @@
+"""The local stack in one object: moto server, localstripe, the API front and the pollers.
+
+Used by `make dev` (devstack/__main__.py) and by the end-to-end tests' session fixture.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wrappers import Request, Response
+
+from devstack.front import ApiGatewayFront
+from devstack.pollers import Poller, build_pollers
+from devstack.provision import provision
+from devstack.runtime import FunctionRuntime, merged_environment
+from devstack.template import ACCOUNT_ID, Template
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class StackConfig:
+    template_path: Path = ROOT / "template.yaml"
+    host: str = "127.0.0.1"
+    api_port: int = 3000
+    moto_port: int = 5000
+    stripe_port: int = 8420
+    region: str = "us-east-1"
+    with_stripe: bool = True
+    echo_emails: bool = True
+    access_log: bool = True
+    extra_environment: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_environment(cls) -> StackConfig:
+        return cls(
+            host=os.environ.get("DEV_HOST", "127.0.0.1"),
+            api_port=int(os.environ.get("DEV_API_PORT", "3000")),
+            moto_port=int(os.environ.get("DEV_MOTO_PORT", "5000")),
+            stripe_port=int(os.environ.get("DEV_STRIPE_PORT", "8420")),
+        )
+
+
+def _wait_until_up(url: str, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+class LocalStack:
+    def __init__(self, config: StackConfig | None = None) -> None:
+        self.config = config or StackConfig()
+        self.template = Template(self.config.template_path, region=self.config.region)
+        self.moto_endpoint = f"http://{self.config.host}:{self.config.moto_port}"
+        self.api_url = f"http://{self.config.host}:{self.config.api_port}"
+        self.stripe_url = f"http://{self.config.host}:{self.config.stripe_port}"
+        self.webhook_secret = "whsec_" + secrets.token_hex(24)
+        self.runtimes: dict[str, FunctionRuntime] = {}
+        self.pollers: list[Poller] = []
+        self._moto: Any = None
+        self._stripe: subprocess.Popen[bytes] | None = None
+        self._server: BaseWSGIServer | None = None
+        self._threads: list[threading.Thread] = []
+        self._emails_echoed = 0
+        self._stopping = threading.Event()
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> LocalStack:
+        import logging
+
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        warnings.filterwarnings(
+            "ignore", "No application metrics to publish"
+        )  # moto's per-call lines; the front logs its own
+
+        self._moto = ThreadedMotoServer(ip_address=self.config.host, port=self.config.moto_port, verbose=False)
+        self._moto.start()
+        os.environ.update(self._aws_environment())
+        provision(self.template, self.moto_endpoint)
+        if self.config.with_stripe:
+            self._start_stripe()
+        for layer_dir in self.template.layer_dirs():  # what Lambda mounts at /opt/python
+            if str(layer_dir) not in sys.path:
+                sys.path.append(str(layer_dir))
+        specs = self.template.functions(self.moto_endpoint)
+        os.environ.update(merged_environment(specs.values(), self._local_overrides()))
+        self.runtimes = {logical_id: FunctionRuntime(spec) for logical_id, spec in specs.items()}
+        authorizer_id = self.template.authorizer_function()
+        front = ApiGatewayFront(
+            self.template.http_routes(),
+            self.runtimes,
+            self.runtimes[authorizer_id] if authorizer_id else None,
+            local_routes={"/_local/emails": self._emails_route},
+            access_log=self.config.access_log,
+        )
+        self._server = make_server(self.config.host, self.config.api_port, front, threaded=True)
+        self._spawn(self._server.serve_forever, "api-front")
+        self.pollers = build_pollers(self.template, self.runtimes, self.moto_endpoint)
+        for poller in self.pollers:
+            poller.start()
+        if self.config.echo_emails:
+            self._spawn(self._echo_emails, "email-echo")
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for poller in self.pollers:
+            poller.stop()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._stripe is not None and self._stripe.poll() is None:
+            self._stripe.terminate()
+            try:
+                self._stripe.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._stripe.kill()
+        for poller in self.pollers:
+            poller.join(timeout=5)
+        if self._moto is not None:
+            self._moto.stop()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def _spawn(self, target: Any, name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    # --- environment --------------------------------------------------------------------------
+    def _aws_environment(self) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL": self.moto_endpoint,  # every boto3 client in the process talks to moto
+            "AWS_DEFAULT_REGION": self.config.region,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+        }
+
+    def _local_overrides(self) -> dict[str, str]:
+        """Values that differ locally: secrets (fresh each start, never in the template) and endpoints."""
+        return {
+            "JWT_SECRET": secrets.token_urlsafe(48),
+            "OTP_PEPPER": secrets.token_urlsafe(48),
+            "STRIPE_SECRET_KEY": "sk_test_local_" + secrets.token_hex(8),
+            "STRIPE_WEBHOOK_SECRETS": self.webhook_secret,
+            "STRIPE_API_BASE": self.stripe_url,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            **self.config.extra_environment,
+        }
+
+    # --- localstripe --------------------------------------------------------------------------
+    def _start_stripe(self) -> None:
+        executable = Path(sys.executable).parent / "localstripe"
+        self._stripe = subprocess.Popen(
+            [str(executable), "--port", str(self.config.stripe_port), "--from-scratch"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_until_up(f"{self.stripe_url}/v1/balance")
+        response = requests.post(
+            f"{self.stripe_url}/_config/webhooks/local",
+            data={"url": f"{self.api_url}/webhooks/stripe", "secret": self.webhook_secret},
+            timeout=5,
+        )
+        response.raise_for_status()
+
+    # --- emails (SES is moto's; its backend keeps what was sent) -------------------------------
+    def sent_emails(self) -> list[dict[str, Any]]:
+        from moto.ses.models import ses_backends
+
+        backend = ses_backends[ACCOUNT_ID][self.config.region]
+        items = []
+        for message in backend.sent_messages:
+            destinations = getattr(message, "destinations", {}) or {}
+            items.append(
+                {
+                    "to": ", ".join(destinations.get("ToAddresses", [])),
+                    "subject": getattr(message, "subject", ""),
+                    "body": getattr(message, "body", getattr(message, "raw_data", "")),
+                    "sent_at": getattr(message, "sent_at", None),
+                }
+            )
+        return items
+
+    def _emails_route(self, _: Request) -> Response:
+        import json
+
+        return Response(
+            json.dumps({"items": list(reversed(self.sent_emails()))}, default=str), content_type="application/json"
+        )
+
+    def _echo_emails(self) -> None:
+        while not self._stopping.wait(0.3):
+            emails = self.sent_emails()
+            for email in emails[self._emails_echoed :]:
+                stamp = datetime.now(UTC).strftime("%H:%M:%S")
+                print(f"[{stamp}] email to {email['to']}: {email['subject']}\n{email['body']}\n", flush=True)
+            self._emails_echoed = len(emails)
