@@ -13,11 +13,16 @@ from typing import Any
 
 from devstack.lambda_events import authorizer_event, http_event
 from devstack.template import Template
+from devstack.webhook_event import LOCAL_SAMPLE_SECRET, signed_http_event, stripe_event
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_BODIES: dict[str, Any] = {
     "POST /auth/signup": {"email": "alice@example.com", "password": "correct horse battery staple"},
     "POST /auth/signin": {"email": "alice@example.com", "password": "correct horse battery staple"},
+    "POST /payments": {"amount": 2500, "currency": "usd", "payment_method": "pm_card_visa", "description": "Order 1"},
+    "POST /payments/{payment_id}/refunds": {"amount": 500, "reason": "requested_by_customer"},
+    "POST /payments/{payment_id}/capture": {},
+    "POST /payments/{payment_id}/otp/verify": {"code": "123456"},
 }
 
 
@@ -32,13 +37,21 @@ def sample_event(template: Template, logical_id: str) -> dict[str, Any]:
     if routes:
         route = routes[0]
         key = f"{route.method} {route.path}"
+        if key == "POST /webhooks/stripe":
+            intent = {"id": "pi_sample", "object": "payment_intent", "status": "succeeded", "metadata": {}}
+            return signed_http_event(stripe_event("payment_intent.succeeded", intent), LOCAL_SAMPLE_SECRET)
         body = SAMPLE_BODIES.get(key)
+        headers = {"content-type": "application/json"}
+        if route.method == "POST" and not route.public:
+            headers["idempotency-key"] = "sample-key-0001"
+        params = {name: "pay_sample" for name in re.findall(r"\{(\w+)\}", route.path)}
         return http_event(
             route.method,
-            route.path,
+            route.path.replace("{payment_id}", "pay_sample"),
             route_key=key,
-            headers={"content-type": "application/json"},
+            headers=headers,
             body=json.dumps(body) if body is not None else None,
+            path_parameters=params or None,
             authorizer=None if route.public else {"user_id": "usr_sample"},
         )
     if logical_id == template.authorizer_function():

@@ -117,3 +117,12 @@ def authenticated_user_id(app: APIGatewayHttpResolver) -> str:
         # API Gateway never routes here without the authorizer; this guards a misconfigured route.
         raise ApiError(401, "unauthorized", "A valid bearer token is required.")
     return str(user_id)
+
+
+def outcome_response(outcome: dict[str, Any], replayed: bool) -> Response[str]:
+    """An operation's stored outcome as the response; a replay says so in ``Idempotent-Replayed``."""
+    return json_response(int(outcome["status"]), outcome["body"], {"Idempotent-Replayed": "true"} if replayed else None)
+
+
+def request_id(app: APIGatewayHttpResolver) -> str:
+    return str(app.current_event.request_context.request_id or "")

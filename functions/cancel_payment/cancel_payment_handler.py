@@ -1,0 +1,35 @@
+"""POST /payments/{payment_id}/cancel: cancels a payment that has not moved money."""
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from payments_core.api import authenticated_user_id, build_resolver, outcome_response
+from payments_core.idempotency import run_once, validated_key
+from payments_core.observability import logger, metrics, tracer
+from payments_core.payments.wiring import payment_service
+
+app = build_resolver()
+
+
+@app.post("/payments/<payment_id>/cancel")
+def cancel_payment(payment_id: str) -> Any:
+    user_id = authenticated_user_id(app)
+    key = validated_key(app.current_event.headers)
+    outcome, replayed = run_once(
+        user_id=user_id,
+        route=f"POST /payments/{payment_id}/cancel",
+        key=key,
+        body={},
+        operation=lambda: payment_service().cancel(user_id, payment_id),
+        context=app.lambda_context,
+    )
+    return outcome_response(outcome, replayed)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

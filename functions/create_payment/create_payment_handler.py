@@ -1,0 +1,41 @@
+"""POST /payments: a Stripe PaymentIntent, confirmed at once below the OTP threshold."""
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from payments_core.api import authenticated_user_id, build_resolver, outcome_response, parse_body, request_id
+from payments_core.idempotency import run_once, validated_key
+from payments_core.observability import logger, metrics, tracer
+from payments_core.payments.models import CreatePaymentRequest
+from payments_core.payments.wiring import payment_service
+
+app = build_resolver()
+
+
+@app.post("/payments")
+def create_payment() -> Any:
+    user_id = authenticated_user_id(app)
+    key = validated_key(app.current_event.headers)
+    request = parse_body(app, CreatePaymentRequest)
+    outcome, replayed = run_once(
+        user_id=user_id,
+        route="POST /payments",
+        key=key,
+        body=request.model_dump(mode="json"),
+        operation=lambda: payment_service().create(user_id, request, key, request_id(app)),
+        context=app.lambda_context,
+    )
+    if not replayed:
+        metrics.add_metric(name="PaymentsCreated", unit=MetricUnit.Count, value=1)
+    logger.info("payment request", extra={"status": outcome["status"], "replayed": replayed})
+    return outcome_response(outcome, replayed)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,41 @@
+"""GET /payments/{payment_id} and GET /payments: the caller's own payments only."""
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, Field, ValidationError
+
+from payments_core.api import RequestValidationError, authenticated_user_id, build_resolver, validation_details
+from payments_core.observability import logger, metrics, tracer
+from payments_core.payments.wiring import payment_repository, payment_service
+
+app = build_resolver()
+
+
+class ListQuery(BaseModel):
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: str | None = Field(default=None, max_length=2048)
+
+
+@app.get("/payments/<payment_id>")
+def get_payment(payment_id: str) -> Any:
+    return payment_service().get(authenticated_user_id(app), payment_id).public()
+
+
+@app.get("/payments")
+def list_payments() -> Any:
+    user_id = authenticated_user_id(app)
+    try:
+        query = ListQuery.model_validate(app.current_event.query_string_parameters or {})
+    except ValidationError as error:
+        raise RequestValidationError(validation_details(error)) from None
+    items, cursor = payment_repository().list(user_id, query.limit, query.cursor)
+    return {"items": [payment.public() for payment in items], "next_cursor": cursor}
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,40 @@
+"""POST /payments/{payment_id}/refunds: a full or partial refund, never past the captured amount."""
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from payments_core.api import authenticated_user_id, build_resolver, outcome_response, parse_body
+from payments_core.idempotency import run_once, validated_key
+from payments_core.observability import logger, metrics, tracer
+from payments_core.payments.models import RefundRequest
+from payments_core.payments.wiring import payment_service
+
+app = build_resolver()
+
+
+@app.post("/payments/<payment_id>/refunds")
+def refund_payment(payment_id: str) -> Any:
+    user_id = authenticated_user_id(app)
+    key = validated_key(app.current_event.headers)
+    request = parse_body(app, RefundRequest, optional=True)
+    outcome, replayed = run_once(
+        user_id=user_id,
+        route=f"POST /payments/{payment_id}/refunds",
+        key=key,
+        body=request.model_dump(mode="json"),
+        operation=lambda: payment_service().refund(user_id, payment_id, request, key),
+        context=app.lambda_context,
+    )
+    if not replayed and outcome["status"] == 201:
+        metrics.add_metric(name="RefundsCreated", unit=MetricUnit.Count, value=1)
+    return outcome_response(outcome, replayed)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

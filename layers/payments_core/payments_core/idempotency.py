@@ -1,0 +1,116 @@
+"""API idempotency with the Powertools Idempotency utility on its own DynamoDB table.
+
+Key: user + route + ``Idempotency-Key``; the body's fingerprint is validated, so the same key with
+another body is ``409 idempotency_key_reused``. A completed request is replayed (same status, same
+body, ``Idempotent-Replayed: true``) for two days, past Stripe's own 24 h. A request that arrives
+while the first is still running waits for it briefly and is then replayed; only if the first is
+still running after that does it get ``409 request_in_progress``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from payments_core.api import ApiError, RequestValidationError
+from payments_core.aws import dynamodb_client
+from payments_core.config import get_settings
+
+KEY_RETENTION_SECONDS = 2 * 24 * 60 * 60
+IN_PROGRESS_WAIT_SECONDS = 8.0
+Outcome = dict[str, Any]  # {"status": int, "body": ...}
+
+
+def _mark_replayed(response: Any, _record: Any) -> Any:
+    return {**response, "replayed": True}
+
+
+@functools.cache
+def _config() -> IdempotencyConfig:
+    return IdempotencyConfig(
+        event_key_jmespath="[user_id, route, key]",
+        payload_validation_jmespath="fingerprint",
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=KEY_RETENTION_SECONDS,
+        response_hook=_mark_replayed,  # type: ignore[arg-type]
+    )
+
+
+@functools.cache
+def _runner() -> Callable[..., Outcome]:
+    persistence = DynamoDBPersistenceLayer(
+        table_name=get_settings().idempotency_table_name, boto3_client=dynamodb_client()
+    )
+
+    @idempotent_function(  # type: ignore[untyped-decorator]
+        data_keyword_argument="request", persistence_store=persistence, config=_config()
+    )
+    def run(*, request: dict[str, str], operation: Callable[[], Outcome]) -> Outcome:  # noqa: ARG001 - hashed by the decorator
+        return operation()
+
+    return run  # type: ignore[no-any-return]
+
+
+def validated_key(headers: dict[str, str]) -> str:
+    key = next((value for name, value in headers.items() if name.lower() == "idempotency-key"), None)
+    if key is None or not 1 <= len(key) <= 255 or not key.isprintable():
+        raise RequestValidationError(
+            [{"field": "Idempotency-Key", "message": "Header required: 1 to 255 printable characters."}]
+        )
+    return key
+
+
+def fingerprint(body: Any) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def run_once(
+    *,
+    user_id: str,
+    route: str,
+    key: str,
+    body: Any,
+    operation: Callable[[], Outcome],
+    context: LambdaContext | None,
+) -> tuple[Outcome, bool]:
+    """Runs ``operation`` at most once per (user, route, key); returns its outcome and whether replayed."""
+    if context is not None:
+        _config().register_lambda_context(context)  # an in-progress record expires with this invocation
+    request = {"user_id": user_id, "route": route, "key": key, "fingerprint": fingerprint(body)}
+    deadline = time.monotonic() + IN_PROGRESS_WAIT_SECONDS
+    if context is not None:
+        deadline = min(deadline, time.monotonic() + context.get_remaining_time_in_millis() / 1000 - 2)
+    while True:
+        try:
+            outcome = _runner()(request=request, operation=operation)
+        except IdempotencyValidationError:
+            raise ApiError(
+                409, "idempotency_key_reused", "This Idempotency-Key was used with a different request."
+            ) from None
+        except IdempotencyAlreadyInProgressError:
+            if time.monotonic() < deadline:
+                time.sleep(0.1)
+                continue
+            raise ApiError(
+                409,
+                "request_in_progress",
+                "A request with this Idempotency-Key is still in progress.",
+                headers={"Retry-After": "1"},
+            ) from None
+        replayed = bool(outcome.pop("replayed", False))
+        return outcome, replayed

@@ -1,0 +1,1 @@
+"""Payments, holds and refunds: models, the provider gateway, the store and the operations."""

@@ -1,0 +1,229 @@
+"""The payment provider behind a small interface, so another provider could stand beside Stripe.
+
+Every mutating call carries an idempotency key derived from our own stored operation id. Because a
+provider may not honour such keys (localstripe ignores them), the operations also look for what an
+earlier, interrupted attempt created before creating again (``find_intent``, ``find_refund``).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from payments_core.api import ApiError
+from payments_core.config import get_secret, get_settings
+
+# Stripe calls must finish inside the Lambda timeout (20 s): 2 tries x (2 s connect + 6 s read) + backoff.
+STRIPE_TIMEOUT = (2.0, 6.0)
+STRIPE_NETWORK_RETRIES = 1
+
+
+class ProviderIntent(BaseModel):
+    id: str
+    status: str
+    amount: int
+    amount_received: int = 0
+    next_action: dict[str, Any] | None = None
+    client_secret: str | None = None
+    metadata: dict[str, str] = {}
+
+
+class ProviderRefund(BaseModel):
+    id: str
+    status: str
+    amount: int
+    metadata: dict[str, str] = {}
+
+
+class PaymentDeclined(Exception):
+    def __init__(self, decline_code: str, intent_id: str | None) -> None:
+        super().__init__(decline_code)
+        self.decline_code = decline_code
+        self.intent_id = intent_id
+
+
+class ProviderUnavailable(ApiError):
+    """The provider could not be reached, or may have processed the call without our seeing the answer."""
+
+    def __init__(self) -> None:
+        super().__init__(503, "provider_unavailable", "The payment provider is unavailable. Retry later.")
+
+
+class ProviderFailed(ApiError):
+    def __init__(self) -> None:
+        super().__init__(502, "provider_error", "The payment provider returned an error.")
+
+
+class PaymentGateway(Protocol):
+    name: str
+
+    def create_intent(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        payment_method: str,
+        capture_method: str,
+        description: str | None,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> ProviderIntent: ...
+
+    def find_intent(self, payment_id: str) -> ProviderIntent | None: ...
+
+    def retrieve_intent(self, intent_id: str) -> ProviderIntent: ...
+
+    def capture(self, intent_id: str, amount: int | None, idempotency_key: str) -> ProviderIntent: ...
+
+    def cancel(self, intent_id: str, idempotency_key: str) -> ProviderIntent: ...
+
+    def refund(
+        self, intent_id: str, amount: int, reason: str | None, metadata: dict[str, str], idempotency_key: str
+    ) -> ProviderRefund: ...
+
+    def find_refund(self, intent_id: str, refund_id: str) -> ProviderRefund | None: ...
+
+
+class StripeGateway:
+    name = "stripe"
+
+    def __init__(self, api_key: str, api_base: str | None = None, http_client: Any = None) -> None:
+        import stripe  # only payment functions pay for importing the SDK
+
+        self._stripe = stripe
+        self.client = stripe.StripeClient(
+            api_key,
+            base_addresses={"api": api_base} if api_base else None,
+            max_network_retries=STRIPE_NETWORK_RETRIES,
+            http_client=http_client or stripe.RequestsClient(timeout=STRIPE_TIMEOUT),
+        )
+
+    def _call(self, operation: Any, *args: Any, **kwargs: Any) -> Any:
+        """Runs one SDK call, turning the SDK's errors into the contract's."""
+        stripe = self._stripe
+        try:
+            return operation(*args, **kwargs)
+        except stripe.CardError as error:
+            body = error.json_body or {}
+            detail = body.get("error", {}) if isinstance(body, dict) else {}
+            intent = detail.get("payment_intent") or {}
+            code = detail.get("decline_code") or error.code or "card_declined"
+            raise PaymentDeclined(str(code), intent.get("id") if isinstance(intent, dict) else None) from None
+        except (stripe.APIConnectionError, stripe.RateLimitError):
+            raise ProviderUnavailable from None
+        except stripe.InvalidRequestError as error:
+            if error.param == "payment_method":
+                raise ApiError(
+                    422,
+                    "validation_error",
+                    "The request is not valid.",
+                    extra={"details": [{"field": "payment_method", "message": "Unknown payment method."}]},
+                ) from None
+            raise ProviderFailed from None
+        except stripe.StripeError:
+            raise ProviderFailed from None
+
+    @staticmethod
+    def _intent(obj: Any) -> ProviderIntent:
+        data = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+        return ProviderIntent(
+            id=data["id"],
+            status=data["status"],
+            amount=int(data.get("amount") or 0),
+            amount_received=int(data.get("amount_received") or 0),
+            next_action=data.get("next_action"),
+            client_secret=data.get("client_secret"),
+            metadata={str(k): str(v) for k, v in (data.get("metadata") or {}).items()},
+        )
+
+    @staticmethod
+    def _refund(obj: Any) -> ProviderRefund:
+        data = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+        return ProviderRefund(
+            id=data["id"],
+            status=str(data.get("status") or "pending"),
+            amount=int(data.get("amount") or 0),
+            metadata={str(k): str(v) for k, v in (data.get("metadata") or {}).items()},
+        )
+
+    def create_intent(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        payment_method: str,
+        capture_method: str,
+        description: str | None,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> ProviderIntent:
+        params: dict[str, Any] = {
+            "amount": amount,
+            "currency": currency,
+            "payment_method": payment_method,
+            "payment_method_types": ["card"],
+            "capture_method": capture_method,
+            "confirm": True,
+            "metadata": metadata,
+        }
+        if description:
+            params["description"] = description
+        # No automatic network retry here: a retry after a lost answer goes through find_intent first.
+        options = {"idempotency_key": idempotency_key, "max_network_retries": 0}
+        return self._intent(self._call(self.client.v1.payment_intents.create, params=params, options=options))
+
+    def find_intent(self, payment_id: str) -> ProviderIntent | None:
+        """The intent an interrupted attempt created for ``payment_id`` (our id is in its metadata)."""
+        page = self._call(self.client.v1.payment_intents.list, params={"limit": 100})
+        for _ in range(10):
+            for obj in page.data:
+                if (obj.get("metadata") or {}).get("payment_id") == payment_id:
+                    return self._intent(obj)
+            if not page.has_more or not page.data:
+                return None
+            page = self._call(
+                self.client.v1.payment_intents.list, params={"limit": 100, "starting_after": page.data[-1].id}
+            )
+        return None
+
+    def retrieve_intent(self, intent_id: str) -> ProviderIntent:
+        return self._intent(self._call(self.client.v1.payment_intents.retrieve, intent_id))
+
+    def capture(self, intent_id: str, amount: int | None, idempotency_key: str) -> ProviderIntent:
+        params = {"amount_to_capture": amount} if amount else {}
+        return self._intent(
+            self._call(
+                self.client.v1.payment_intents.capture,
+                intent_id,
+                params=params,
+                options={"idempotency_key": idempotency_key},
+            )
+        )
+
+    def cancel(self, intent_id: str, idempotency_key: str) -> ProviderIntent:
+        return self._intent(
+            self._call(self.client.v1.payment_intents.cancel, intent_id, options={"idempotency_key": idempotency_key})
+        )
+
+    def refund(
+        self, intent_id: str, amount: int, reason: str | None, metadata: dict[str, str], idempotency_key: str
+    ) -> ProviderRefund:
+        params: dict[str, Any] = {"payment_intent": intent_id, "amount": amount, "metadata": metadata}
+        if reason:
+            params["reason"] = reason
+        options = {"idempotency_key": idempotency_key, "max_network_retries": 0}
+        return self._refund(self._call(self.client.v1.refunds.create, params=params, options=options))
+
+    def find_refund(self, intent_id: str, refund_id: str) -> ProviderRefund | None:
+        page = self._call(self.client.v1.refunds.list, params={"payment_intent": intent_id, "limit": 100})
+        for obj in page.data:
+            if (obj.get("metadata") or {}).get("refund_id") == refund_id:
+                return self._refund(obj)
+        return None
+
+
+@functools.cache
+def default_gateway() -> PaymentGateway:
+    return StripeGateway(get_secret("STRIPE_SECRET_KEY"), get_settings().stripe_api_base)

@@ -1,0 +1,48 @@
+"""Which status may follow which: forward only, whatever order the provider's events arrive in."""
+
+from __future__ import annotations
+
+from payments_core.payments.models import PaymentStatus
+
+_RANK: dict[str, int] = {
+    "requires_otp": 0,
+    "requires_action": 1,
+    "processing": 2,
+    "requires_capture": 3,
+    "succeeded": 4,
+    "failed": 4,
+    "canceled": 4,
+    "partially_refunded": 5,
+    "refunded": 6,
+}
+FINAL: frozenset[str] = frozenset({"failed", "canceled", "refunded"})
+MONEY_MOVED: frozenset[str] = frozenset({"succeeded", "partially_refunded", "refunded"})
+CANCELABLE: frozenset[str] = frozenset({"requires_otp", "requires_action", "requires_capture"})
+
+
+def can_move(current: str, new: str) -> bool:
+    if current in FINAL or current == new:
+        return False
+    if current in MONEY_MOVED:
+        return new in ("partially_refunded", "refunded") and _RANK[new] > _RANK[current]
+    return _RANK[new] > _RANK[current] and new not in ("partially_refunded", "refunded")
+
+
+def from_provider(provider_status: str) -> PaymentStatus | None:
+    """A Stripe PaymentIntent status as ours; ``None`` for states that change nothing here."""
+    mapping: dict[str, PaymentStatus] = {
+        "requires_action": "requires_action",
+        "processing": "processing",
+        "requires_capture": "requires_capture",
+        "succeeded": "succeeded",
+        "canceled": "canceled",
+        # After a confirmation attempt, Stripe parks a failed payment here.
+        "requires_payment_method": "failed",
+    }
+    return mapping.get(provider_status)
+
+
+def status_after_refunds(payment_status: str, amount_captured: int, amount_refunded: int) -> str:
+    if payment_status not in MONEY_MOVED or amount_refunded <= 0:
+        return payment_status
+    return "refunded" if amount_refunded >= amount_captured else "partially_refunded"

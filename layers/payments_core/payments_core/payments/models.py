@@ -1,0 +1,141 @@
+"""Input, storage and output models of payments and refunds."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, model_validator
+
+PaymentStatus = Literal[
+    "requires_otp",
+    "requires_action",
+    "requires_capture",
+    "processing",
+    "succeeded",
+    "failed",
+    "canceled",
+    "refunded",
+    "partially_refunded",
+]
+RefundStatus = Literal["pending", "succeeded", "failed"]
+RefundReason = Literal["duplicate", "fraudulent", "requested_by_customer"]
+
+# Minor units only; StrictInt refuses floats, numeric strings and booleans (reliability item 9).
+Amount = Annotated[StrictInt, Field(ge=1, le=99_999_999)]
+Currency = Annotated[str, StringConstraints(pattern=r"^[a-z]{3}$")]
+# Zero-decimal currencies: amounts are already in the smallest unit and are never scaled either way.
+ZERO_DECIMAL_CURRENCIES = frozenset(
+    {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"}
+)
+RAW_CARD_FIELDS = frozenset(
+    {"card", "number", "card_number", "cvc", "cvv", "exp_month", "exp_year", "expiry", "pan", "track_data"}
+)
+
+
+def _reject_raw_card_fields(data: Any) -> Any:
+    if isinstance(data, dict):
+        found = sorted(RAW_CARD_FIELDS & {str(key).lower() for key in data})
+        if found:
+            # The message names the fields, never their values.
+            raise ValueError(f"Raw card data is not accepted ({', '.join(found)}); send a payment method id.")
+    return data
+
+
+MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+MetadataValue = Annotated[str, StringConstraints(max_length=500)]
+
+
+class CreatePaymentRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount: Amount
+    currency: Currency
+    payment_method: Annotated[str, StringConstraints(pattern=r"^pm_[A-Za-z0-9_]{1,250}$")]
+    description: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=20)] = Field(default_factory=dict)
+    capture_method: Literal["automatic", "manual"] = "automatic"
+
+    _no_card = model_validator(mode="before")(_reject_raw_card_fields)
+
+
+class CaptureRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount: Amount | None = None
+
+
+class RefundRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount: Amount | None = None
+    reason: RefundReason | None = None
+
+
+class Refund(BaseModel):
+    """A refund as stored inside its payment's item and as returned to clients."""
+
+    refund_id: str
+    payment_id: str
+    amount: int
+    currency: str
+    status: RefundStatus
+    reason: RefundReason | None = None
+    created_at: str
+    provider_refund_id: str | None = None
+    provider_attempts: int = 0
+
+    def public(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"provider_refund_id", "provider_attempts"})
+
+
+class Payment(BaseModel):
+    """The stored payment. ``amount_reserved`` counts every refund not failed (pending included) and
+    is what the refund limit is checked against; ``amount_refunded`` counts succeeded refunds only, so
+    the status it drives never moves backwards when a pending refund fails."""
+
+    payment_id: str
+    user_id: str
+    status: PaymentStatus
+    amount: int
+    currency: str
+    amount_captured: int = 0
+    amount_refunded: int = 0
+    amount_reserved: int = 0
+    description: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    capture_method: Literal["automatic", "manual"] = "automatic"
+    payment_method: str
+    request_fingerprint: str
+    provider: str = "stripe"
+    provider_payment_id: str | None = None
+    provider_attempts: int = 0
+    next_action: dict[str, Any] | None = None
+    client_secret: str | None = None
+    decline_code: str | None = None
+    disputed: bool = False
+    refunds: dict[str, Refund] = Field(default_factory=dict)
+    created_at: str
+    updated_at: str
+    version: int = 0
+
+    def public(self, *, with_secret: bool = True) -> dict[str, Any]:
+        """The contract's payment object (``with_secret=False`` for events on the bus)."""
+        body = {
+            "payment_id": self.payment_id,
+            "status": self.status,
+            "amount": self.amount,
+            "currency": self.currency,
+            "amount_refunded": self.amount_refunded,
+            "description": self.description,
+            "metadata": self.metadata,
+            "provider": self.provider,
+            "provider_payment_id": self.provider_payment_id,
+            "next_action": self.next_action,
+            "client_secret": self.client_secret if self.status == "requires_action" else None,
+            "refunds": [refund.public() for refund in sorted(self.refunds.values(), key=lambda r: r.created_at)],
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+        if not with_secret:
+            body.pop("client_secret")
+        return body

@@ -1,0 +1,204 @@
+"""Payments in the application table.
+
+``USER#<user> / PAY#<payment>`` holds one payment with its refunds (so a refund limit is one
+conditional write on one item). Ownership is the key: another user's payment id simply is not
+under your partition. ``created`` is the sort key of the sparse global index ``ByCreated`` (a GSI, so no
+10 GB item-collection limit per user as an LSI would impose), so a
+page of the newest payments is one Query. ``PI#<provider id>`` maps a provider's id back to it.
+Every write is conditional on the ``version`` read, and carries its outbox items in one transaction.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from payments_core.api import RequestValidationError
+from payments_core.aws import dynamodb_client
+from payments_core.dynamo import cancellation_reasons, from_item, to_item
+from payments_core.outbox import outbox_put
+from payments_core.payments.models import Payment, Refund
+
+INDEX_BY_CREATED = "ByCreated"
+MAX_ATTEMPTS = 30
+
+
+class ConcurrentUpdate(Exception):
+    """The payment kept changing under us; the caller may retry the request."""
+
+
+class DuplicateDelivery(Exception):
+    """An extra item's condition failed: this exact change was already applied (e.g. a webhook event)."""
+
+
+@dataclass
+class Change:
+    """A new state for a payment and the events it causes (detail type, refund or None)."""
+
+    payment: Payment
+    events: list[tuple[str, Refund | None]] = field(default_factory=list)
+
+
+def payment_key(user_id: str, payment_id: str) -> dict[str, str]:
+    return {"PK": f"USER#{user_id}", "SK": f"PAY#{payment_id}"}
+
+
+class PaymentRepository:
+    def __init__(self, table_name: str) -> None:
+        self.table_name = table_name
+
+    def _item(self, payment: Payment) -> dict[str, Any]:
+        return to_item(
+            {
+                **payment_key(payment.user_id, payment.payment_id),
+                "created": payment.created_at,
+                "status": payment.status,
+                "version": payment.version,
+                "doc": payment.model_dump_json(),
+            }
+        )
+
+    @staticmethod
+    def _from_item(item: dict[str, Any]) -> Payment:
+        data = from_item(item)
+        return Payment.model_validate_json(data["doc"])
+
+    def get(self, user_id: str, payment_id: str) -> Payment | None:
+        response = dynamodb_client().get_item(
+            TableName=self.table_name, Key=to_item(payment_key(user_id, payment_id)), ConsistentRead=True
+        )
+        return self._from_item(response["Item"]) if "Item" in response else None
+
+    def create(self, change: Change) -> bool:
+        """Stores a new payment with its events; False if a payment with this id already exists."""
+        try:
+            dynamodb_client().transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self.table_name,
+                            "Item": self._item(change.payment),
+                            "ConditionExpression": "attribute_not_exists(PK)",
+                        }
+                    },
+                    *self._outbox(change),  # type: ignore[list-item]
+                ]
+            )
+        except ClientError as error:
+            if cancellation_reasons(error)[:1] == ["ConditionalCheckFailed"]:
+                return False
+            raise
+        return True
+
+    def _outbox(self, change: Change) -> list[dict[str, Any]]:
+        return [outbox_put(self.table_name, kind, change.payment, refund) for kind, refund in change.events]
+
+    def update(
+        self,
+        user_id: str,
+        payment_id: str,
+        mutate: Callable[[Payment], Change | None],
+        *,
+        extra_items: list[dict[str, Any]] | None = None,
+    ) -> Payment | None:
+        """Read, mutate, write conditionally on the version read; on a concurrent write, start again.
+
+        ``mutate`` returns None for "nothing to change" (extra items are still written, so a webhook
+        event that changes nothing is still remembered). Returns the payment as stored, None if absent.
+        """
+        extra = extra_items or []
+        for attempt in range(MAX_ATTEMPTS):
+            current = self.get(user_id, payment_id)
+            if current is None:
+                return None
+            change = mutate(current)
+            if change is None and not extra:
+                return current
+            items: list[Any] = list(extra)
+            if change is not None:
+                change.payment.version = current.version + 1
+                items.insert(
+                    0,
+                    {
+                        "Put": {
+                            "TableName": self.table_name,
+                            "Item": self._item(change.payment),
+                            "ConditionExpression": "version = :version",
+                            "ExpressionAttributeValues": to_item({":version": current.version}),
+                        }
+                    },
+                )
+                items.extend(self._outbox(change))
+            try:
+                dynamodb_client().transact_write_items(TransactItems=items)
+            except ClientError as error:
+                reasons = cancellation_reasons(error)
+                first_extra = 1 if change is not None else 0
+                if any(code == "ConditionalCheckFailed" for code in reasons[first_extra : first_extra + len(extra)]):
+                    raise DuplicateDelivery from None
+                if reasons[:1] == ["ConditionalCheckFailed"] or "TransactionConflict" in reasons:
+                    time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # noqa: S311 - jitter, not crypto
+                    continue
+                raise
+            return change.payment if change is not None else current
+        raise ConcurrentUpdate(payment_id)
+
+    def list(self, user_id: str, limit: int, cursor: str | None) -> tuple[list[Payment], str | None]:
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": INDEX_BY_CREATED,
+            "KeyConditionExpression": "PK = :pk",
+            "ExpressionAttributeValues": to_item({":pk": f"USER#{user_id}"}),
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if cursor:
+            request["ExclusiveStartKey"] = self._decode_cursor(cursor, user_id)
+        response = dynamodb_client().query(**request)
+        items = [self._from_item(item) for item in response.get("Items", [])]
+        last = response.get("LastEvaluatedKey")
+        return items, self._encode_cursor(last) if last else None
+
+    @staticmethod
+    def _encode_cursor(key: dict[str, Any]) -> str:
+        plain = from_item(key)
+        return base64.urlsafe_b64encode(json.dumps([plain["SK"], plain["created"]]).encode()).decode().rstrip("=")
+
+    @staticmethod
+    def _decode_cursor(cursor: str, user_id: str) -> dict[str, Any]:
+        try:
+            sort_key, created = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+            if not (isinstance(sort_key, str) and sort_key.startswith("PAY#") and isinstance(created, str)):
+                raise ValueError("cursor")
+        except (ValueError, TypeError, binascii.Error):
+            raise RequestValidationError([{"field": "cursor", "message": "Not a cursor from this API."}]) from None
+        # The partition comes from the token, never from the cursor: a cursor cannot reach another user.
+        return to_item({"PK": f"USER#{user_id}", "SK": sort_key, "created": created})
+
+    # --- provider id -> payment -------------------------------------------------------------------
+    def provider_link_put(self, provider_payment_id: str, user_id: str, payment_id: str) -> dict[str, Any]:
+        return {
+            "Put": {
+                "TableName": self.table_name,
+                "Item": to_item(
+                    {"PK": f"PI#{provider_payment_id}", "SK": "PI", "user_id": user_id, "payment_id": payment_id}
+                ),
+            }
+        }
+
+    def find_by_provider_id(self, provider_payment_id: str) -> tuple[str, str] | None:
+        response = dynamodb_client().get_item(
+            TableName=self.table_name, Key=to_item({"PK": f"PI#{provider_payment_id}", "SK": "PI"})
+        )
+        if "Item" not in response:
+            return None
+        item = from_item(response["Item"])
+        return str(item["user_id"]), str(item["payment_id"])

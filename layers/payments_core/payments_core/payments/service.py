@@ -1,0 +1,303 @@
+"""The payment operations. Each one is safe to run again after a crash at any point: ids are
+derived from the client's Idempotency-Key, the provider is asked what an interrupted attempt did
+before it is asked again, and every state change is a conditional write with its outbox events."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from payments_core import clock
+from payments_core.api import ApiError, RequestValidationError
+from payments_core.idempotency import Outcome, fingerprint
+from payments_core.observability import logger
+from payments_core.outbox import EVENT_FOR_STATUS
+from payments_core.payments import lifecycle
+from payments_core.payments.gateway import PaymentDeclined, PaymentGateway, ProviderIntent, ProviderUnavailable
+from payments_core.payments.models import (
+    CaptureRequest,
+    CreatePaymentRequest,
+    Payment,
+    Refund,
+    RefundRequest,
+)
+from payments_core.payments.repository import Change, PaymentRepository
+
+NOT_FOUND = ApiError(404, "not_found", "Not found.")
+
+
+def operation_id(prefix: str, *parts: str) -> str:
+    """A stable id for one client operation, so a retry after a crash finds what the first try did."""
+    return f"{prefix}_" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
+
+
+def _stamp(payment: Payment, **changes: Any) -> Payment:
+    return payment.model_copy(update={**changes, "updated_at": clock.iso(clock.now())}, deep=True)
+
+
+def intent_change(payment: Payment, intent: ProviderIntent, *, decline_code: str | None = None) -> Change | None:
+    """What the provider's view of the intent changes in ours; None when nothing moves forward."""
+    new_status = lifecycle.from_provider(intent.status)
+    updates: dict[str, Any] = {}
+    if payment.provider_payment_id is None:
+        updates["provider_payment_id"] = intent.id
+    if new_status is None or not lifecycle.can_move(payment.status, new_status):
+        return Change(_stamp(payment, **updates)) if updates else None
+    updates |= {
+        "status": new_status,
+        "next_action": intent.next_action if new_status == "requires_action" else None,
+        "client_secret": intent.client_secret if new_status == "requires_action" else None,
+    }
+    if new_status == "succeeded":
+        updates["amount_captured"] = intent.amount_received or intent.amount
+    if new_status == "failed":
+        updates["decline_code"] = decline_code or payment.decline_code or "payment_failed"
+    kind = EVENT_FOR_STATUS.get(new_status)
+    return Change(_stamp(payment, **updates), [(kind, None)] if kind else [])
+
+
+def declined_outcome(payment: Payment, request_id: str) -> Outcome:
+    return {
+        "status": 402,
+        "body": {
+            "error": {
+                "code": "payment_declined",
+                "message": "The card was declined.",
+                "request_id": request_id,
+                "decline_code": payment.decline_code or "card_declined",
+            }
+        },
+    }
+
+
+class PaymentService:
+    def __init__(self, repository: PaymentRepository, gateway: PaymentGateway, otp_threshold: int) -> None:
+        self.repository = repository
+        self.gateway = gateway
+        self.otp_threshold = otp_threshold
+
+    # --- reads -----------------------------------------------------------------------------------
+    def get(self, user_id: str, payment_id: str) -> Payment:
+        payment = self.repository.get(user_id, payment_id)
+        if payment is None:
+            raise NOT_FOUND
+        return payment
+
+    def _update(self, user_id: str, payment_id: str, mutate: Any, **kwargs: Any) -> Payment:
+        payment = self.repository.update(user_id, payment_id, mutate, **kwargs)
+        if payment is None:
+            raise NOT_FOUND
+        return payment
+
+    # --- create ----------------------------------------------------------------------------------
+    def create(self, user_id: str, request: CreatePaymentRequest, idempotency_key: str, request_id: str) -> Outcome:
+        now = clock.iso(clock.now())
+        request_fingerprint = fingerprint(request.model_dump(mode="json"))
+        payment = Payment(
+            payment_id=operation_id("pay", user_id, idempotency_key),
+            user_id=user_id,
+            status="requires_otp" if request.amount >= self.otp_threshold else "processing",
+            amount=request.amount,
+            currency=request.currency,
+            description=request.description,
+            metadata=request.metadata,
+            capture_method=request.capture_method,
+            payment_method=request.payment_method,
+            request_fingerprint=request_fingerprint,
+            provider=self.gateway.name,
+            created_at=now,
+            updated_at=now,
+        )
+        if not self.repository.create(Change(payment, [("PaymentCreated", None)])):
+            # A retry of an operation that got this far before (crash, or the key outlived its record).
+            existing = self.get(user_id, payment.payment_id)
+            if existing.request_fingerprint != request_fingerprint:
+                raise ApiError(409, "idempotency_key_reused", "This Idempotency-Key was used with a different request.")
+            payment = existing
+        if payment.status == "processing" and payment.provider_payment_id is None:
+            payment = self.confirm(payment)
+        if payment.status == "failed":
+            return declined_outcome(payment, request_id)
+        return {"status": 201, "body": payment.public()}
+
+    def confirm(self, payment: Payment) -> Payment:
+        """Creates and confirms the provider's intent, exactly once per payment."""
+        intent = self.gateway.find_intent(payment.payment_id) if payment.provider_attempts else None
+        decline_code = None
+        if intent is None:
+            payment = self._update(
+                payment.user_id,
+                payment.payment_id,
+                lambda p: Change(_stamp(p, provider_attempts=p.provider_attempts + 1)),
+            )
+            try:
+                intent = self.gateway.create_intent(
+                    amount=payment.amount,
+                    currency=payment.currency,
+                    payment_method=payment.payment_method,
+                    capture_method=payment.capture_method,
+                    description=payment.description,
+                    metadata={**payment.metadata, "payment_id": payment.payment_id, "user_id": payment.user_id},
+                    idempotency_key=f"{payment.payment_id}-create",
+                )
+            except PaymentDeclined as declined:
+                decline_code = declined.decline_code
+                intent = ProviderIntent(
+                    id=declined.intent_id or "", status="requires_payment_method", amount=payment.amount
+                )
+            except ProviderUnavailable:
+                # The provider may have processed the call before the connection broke: look first.
+                intent = self.gateway.find_intent(payment.payment_id)
+                if intent is None:
+                    raise
+                logger.warning("recovered an intent after a lost answer", extra={"payment_id": payment.payment_id})
+        found = intent
+        extra = [self.repository.provider_link_put(found.id, payment.user_id, payment.payment_id)] if found.id else []
+
+        def apply(current: Payment) -> Change | None:
+            change = intent_change(current, found, decline_code=decline_code)
+            if change and not found.id:
+                change.payment.provider_payment_id = None
+            return change
+
+        return self._update(payment.user_id, payment.payment_id, apply, extra_items=extra)
+
+    # --- capture and cancel ----------------------------------------------------------------------
+    def capture(self, user_id: str, payment_id: str, request: CaptureRequest) -> Outcome:
+        payment = self.get(user_id, payment_id)
+        if payment.status != "requires_capture" or not payment.provider_payment_id:
+            raise ApiError(409, "payment_not_capturable", "Only a payment on hold can be captured.")
+        if request.amount is not None and request.amount > payment.amount:
+            raise RequestValidationError([{"field": "amount", "message": "At most the held amount."}])
+        try:
+            intent = self.gateway.capture(payment.provider_payment_id, request.amount, f"{payment_id}-capture")
+        except ApiError:
+            intent = self.gateway.retrieve_intent(payment.provider_payment_id)  # captured by a lost attempt?
+            if intent.status != "succeeded":
+                raise
+        payment = self._update(user_id, payment_id, lambda p: intent_change(p, intent))
+        return {"status": 200, "body": payment.public()}
+
+    def cancel(self, user_id: str, payment_id: str) -> Outcome:
+        payment = self.get(user_id, payment_id)
+        if payment.status not in lifecycle.CANCELABLE:
+            raise ApiError(409, "payment_not_cancelable", "Only a payment that has not moved money can be canceled.")
+        if payment.provider_payment_id:
+            try:
+                intent = self.gateway.cancel(payment.provider_payment_id, f"{payment_id}-cancel")
+            except ApiError:
+                intent = self.gateway.retrieve_intent(payment.provider_payment_id)
+                if intent.status != "canceled":
+                    raise
+            payment = self._update(user_id, payment_id, lambda p: intent_change(p, intent))
+        else:
+            payment = self._update(user_id, payment_id, self._cancel_locally)
+        if payment.status != "canceled":
+            raise ApiError(409, "payment_not_cancelable", "Only a payment that has not moved money can be canceled.")
+        return {"status": 200, "body": payment.public()}
+
+    @staticmethod
+    def _cancel_locally(payment: Payment) -> Change | None:
+        if not lifecycle.can_move(payment.status, "canceled"):
+            return None
+        return Change(
+            _stamp(payment, status="canceled", next_action=None, client_secret=None), [("PaymentCanceled", None)]
+        )
+
+    # --- refunds ---------------------------------------------------------------------------------
+    def refund(self, user_id: str, payment_id: str, request: RefundRequest, idempotency_key: str) -> Outcome:
+        refund_id = operation_id("ref", user_id, payment_id, idempotency_key)
+
+        def reserve(payment: Payment) -> Change | None:
+            if refund_id in payment.refunds:
+                return None  # reserved by an earlier attempt of this same operation
+            if payment.status not in lifecycle.MONEY_MOVED:
+                raise ApiError(409, "payment_not_refundable", "Only a succeeded payment can be refunded.")
+            remaining = payment.amount_captured - payment.amount_reserved
+            amount = request.amount if request.amount is not None else remaining
+            if amount <= 0 or amount > remaining:
+                raise ApiError(
+                    409,
+                    "refund_exceeds_remaining",
+                    "The refund would exceed what remains of the captured amount.",
+                    extra={"amount_remaining": max(remaining, 0)},
+                )
+            refund = Refund(
+                refund_id=refund_id,
+                payment_id=payment.payment_id,
+                amount=amount,
+                currency=payment.currency,
+                status="pending",
+                reason=request.reason,
+                created_at=clock.iso(clock.now()),
+            )
+            updated = _stamp(payment, amount_reserved=payment.amount_reserved + amount)
+            updated.refunds[refund_id] = refund
+            return Change(updated, [("RefundCreated", refund)])
+
+        payment = self._update(user_id, payment_id, reserve)
+        refund = payment.refunds[refund_id]
+        if refund.provider_refund_id is None and refund.status == "pending":
+            payment = self._send_refund(payment, refund)
+        return {"status": 201, "body": payment.refunds[refund_id].public()}
+
+    def _send_refund(self, payment: Payment, refund: Refund) -> Payment:
+        assert payment.provider_payment_id
+        found = (
+            self.gateway.find_refund(payment.provider_payment_id, refund.refund_id)
+            if refund.provider_attempts
+            else None
+        )
+        if found is None:
+
+            def count_attempt(current: Payment) -> Change:
+                updated = _stamp(current)
+                updated.refunds[refund.refund_id].provider_attempts += 1
+                return Change(updated)
+
+            payment = self._update(payment.user_id, payment.payment_id, count_attempt)
+            try:
+                found = self.gateway.refund(
+                    payment.provider_payment_id or "",
+                    refund.amount,
+                    refund.reason,
+                    {"payment_id": payment.payment_id, "user_id": payment.user_id, "refund_id": refund.refund_id},
+                    f"{refund.refund_id}-create",
+                )
+            except ProviderUnavailable:
+                found = self.gateway.find_refund(payment.provider_payment_id or "", refund.refund_id)
+                if found is None:
+                    raise
+        provider_refund = found
+        return self._update(
+            payment.user_id,
+            payment.payment_id,
+            lambda p: refund_change(p, refund.refund_id, provider_refund.status, provider_refund.id),
+        )
+
+
+def refund_change(
+    payment: Payment, refund_id: str, provider_status: str, provider_refund_id: str | None
+) -> Change | None:
+    """A refund's status as the provider reports it: pending -> succeeded | failed, never back."""
+    refund = payment.refunds.get(refund_id)
+    if refund is None:
+        return None
+    new_status = {"succeeded": "succeeded", "failed": "failed", "canceled": "failed"}.get(provider_status)
+    updated = _stamp(payment)
+    stored = updated.refunds[refund_id]
+    changed = False
+    if provider_refund_id and stored.provider_refund_id is None:
+        stored.provider_refund_id = provider_refund_id
+        changed = True
+    if refund.status != "pending" or new_status is None:
+        return Change(updated) if changed else None
+    stored.status = new_status  # type: ignore[assignment]
+    if new_status == "succeeded":
+        updated.amount_refunded += refund.amount
+        updated.status = lifecycle.status_after_refunds(  # type: ignore[assignment]
+            updated.status, updated.amount_captured, updated.amount_refunded
+        )
+        return Change(updated, [("RefundSucceeded", stored)])
+    updated.amount_reserved -= refund.amount
+    return Change(updated, [("RefundFailed", stored)])

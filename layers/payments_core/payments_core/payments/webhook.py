@@ -1,0 +1,156 @@
+"""Stripe webhook deliveries: verified on the raw body first, then de-duplicated by event id in the
+same transaction as the state change they cause, which only ever moves forward."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from payments_core import clock
+from payments_core.api import ApiError
+from payments_core.dynamo import to_item
+from payments_core.observability import logger
+from payments_core.payments.gateway import ProviderIntent
+from payments_core.payments.models import Payment
+from payments_core.payments.repository import Change, DuplicateDelivery, PaymentRepository
+from payments_core.payments.service import _stamp, intent_change, refund_change
+
+SIGNATURE_TOLERANCE_SECONDS = 300
+DEDUP_RETENTION = timedelta(days=30)  # Stripe retries deliveries for up to 3 days
+
+INVALID_SIGNATURE = ApiError(400, "invalid_signature", "The webhook signature is missing or not valid.")
+
+HANDLED_TYPES = frozenset(
+    {
+        "payment_intent.succeeded",
+        "payment_intent.payment_failed",
+        "payment_intent.processing",
+        "payment_intent.requires_action",
+        "payment_intent.canceled",
+        "charge.refunded",
+        "refund.updated",
+        "charge.refund.updated",
+        "refund.failed",
+        "charge.dispute.created",
+    }
+)
+
+
+def verify(raw_body: str, signature: str | None, secrets: list[str]) -> dict[str, Any]:
+    """The event, if ``signature`` is valid for ``raw_body`` under any current secret (rotation)."""
+    from stripe import SignatureVerificationError, WebhookSignature
+
+    if not signature:
+        raise INVALID_SIGNATURE
+    for secret in secrets:
+        try:
+            WebhookSignature.verify_header(raw_body, signature, secret, tolerance=SIGNATURE_TOLERANCE_SECONDS)
+            break
+        except SignatureVerificationError:
+            continue
+    else:
+        raise INVALID_SIGNATURE
+    try:
+        event = json.loads(raw_body)
+    except ValueError:
+        raise INVALID_SIGNATURE from None
+    if not (
+        isinstance(event, dict)
+        and isinstance(event.get("id"), str)
+        and isinstance(event.get("type"), str)
+        and isinstance((event.get("data") or {}).get("object"), dict)
+    ):
+        raise INVALID_SIGNATURE
+    return event
+
+
+class WebhookProcessor:
+    def __init__(self, repository: PaymentRepository) -> None:
+        self.repository = repository
+
+    def _dedup_put(self, event: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "Put": {
+                "TableName": self.repository.table_name,
+                "Item": to_item(
+                    {
+                        "PK": f"WEBHOOK#{event['id']}",
+                        "SK": "WEBHOOK",
+                        "type": event["type"],
+                        "ttl": int((clock.now() + DEDUP_RETENTION).timestamp()),
+                    }
+                ),
+                "ConditionExpression": "attribute_not_exists(PK)",
+            }
+        }
+
+    def _locate(self, obj: dict[str, Any]) -> tuple[str, str] | None:
+        metadata = obj.get("metadata") or {}
+        if metadata.get("payment_id") and metadata.get("user_id"):
+            return str(metadata["user_id"]), str(metadata["payment_id"])
+        intent_id = obj.get("payment_intent") if obj.get("object") != "payment_intent" else obj.get("id")
+        if isinstance(intent_id, dict):
+            intent_id = intent_id.get("id")
+        return self.repository.find_by_provider_id(str(intent_id)) if intent_id else None
+
+    def process(self, event: dict[str, Any]) -> str:
+        """Applies one verified event; returns what happened (for the log)."""
+        event_type = event["type"]
+        obj = event["data"]["object"]
+        if event_type not in HANDLED_TYPES:
+            return "ignored"
+        owner = self._locate(obj)
+        if owner is None:
+            logger.warning("webhook for an unknown payment", extra={"event_id": event["id"], "type": event_type})
+            return "unknown_payment"
+        mutate = self._mutation(event_type, obj)
+        try:
+            stored = self.repository.update(*owner, mutate, extra_items=[self._dedup_put(event)])
+        except DuplicateDelivery:
+            return "duplicate"
+        return "applied" if stored is not None else "unknown_payment"
+
+    @staticmethod
+    def _mutation(event_type: str, obj: dict[str, Any]) -> Callable[[Payment], Change | None]:
+        if event_type.startswith("payment_intent."):
+            intent = ProviderIntent(
+                id=obj["id"],
+                status="requires_payment_method" if event_type == "payment_intent.payment_failed" else obj["status"],
+                amount=int(obj.get("amount") or 0),
+                amount_received=int(obj.get("amount_received") or 0),
+                next_action=obj.get("next_action"),
+                client_secret=obj.get("client_secret"),
+            )
+            error = obj.get("last_payment_error") or {}
+            decline = error.get("decline_code") or error.get("code")
+            return lambda payment: intent_change(payment, intent, decline_code=decline)
+        if event_type == "charge.dispute.created":
+
+            def dispute(payment: Payment) -> Change | None:
+                if payment.disputed:
+                    return None
+                return Change(_stamp(payment, disputed=True), [("DisputeOpened", None)])
+
+            return dispute
+        refunds = (obj.get("refunds") or {}).get("data") or [] if event_type == "charge.refunded" else [obj]
+        forced_failure = event_type == "refund.failed"
+
+        def apply_refunds(payment: Payment) -> Change | None:
+            current = payment
+            events: list[Any] = []
+            for refund in refunds:
+                refund_id = (refund.get("metadata") or {}).get("refund_id") or next(
+                    (rid for rid, r in current.refunds.items() if r.provider_refund_id == refund.get("id")), None
+                )
+                if refund_id is None:
+                    continue
+                status = "failed" if forced_failure else str(refund.get("status") or "")
+                change = refund_change(current, refund_id, status, refund.get("id"))
+                if change is not None:
+                    current = change.payment
+                    events.extend(change.events)
+            return Change(current, events) if current is not payment else None
+
+        return apply_refunds
