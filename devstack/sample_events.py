@@ -44,7 +44,7 @@ def sample_event(template: Template, logical_id: str) -> dict[str, Any]:
         headers = {"content-type": "application/json"}
         if route.method == "POST" and not route.public:
             headers["idempotency-key"] = "sample-key-0001"
-        params = {name: "pay_sample" for name in re.findall(r"\{(\w+)\}", route.path)}
+        params = dict.fromkeys(re.findall(r"\{(\w+)\}", route.path), "pay_sample")
         return http_event(
             route.method,
             route.path.replace("{payment_id}", "pay_sample"),

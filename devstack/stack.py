@@ -46,6 +46,7 @@ class StackConfig:
     @classmethod
     def from_environment(cls) -> StackConfig:
         return cls(
+            template_path=Path(os.environ.get("DEV_TEMPLATE", str(ROOT / "template.yaml"))),
             host=os.environ.get("DEV_HOST", "127.0.0.1"),
             api_port=int(os.environ.get("DEV_API_PORT", "3000")),
             moto_port=int(os.environ.get("DEV_MOTO_PORT", "5000")),
@@ -72,7 +73,8 @@ class LocalStack:
         self.moto_endpoint = f"http://{self.config.host}:{self.config.moto_port}"
         self.api_url = f"http://{self.config.host}:{self.config.api_port}"
         self.stripe_url = f"http://{self.config.host}:{self.config.stripe_port}"
-        self.webhook_secret = "whsec_" + secrets.token_hex(24)
+        # Fresh each start unless given (the end-to-end tests sign their own events with it).
+        self.webhook_secret = os.environ.get("DEV_STRIPE_WEBHOOK_SECRET") or "whsec_" + secrets.token_hex(24)
         self.runtimes: dict[str, FunctionRuntime] = {}
         self.pollers: list[Poller] = []
         self._moto: Any = None

@@ -54,7 +54,7 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
-        body=json.dumps(body, separators=(",", ":")),
+        body=json.dumps(body, separators=(",", ":"), sort_keys=True),  # replays are byte-identical
         headers=headers or {},
     )
 

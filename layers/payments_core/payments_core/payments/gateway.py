@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from payments_core.api import ApiError
 from payments_core.config import get_secret, get_settings
+from payments_core.observability import logger
 
 # Stripe calls must finish inside the Lambda timeout (20 s): 2 tries x (2 s connect + 6 s read) + backoff.
 STRIPE_TIMEOUT = (2.0, 6.0)
@@ -121,9 +122,19 @@ class StripeGateway:
                     "The request is not valid.",
                     extra={"details": [{"field": "payment_method", "message": "Unknown payment method."}]},
                 ) from None
+            self._log(error)
             raise ProviderFailed from None
-        except stripe.StripeError:
+        except stripe.StripeError as error:
+            self._log(error)
             raise ProviderFailed from None
+
+    @staticmethod
+    def _log(error: Any) -> None:
+        # Type, status and code only: the provider's message and payload stay out of our logs.
+        logger.warning(
+            "provider error",
+            extra={"error_type": type(error).__name__, "http_status": error.http_status, "code": error.code},
+        )
 
     @staticmethod
     def _intent(obj: Any) -> ProviderIntent:
@@ -168,8 +179,8 @@ class StripeGateway:
             "confirm": True,
             "metadata": metadata,
         }
-        if description:
-            params["description"] = description
+        # The description stays in our store: localstripe refuses the parameter, and nothing here needs
+        # Stripe to hold it.
         # No automatic network retry here: a retry after a lost answer goes through find_intent first.
         options = {"idempotency_key": idempotency_key, "max_network_retries": 0}
         return self._intent(self._call(self.client.v1.payment_intents.create, params=params, options=options))

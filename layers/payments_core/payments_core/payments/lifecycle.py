@@ -6,8 +6,10 @@ from payments_core.payments.models import PaymentStatus
 
 _RANK: dict[str, int] = {
     "requires_otp": 0,
-    "requires_action": 1,
-    "processing": 2,
+    # "processing" is also our state between storing a payment and the provider's first answer,
+    # so any answer (3-D Secure included) moves it on.
+    "processing": 1,
+    "requires_action": 2,
     "requires_capture": 3,
     "succeeded": 4,
     "failed": 4,

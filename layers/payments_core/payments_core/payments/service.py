@@ -175,7 +175,16 @@ class PaymentService:
             intent = self.gateway.retrieve_intent(payment.provider_payment_id)  # captured by a lost attempt?
             if intent.status != "succeeded":
                 raise
-        payment = self._update(user_id, payment_id, lambda p: intent_change(p, intent))
+        requested = request.amount or payment.amount
+
+        def apply(current: Payment) -> Change | None:
+            change = intent_change(current, intent)
+            if change is not None and change.payment.status == "succeeded":
+                # Never count more as captured than we asked for (localstripe reports the whole hold).
+                change.payment.amount_captured = min(change.payment.amount_captured, requested)
+            return change
+
+        payment = self._update(user_id, payment_id, apply)
         return {"status": 200, "body": payment.public()}
 
     def cancel(self, user_id: str, payment_id: str) -> Outcome:

@@ -1,0 +1,322 @@
+"""Payments, holds and refunds end to end: HTTP client -> local API front -> handlers -> moto and localstripe."""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import requests
+
+from tests.integration.conftest import ApiClient, RunningStack, new_user
+
+pytestmark = pytest.mark.integration
+
+
+def stripe_intents_for(stack: RunningStack, payment_id: str) -> list[dict[str, Any]]:
+    """PaymentIntents at the provider carrying our payment id (counted at localstripe itself)."""
+    found: list[dict[str, Any]] = []
+    starting_after = None
+    while True:
+        params: dict[str, Any] = {"limit": 100}
+        if starting_after:
+            params["starting_after"] = starting_after
+        page = requests.get(f"{stack.stripe_url}/v1/payment_intents", params=params, auth=("sk_test_x", ""), timeout=10)
+        data = page.json()
+        found += [pi for pi in data["data"] if (pi.get("metadata") or {}).get("payment_id") == payment_id]
+        if not data.get("has_more") or not data["data"]:
+            return found
+        starting_after = data["data"][-1]["id"]
+
+
+def three_ds_method(stack: RunningStack) -> str:
+    response = requests.post(
+        f"{stack.stripe_url}/v1/payment_methods",
+        data={
+            "type": "card",
+            "card[number]": "4000002500003155",
+            "card[exp_month]": "12",
+            "card[exp_year]": "2040",
+            "card[cvc]": "123",
+        },
+        auth=("sk_test_x", ""),
+        timeout=10,
+    )
+    return str(response.json()["id"])
+
+
+# --- create --------------------------------------------------------------------------------------
+
+
+def test_a_card_that_works_gives_a_succeeded_payment(stack: RunningStack, user: ApiClient) -> None:
+    # When
+    response = user.pay(2500, description="Order 1042", metadata={"order_id": "1042"})
+    # Then
+    assert response.status_code == 201, response.text
+    payment = response.json()
+    assert payment["status"] == "succeeded"
+    assert payment["payment_id"].startswith("pay_")
+    assert payment["provider_payment_id"].startswith("pi_")
+    assert payment["metadata"] == {"order_id": "1042"}
+    assert payment["client_secret"] is None
+    assert set(payment) == {
+        "payment_id",
+        "status",
+        "amount",
+        "currency",
+        "amount_refunded",
+        "description",
+        "metadata",
+        "provider",
+        "provider_payment_id",
+        "next_action",
+        "client_secret",
+        "refunds",
+        "created_at",
+        "updated_at",
+    }
+    fetched = user.call("GET", f"/payments/{payment['payment_id']}")
+    assert fetched.status_code == 200
+    assert fetched.json()["status"] == "succeeded"
+    assert len(stripe_intents_for(stack, payment["payment_id"])) == 1
+
+
+def test_a_declined_card_is_402_with_a_decline_code_and_a_failed_payment(stack: RunningStack, user: ApiClient) -> None:
+    key = uuid.uuid4().hex
+    response = user.pay(2500, payment_method="pm_card_chargeCustomerFail", key=key)
+    assert response.status_code == 402, response.text
+    error = response.json()["error"]
+    assert error["code"] == "payment_declined"
+    assert error["decline_code"] == "card_declined"  # localstripe gives no decline_code: the error code stands in
+    listing = user.call("GET", "/payments").json()["items"]
+    assert [p["status"] for p in listing] == ["failed"]
+    # The same key and body replays the same answer without a second attempt at the provider.
+    replay = user.pay(2500, payment_method="pm_card_chargeCustomerFail", key=key)
+    assert replay.status_code == 402
+    assert replay.json() == response.json()
+    assert replay.headers["Idempotent-Replayed"] == "true"
+
+
+def test_a_3ds_card_requires_action_with_next_action(stack: RunningStack, user: ApiClient) -> None:
+    response = user.pay(2500, payment_method=three_ds_method(stack))
+    assert response.status_code == 201, response.text
+    payment = response.json()
+    assert payment["status"] == "requires_action"
+    assert payment["next_action"]
+    assert payment["client_secret"]
+
+
+def test_a_hold_is_captured(user: ApiClient) -> None:
+    hold = user.pay(4000, capture_method="manual").json()
+    assert hold["status"] == "requires_capture"
+    captured = user.call("POST", f"/payments/{hold['payment_id']}/capture", {"amount": 3000}, key="cap-1")
+    assert captured.status_code == 200, captured.text
+    assert captured.json()["status"] == "succeeded"
+    # It can be refunded up to what was captured, not what was held.
+    assert user.refund(hold["payment_id"], 3001).status_code == 409
+    assert user.refund(hold["payment_id"], 3000).status_code == 201
+    again = user.call("POST", f"/payments/{hold['payment_id']}/capture", {}, key="cap-2")
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "payment_not_capturable"
+
+
+def test_a_hold_is_canceled(user: ApiClient) -> None:
+    hold = user.pay(4000, capture_method="manual").json()
+    canceled = user.call("POST", f"/payments/{hold['payment_id']}/cancel", key="c-1")
+    assert canceled.status_code == 200, canceled.text
+    assert canceled.json()["status"] == "canceled"
+    assert user.call("POST", f"/payments/{hold['payment_id']}/capture", {}, key="c-2").status_code == 409
+    assert user.refund(hold["payment_id"]).json()["error"]["code"] == "payment_not_refundable"
+
+
+def test_a_succeeded_payment_cannot_be_canceled(user: ApiClient) -> None:
+    payment = user.pay().json()
+    response = user.call("POST", f"/payments/{payment['payment_id']}/cancel", key="c-1")
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "payment_not_cancelable"
+
+
+# --- idempotency ---------------------------------------------------------------------------------
+
+
+def test_twenty_concurrent_identical_requests_make_one_intent(stack: RunningStack, user: ApiClient) -> None:
+    key = uuid.uuid4().hex
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        responses = list(pool.map(lambda _: user.pay(3100, key=key), range(20)))
+    assert {r.status_code for r in responses} == {201}
+    bodies = {r.text for r in responses}
+    assert len(bodies) == 1, "every response is the same payment"
+    payment_id = responses[0].json()["payment_id"]
+    assert len(stripe_intents_for(stack, payment_id)) == 1
+    assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in responses) == 19
+    # The same key with another body is refused.
+    other = user.pay(3200, key=key)
+    assert other.status_code == 409
+    assert other.json()["error"]["code"] == "idempotency_key_reused"
+
+
+def test_idempotency_keys_are_per_user(stack: RunningStack, user: ApiClient) -> None:
+    other = new_user(stack.api_url)
+    first = user.pay(1000, key="shared-key").json()
+    second = other.pay(1000, key="shared-key").json()
+    assert first["payment_id"] != second["payment_id"]
+
+
+@pytest.mark.parametrize("key", [None, "", "x" * 256, "tab\there"])
+def test_a_missing_or_bad_idempotency_key_is_422(user: ApiClient, key: str | None) -> None:
+    headers = {"Idempotency-Key": key} if key is not None else {}
+    response = user.call(
+        "POST", "/payments", {"amount": 100, "currency": "usd", "payment_method": "pm_card_visa"}, headers=headers
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["details"][0]["field"] == "Idempotency-Key"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"amount": 25.5, "currency": "usd", "payment_method": "pm_card_visa"}, "amount"),
+        ({"amount": "2500", "currency": "usd", "payment_method": "pm_card_visa"}, "amount"),
+        ({"amount": 0, "currency": "usd", "payment_method": "pm_card_visa"}, "amount"),
+        ({"amount": 100, "currency": "USD", "payment_method": "pm_card_visa"}, "currency"),
+        ({"amount": 100, "currency": "usd", "payment_method": "card_123"}, "payment_method"),
+        (
+            {
+                "amount": 100,
+                "currency": "usd",
+                "payment_method": "pm_card_visa",
+                "metadata": {str(i): "v" for i in range(21)},
+            },
+            "metadata",
+        ),
+        (
+            {"amount": 100, "currency": "usd", "payment_method": "pm_card_visa", "capture_method": "later"},
+            "capture_method",
+        ),
+    ],
+)
+def test_invalid_payment_bodies_are_422(user: ApiClient, body: dict[str, Any], field: str) -> None:
+    response = user.call("POST", "/payments", body, key=uuid.uuid4().hex)
+    assert response.status_code == 422, response.text
+    assert any(detail["field"].startswith(field) for detail in response.json()["error"]["details"])
+
+
+def test_raw_card_fields_are_rejected_and_never_echoed(stack: RunningStack, user: ApiClient) -> None:
+    body = {
+        "amount": 100,
+        "currency": "usd",
+        "payment_method": "pm_card_visa",
+        "card": {"number": "4242424242424242", "cvc": "123", "exp_month": 12},
+    }
+    response = user.call("POST", "/payments", body, key=uuid.uuid4().hex)
+    assert response.status_code == 422
+    assert "4242424242424242" not in response.text
+    assert "4242424242424242" not in stack.log()
+
+
+# --- ownership and listing -----------------------------------------------------------------------
+
+
+def test_another_users_payment_is_not_found(stack: RunningStack, user: ApiClient) -> None:
+    payment = user.pay().json()
+    intruder = new_user(stack.api_url)
+    for method, path, body in [
+        ("GET", f"/payments/{payment['payment_id']}", None),
+        ("POST", f"/payments/{payment['payment_id']}/refunds", {}),
+        ("POST", f"/payments/{payment['payment_id']}/capture", {}),
+        ("POST", f"/payments/{payment['payment_id']}/cancel", None),
+    ]:
+        response = intruder.call(method, path, body, key="k")
+        assert response.status_code == 404, (path, response.text)
+        assert response.json()["error"]["code"] == "not_found"
+
+
+def test_protected_routes_need_a_valid_token(stack: RunningStack) -> None:
+    anonymous = ApiClient(stack.api_url)
+    assert anonymous.call("GET", "/payments").status_code == 401
+    forged = ApiClient(stack.api_url, token="eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.")
+    response = forged.call("GET", "/payments")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthorized"
+
+
+def test_listing_pages_newest_first(stack: RunningStack) -> None:
+    client = new_user(stack.api_url)
+    ids = [client.pay(100 + i).json()["payment_id"] for i in range(5)]
+    seen: list[str] = []
+    cursor = None
+    while True:
+        path = "/payments?limit=2" + (f"&cursor={cursor}" if cursor else "")
+        page = client.call("GET", path).json()
+        assert len(page["items"]) <= 2
+        seen += [item["payment_id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == list(reversed(ids))
+    assert client.call("GET", "/payments?limit=0").status_code == 422
+    assert client.call("GET", "/payments?limit=101").status_code == 422
+    assert client.call("GET", "/payments?cursor=bogus").status_code == 422
+
+
+# --- refunds -------------------------------------------------------------------------------------
+
+
+def test_partial_refunds_up_to_the_captured_amount(stack: RunningStack, user: ApiClient) -> None:
+    payment = user.pay(1000).json()
+    pid = payment["payment_id"]
+    first = user.refund(pid, 300)
+    assert first.status_code == 201, first.text
+    assert first.json()["status"] == "succeeded"
+    assert first.json()["amount"] == 300
+    assert user.call("GET", f"/payments/{pid}").json()["status"] == "partially_refunded"
+    assert user.refund(pid, 700).status_code == 201
+    over = user.refund(pid, 1)
+    assert over.status_code == 409
+    assert over.json()["error"]["code"] == "refund_exceeds_remaining"
+    final = user.call("GET", f"/payments/{pid}").json()
+    assert final["status"] == "refunded"
+    assert final["amount_refunded"] == 1000
+    assert [r["amount"] for r in final["refunds"]] == [300, 700]
+
+
+def test_a_refund_without_amount_refunds_what_remains(user: ApiClient) -> None:
+    pid = user.pay(900).json()["payment_id"]
+    assert user.refund(pid, 200).status_code == 201
+    rest = user.refund(pid)
+    assert rest.json()["amount"] == 700
+
+
+def test_concurrent_refunds_never_exceed_the_captured_amount(user: ApiClient) -> None:
+    pid = user.pay(1000).json()["payment_id"]
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        responses = list(pool.map(lambda _: user.refund(pid, 300), range(10)))
+    accepted = [r for r in responses if r.status_code == 201]
+    assert {r.status_code for r in responses} <= {201, 409}
+    assert sum(r.json()["amount"] for r in accepted) <= 1000
+    assert len(accepted) == 3
+    assert user.call("GET", f"/payments/{pid}").json()["amount_refunded"] == 900
+
+
+def test_a_refund_retry_with_the_same_key_refunds_once(user: ApiClient) -> None:
+    pid = user.pay(1000).json()["payment_id"]
+    first = user.refund(pid, 400, key="r-1")
+    second = user.refund(pid, 400, key="r-1")
+    assert first.json() == second.json()
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert user.call("GET", f"/payments/{pid}").json()["amount_refunded"] == 400
+
+
+# --- outbox --------------------------------------------------------------------------------------
+
+
+def test_every_state_change_leaves_one_outbox_item(stack: RunningStack, user: ApiClient) -> None:
+    payment = user.pay(1000).json()
+    user.refund(payment["payment_id"], 400)
+    events = stack.events_for(payment["payment_id"])
+    assert events == sorted(["PaymentCreated", "PaymentSucceeded", "RefundCreated", "RefundSucceeded"])
+    for item in stack.outbox():
+        detail = item["detail"]
+        assert set(detail) == {"event_id", "event_version", "occurred_at", "user_id", "payment", "refund"}
+        assert "client_secret" not in detail["payment"]
