@@ -17,7 +17,7 @@ from typing import Any
 
 from devstack.lambda_events import http_event
 
-LOCAL_SAMPLE_SECRET = "whsec_local_sample_only"  # what events/env.json gives the webhook function
+LOCAL_SAMPLE_SECRET = "whsec_local_sample_only"  # noqa: S105 - a public sample value: events/env.json gives the webhook function
 
 
 def sign(payload: str, secret: str, timestamp: int | None = None) -> str:

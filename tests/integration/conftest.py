@@ -146,7 +146,7 @@ class ApiClient:
         return self.call("POST", "/payments", body, key=key or uuid.uuid4().hex)
 
     def refund(self, payment_id: str, amount: int | None = None, *, key: str | None = None) -> requests.Response:
-        body = {} if amount is None else {"amount": amount}
+        body: dict[str, int] = {} if amount is None else {"amount": amount}
         return self.call("POST", f"/payments/{payment_id}/refunds", body, key=key or uuid.uuid4().hex)
 
 

@@ -67,7 +67,6 @@ class PaymentGateway(Protocol):
         currency: str,
         payment_method: str,
         capture_method: str,
-        description: str | None,
         metadata: dict[str, str],
         idempotency_key: str,
     ) -> ProviderIntent: ...
@@ -166,7 +165,6 @@ class StripeGateway:
         currency: str,
         payment_method: str,
         capture_method: str,
-        description: str | None,
         metadata: dict[str, str],
         idempotency_key: str,
     ) -> ProviderIntent:
