@@ -12,6 +12,7 @@ import requests
 from tests.integration.conftest import ApiClient, RunningStack, new_user
 
 pytestmark = pytest.mark.integration
+TOO_MUCH_METADATA = {str(i): "v" for i in range(21)}
 
 
 def stripe_intents_for(stack: RunningStack, payment_id: str) -> list[dict[str, Any]]:
@@ -221,12 +222,13 @@ def test_raw_card_fields_are_rejected_and_never_echoed(stack: RunningStack, user
 def test_another_users_payment_is_not_found(stack: RunningStack, user: ApiClient) -> None:
     payment = user.pay().json()
     intruder = new_user(stack.api_url)
-    for method, path, body in [
+    calls: list[tuple[str, str, dict[str, int] | None]] = [
         ("GET", f"/payments/{payment['payment_id']}", None),
         ("POST", f"/payments/{payment['payment_id']}/refunds", {}),
         ("POST", f"/payments/{payment['payment_id']}/capture", {}),
         ("POST", f"/payments/{payment['payment_id']}/cancel", None),
-    ]:
+    ]
+    for method, path, body in calls:
         response = intruder.call(method, path, body, key="k")
         assert response.status_code == 404, (path, response.text)
         assert response.json()["error"]["code"] == "not_found"
