@@ -88,14 +88,14 @@ class LocalStack:
     def start(self) -> LocalStack:
         import logging
 
-        from moto.server import ThreadedMotoServer
+        from devstack.moto_server import SerialMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         warnings.filterwarnings(
             "ignore", "No application metrics to publish"
         )  # moto's per-call lines; the front logs its own
 
-        self._moto = ThreadedMotoServer(ip_address=self.config.host, port=self.config.moto_port, verbose=False)
+        self._moto = SerialMotoServer(self.config.host, self.config.moto_port)
         self._moto.start()
         os.environ.update(self._aws_environment())
         provision(self.template, self.moto_endpoint)

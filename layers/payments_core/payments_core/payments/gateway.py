@@ -188,7 +188,7 @@ class StripeGateway:
         page = self._call(self.client.v1.payment_intents.list, params={"limit": 100})
         for _ in range(10):
             for obj in page.data:
-                if (obj.get("metadata") or {}).get("payment_id") == payment_id:
+                if (obj.to_dict().get("metadata") or {}).get("payment_id") == payment_id:
                     return self._intent(obj)
             if not page.has_more or not page.data:
                 return None
@@ -228,7 +228,7 @@ class StripeGateway:
     def find_refund(self, intent_id: str, refund_id: str) -> ProviderRefund | None:
         page = self._call(self.client.v1.refunds.list, params={"payment_intent": intent_id, "limit": 100})
         for obj in page.data:
-            if (obj.get("metadata") or {}).get("refund_id") == refund_id:
+            if (obj.to_dict().get("metadata") or {}).get("refund_id") == refund_id:
                 return self._refund(obj)
         return None
 

@@ -1,0 +1,180 @@
+"""Faults from reliability.md, injected at the HTTP client (Stripe) and at botocore (DynamoDB).
+
+The payment service runs in-process on moto's DynamoDB (tables from template.yaml) against the
+session's localstripe, so every PaymentIntent can be counted at the provider.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import stripe
+from botocore.awsrequest import AWSResponse
+
+from payments_core.api import ApiError
+from payments_core.aws import dynamodb_client
+from payments_core.payments.gateway import StripeGateway
+from payments_core.payments.models import CreatePaymentRequest, RefundRequest
+from payments_core.payments.repository import PaymentRepository
+from payments_core.payments.service import PaymentService
+from tests.integration.conftest import RunningStack
+from tests.integration.test_payments import stripe_intents_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("aws")]
+
+
+class FaultyStripeClient(stripe.RequestsClient):
+    """Forwards to localstripe, then misbehaves as told for matching calls."""
+
+    def __init__(self) -> None:
+        super().__init__(timeout=(2, 6))
+        self.plan: list[tuple[str, str, str]] = []  # (method, path suffix, fault)
+        self.seen: list[str] = []
+
+    def request(self, method: str, url: str, headers: Any, post_data: Any = None, **kwargs: Any) -> Any:
+        self.seen.append(f"{method.upper()} {url}")
+        for index, (fault_method, suffix, fault) in enumerate(self.plan):
+            if method.upper() == fault_method and url.split("?")[0].endswith(suffix):
+                self.plan.pop(index)
+                if fault == "lost_answer":  # the provider processes it; the answer never arrives
+                    super().request(method, url, headers, post_data, **kwargs)
+                    raise stripe.APIConnectionError("injected: connection reset after the request was sent")  # type: ignore[no-untyped-call]
+                if fault == "crash_after":  # the Lambda dies (timeout) right after the provider processed it
+                    super().request(method, url, headers, post_data, **kwargs)
+                    raise TimeoutError("injected: Lambda timed out")
+                if fault == "unreachable":
+                    raise stripe.APIConnectionError("injected: connection refused")  # type: ignore[no-untyped-call]
+                status = int(fault)
+                body = json.dumps({"error": {"type": "api_error", "message": "injected"}})
+                return body, status, {"request-id": "req_injected"}
+        return super().request(method, url, headers, post_data, **kwargs)
+
+
+@pytest.fixture
+def faulty(stack: RunningStack) -> tuple[PaymentService, FaultyStripeClient]:
+    client = FaultyStripeClient()
+    gateway = StripeGateway("sk_test_faults", stack.stripe_url, http_client=client)
+    return PaymentService(PaymentRepository("AppTable"), gateway, otp_threshold=50_000), client
+
+
+def order(amount: int = 2500) -> CreatePaymentRequest:
+    return CreatePaymentRequest(amount=amount, currency="usd", payment_method="pm_card_visa")
+
+
+def test_a_lost_answer_is_recovered_without_a_second_intent(stack: RunningStack, faulty: Any) -> None:
+    service, client = faulty
+    client.plan = [("POST", "/v1/payment_intents", "lost_answer")]
+    outcome = service.create("usr_1", order(), uuid.uuid4().hex, "req")
+    assert outcome["status"] == 201
+    assert outcome["body"]["status"] == "succeeded"
+    assert len(stripe_intents_for(stack, outcome["body"]["payment_id"])) == 1
+
+
+def test_a_retry_after_a_lost_answer_and_no_lookup_still_makes_one_intent(stack: RunningStack, faulty: Any) -> None:
+    service, client = faulty
+    key = uuid.uuid4().hex
+    client.plan = [("POST", "/v1/payment_intents", "lost_answer"), ("GET", "/v1/payment_intents", "unreachable")]
+    with pytest.raises(ApiError) as first:
+        service.create("usr_1", order(), key, "req")
+    assert first.value.status == 503
+    retry = service.create("usr_1", order(), key, "req")
+    assert retry["status"] == 201
+    assert len(stripe_intents_for(stack, retry["body"]["payment_id"])) == 1
+
+
+def test_a_lambda_timeout_after_the_provider_call_then_a_retry_makes_one_intent(
+    stack: RunningStack, faulty: Any
+) -> None:
+    service, client = faulty
+    key = uuid.uuid4().hex
+    client.plan = [("POST", "/v1/payment_intents", "crash_after")]
+    with pytest.raises(TimeoutError):
+        service.create("usr_1", order(), key, "req")
+    retry = service.create("usr_1", order(), key, "req")
+    assert retry["body"]["status"] == "succeeded"
+    assert len(stripe_intents_for(stack, retry["body"]["payment_id"])) == 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "code"), [("500", 502, "provider_error"), ("429", 503, "provider_unavailable")]
+)
+def test_provider_errors_map_to_the_contract_and_a_retry_succeeds(
+    stack: RunningStack, faulty: Any, fault: str, status: int, code: str
+) -> None:
+    service, client = faulty
+    key = uuid.uuid4().hex
+    client.plan = [("POST", "/v1/payment_intents", fault)]
+    with pytest.raises(ApiError) as error:
+        service.create("usr_1", order(), key, "req")
+    assert (error.value.status, error.value.code) == (status, code)
+    retry = service.create("usr_1", order(), key, "req")
+    assert retry["body"]["status"] == "succeeded"
+    assert len(stripe_intents_for(stack, retry["body"]["payment_id"])) == 1
+
+
+def test_a_lost_refund_answer_refunds_once(stack: RunningStack, faulty: Any) -> None:
+    service, client = faulty
+    payment = service.create("usr_1", order(1000), uuid.uuid4().hex, "req")["body"]
+    client.plan = [("POST", "/v1/refunds", "lost_answer")]
+    refund = service.refund("usr_1", payment["payment_id"], RefundRequest(amount=400), "r-1")
+    assert refund["body"]["status"] == "succeeded"
+    import requests
+
+    refunds = requests.get(
+        f"{stack.stripe_url}/v1/refunds",
+        params={"payment_intent": payment["provider_payment_id"]},
+        auth=("sk_test_x", ""),
+        timeout=10,
+    ).json()["data"]
+    assert len(refunds) == 1
+
+
+def _throttle_first(operation: str, count: int, code: str, extra: dict[str, Any] | None = None) -> list[int]:
+    """Makes the next ``count`` calls of ``operation`` fail with ``code`` before reaching moto."""
+    seen: list[int] = []
+
+    def handler(request: Any, **_: Any) -> AWSResponse | None:
+        if len(seen) >= count:
+            return None
+        seen.append(1)
+        body = json.dumps(
+            {"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": "injected", **(extra or {})}
+        )
+        return AWSResponse(request.url, 400, {"x-amzn-ErrorType": code}, _RawBody(body.encode()))  # type: ignore[arg-type]
+
+    dynamodb_client().meta.events.register_first(f"before-send.dynamodb.{operation}", handler)  # type: ignore[arg-type]
+    return seen
+
+
+class _RawBody:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.data
+
+
+def test_dynamodb_throttling_is_absorbed_by_retries(stack: RunningStack, faulty: Any) -> None:
+    service, _ = faulty
+    seen = _throttle_first("TransactWriteItems", 2, "ProvisionedThroughputExceededException")
+    outcome = service.create("usr_1", order(), uuid.uuid4().hex, "req")
+    assert len(seen) == 2
+    assert outcome["body"]["status"] == "succeeded"
+
+
+def test_a_transaction_conflict_is_retried(stack: RunningStack, faulty: Any) -> None:
+    service, _ = faulty
+    payment = service.create("usr_1", order(1000), uuid.uuid4().hex, "req")["body"]
+    seen = _throttle_first(
+        "TransactWriteItems",
+        1,
+        "TransactionCanceledException",
+        {"CancellationReasons": [{"Code": "TransactionConflict"}, {"Code": "None"}]},
+    )
+    refund = service.refund("usr_1", payment["payment_id"], RefundRequest(amount=100), "r-1")
+    assert seen == [1]
+    assert refund["body"]["status"] == "succeeded"

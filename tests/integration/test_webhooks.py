@@ -1,0 +1,148 @@
+"""The Stripe webhook over HTTP: signature on the raw body, de-duplication, forward-only status."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import pytest
+import requests
+
+from devstack.webhook_event import sign, stripe_event
+from payments_core.dynamo import from_item
+from tests.integration.conftest import ApiClient, RunningStack
+
+pytestmark = pytest.mark.integration
+
+
+def deliver(
+    stack: RunningStack,
+    event: dict[str, Any],
+    *,
+    secret: str | None = None,
+    timestamp: int | None = None,
+    tamper: bool = False,
+) -> requests.Response:
+    payload = json.dumps(event)
+    signature = sign(payload, secret or stack.webhook_secret, timestamp)
+    if tamper:
+        payload = payload.replace('"livemode": false', '"livemode": true')
+    return requests.post(
+        f"{stack.api_url}/webhooks/stripe",
+        data=payload.encode(),
+        headers={"Content-Type": "application/json", "Stripe-Signature": signature},
+        timeout=30,
+    )
+
+
+def intent_object(payment: dict[str, Any], user_id: str, status: str) -> dict[str, Any]:
+    return {
+        "id": payment["provider_payment_id"],
+        "object": "payment_intent",
+        "status": status,
+        "amount": payment["amount"],
+        "amount_received": payment["amount"] if status == "succeeded" else 0,
+        "metadata": {"payment_id": payment["payment_id"], "user_id": user_id},
+    }
+
+
+def user_id_of(user: ApiClient) -> str:
+    import jwt
+
+    return str(jwt.decode(user.token, options={"verify_signature": False})["sub"])
+
+
+def test_localstripe_webhooks_are_verified_and_recorded(stack: RunningStack, user: ApiClient) -> None:
+    payment = user.pay(1500).json()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        dynamodb = stack.client("dynamodb")
+        items = [from_item(i) for i in dynamodb.scan(TableName="AppTable")["Items"]]
+        delivered = [
+            i for i in items if str(i["PK"]).startswith("WEBHOOK#") and i["type"] == "payment_intent.succeeded"
+        ]
+        if delivered:
+            break
+        time.sleep(0.2)
+    assert delivered, "localstripe's signed payment_intent.succeeded reached /webhooks/stripe"
+    # It found the payment already succeeded: no second PaymentSucceeded.
+    assert stack.events_for(payment["payment_id"]).count("PaymentSucceeded") == 1
+
+
+def test_a_webhook_moves_a_payment_forward_once(stack: RunningStack, user: ApiClient) -> None:
+    # Given a hold, and Stripe telling us it was captured elsewhere (e.g. in the dashboard)
+    payment = user.pay(2000, capture_method="manual").json()
+    event = stripe_event("payment_intent.succeeded", intent_object(payment, user_id_of(user), "succeeded"))
+    # When the event is delivered twice
+    first = deliver(stack, event)
+    second = deliver(stack, event)
+    # Then both are acknowledged, and it had one effect
+    assert first.status_code == 200, first.text
+    assert first.json() == {"received": True}
+    assert second.status_code == 200
+    assert user.call("GET", f"/payments/{payment['payment_id']}").json()["status"] == "succeeded"
+    assert stack.events_for(payment["payment_id"]).count("PaymentSucceeded") == 1
+
+
+def test_a_late_processing_event_never_moves_a_succeeded_payment_back(stack: RunningStack, user: ApiClient) -> None:
+    payment = user.pay(1200).json()
+    before = stack.events_for(payment["payment_id"])
+    for status in ("processing", "requires_action", "canceled"):
+        kind = {
+            "processing": "payment_intent.processing",
+            "requires_action": "payment_intent.requires_action",
+            "canceled": "payment_intent.canceled",
+        }[status]
+        response = deliver(stack, stripe_event(kind, intent_object(payment, user_id_of(user), status)))
+        assert response.status_code == 200
+    assert user.call("GET", f"/payments/{payment['payment_id']}").json()["status"] == "succeeded"
+    assert stack.events_for(payment["payment_id"]) == before
+
+
+def test_a_dispute_is_announced_once(stack: RunningStack, user: ApiClient) -> None:
+    payment = user.pay(1200).json()
+    dispute = {
+        "id": "dp_" + uuid.uuid4().hex[:12],
+        "object": "dispute",
+        "payment_intent": payment["provider_payment_id"],
+        "amount": 1200,
+        "status": "needs_response",
+    }
+    assert deliver(stack, stripe_event("charge.dispute.created", dispute)).status_code == 200
+    assert deliver(stack, stripe_event("charge.dispute.created", dispute)).status_code == 200
+    assert stack.events_for(payment["payment_id"]).count("DisputeOpened") == 1
+
+
+def test_unhandled_types_are_acknowledged(stack: RunningStack) -> None:
+    response = deliver(stack, stripe_event("customer.created", {"id": "cus_1", "object": "customer"}))
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["tampered", "wrong-secret", "stale", "missing", "not-an-event"],
+)
+def test_bad_signatures_are_400(stack: RunningStack, user: ApiClient, case: str) -> None:
+    payment = user.pay(1000, capture_method="manual").json()
+    event = stripe_event("payment_intent.succeeded", intent_object(payment, user_id_of(user), "succeeded"))
+    if case == "tampered":
+        response = deliver(stack, event, tamper=True)
+    elif case == "wrong-secret":
+        response = deliver(stack, event, secret="whsec_" + "0" * 48)
+    elif case == "stale":
+        response = deliver(stack, event, timestamp=int(time.time()) - 301)
+    elif case == "missing":
+        response = requests.post(f"{stack.api_url}/webhooks/stripe", data=json.dumps(event), timeout=30)
+    else:
+        payload = "[1, 2, 3]"
+        response = requests.post(
+            f"{stack.api_url}/webhooks/stripe",
+            data=payload,
+            headers={"Stripe-Signature": sign(payload, stack.webhook_secret)},
+            timeout=30,
+        )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_signature"
+    assert user.call("GET", f"/payments/{payment['payment_id']}").json()["status"] == "requires_capture"
