@@ -47,7 +47,10 @@ class SqsPoller(Poller):
     def run(self) -> None:
         while not self.stopping.is_set():
             try:
-                self.poll_once(wait_seconds=1)
+                # No long polling: the local moto server takes one request at a time, so a waiting
+                # receive would hold up every other AWS call.
+                if not self.poll_once(wait_seconds=0):
+                    self.stopping.wait(0.2)
             except Exception as error:  # keep polling, as the service does; say what happened
                 self.errors += 1
                 print(f"[{self.name}] poll failed: {type(error).__name__}: {error}", flush=True)
@@ -136,7 +139,7 @@ class StreamPoller(Poller):
         while not self.stopping.is_set():
             try:
                 if not self.poll_once():
-                    time.sleep(0.1)
+                    self.stopping.wait(0.2)
             except Exception as error:
                 self.errors += 1
                 print(f"[{self.name}] poll failed: {type(error).__name__}: {error}", flush=True)

@@ -32,6 +32,88 @@ def event_file_name(logical_id: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", stem).lower() + ".json"
 
 
+SAMPLE_DETAIL: dict[str, Any] = {
+    "event_id": "evt_sample0001",
+    "event_version": 1,
+    "occurred_at": "2026-01-01T00:00:00.000Z",
+    "user_id": "usr_sample",
+    "payment": {
+        "payment_id": "pay_sample",
+        "status": "succeeded",
+        "amount": 2500,
+        "currency": "usd",
+        "amount_refunded": 0,
+        "description": "Order 1",
+        "metadata": {},
+        "provider": "stripe",
+        "provider_payment_id": "pi_sample",
+        "next_action": None,
+        "refunds": [],
+        "created_at": "2026-01-01T00:00:00.000Z",
+        "updated_at": "2026-01-01T00:00:00.000Z",
+    },
+    "refund": None,
+}
+
+
+def stream_event(template: Template, table_id: str) -> dict[str, Any]:
+    """A DynamoDB stream batch holding one outbox item, as the relay's event source mapping sends it."""
+    image = {
+        "PK": {"S": "OUTBOX#evt_sample0001"},
+        "SK": {"S": "OUTBOX"},
+        "detail_type": {"S": "PaymentSucceeded"},
+        "detail": {"S": json.dumps(SAMPLE_DETAIL)},
+    }
+    record = {
+        "eventID": "sample-1",
+        "eventName": "INSERT",
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": template.region,
+        "dynamodb": {
+            "Keys": {"PK": image["PK"], "SK": image["SK"]},
+            "NewImage": image,
+            "SequenceNumber": "100000000000000000001",
+            "SizeBytes": 512,
+            "StreamViewType": "NEW_IMAGE",
+        },
+        "eventSourceARN": template.arn(table_id) + "/stream/local",
+    }
+    return {"Records": [record]}
+
+
+def sqs_event(template: Template, queue_id: str) -> dict[str, Any]:
+    """An SQS batch holding one bus event, as EventBridge delivers it to the queue."""
+    bus_event = {
+        "version": "0",
+        "id": "a1b2c3d4-0000-0000-0000-000000000001",
+        "detail-type": "PaymentSucceeded",
+        "source": "payments",
+        "account": "123456789012",
+        "time": "2026-01-01T00:00:00Z",
+        "region": template.region,
+        "resources": [],
+        "detail": SAMPLE_DETAIL,
+    }
+    record = {
+        "messageId": "00000000-0000-0000-0000-000000000001",
+        "receiptHandle": "sample-receipt-handle",
+        "body": json.dumps(bus_event),
+        "attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": "1767225600000",
+            "SenderId": "AIDAEXAMPLE",
+            "ApproximateFirstReceiveTimestamp": "1767225600000",
+        },
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": template.arn(queue_id),
+        "awsRegion": template.region,
+    }
+    return {"Records": [record]}
+
+
 def sample_event(template: Template, logical_id: str) -> dict[str, Any]:
     routes = [route for route in template.http_routes() if route.function_id == logical_id]
     if routes:
@@ -54,6 +136,11 @@ def sample_event(template: Template, logical_id: str) -> dict[str, Any]:
             path_parameters=params or None,
             authorizer=None if route.public else {"user_id": "usr_sample"},
         )
+    sources = [source for source in template.event_sources() if source.function_id == logical_id]
+    if sources and sources[0].kind == "DynamoDB":
+        return stream_event(template, sources[0].source)
+    if sources and sources[0].kind == "SQS":
+        return sqs_event(template, sources[0].source)
     if logical_id == template.authorizer_function():
         http = http_event("GET", "/payments", headers={"authorization": "Bearer <paste a token from /auth/signin>"})
         return authorizer_event(http, [http["headers"]["authorization"]])

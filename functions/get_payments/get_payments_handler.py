@@ -4,18 +4,12 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, Field, ValidationError
 
-from payments_core.api import RequestValidationError, authenticated_user_id, build_resolver, validation_details
+from payments_core.api import PageQuery, authenticated_user_id, build_resolver, parse_query
 from payments_core.observability import logger, metrics, tracer
 from payments_core.payments.wiring import payment_repository, payment_service
 
 app = build_resolver()
-
-
-class ListQuery(BaseModel):
-    limit: int = Field(default=20, ge=1, le=100)
-    cursor: str | None = Field(default=None, max_length=2048)
 
 
 @app.get("/payments/<payment_id>")
@@ -26,10 +20,7 @@ def get_payment(payment_id: str) -> Any:
 @app.get("/payments")
 def list_payments() -> Any:
     user_id = authenticated_user_id(app)
-    try:
-        query = ListQuery.model_validate(app.current_event.query_string_parameters or {})
-    except ValidationError as error:
-        raise RequestValidationError(validation_details(error)) from None
+    query = parse_query(app, PageQuery)
     items, cursor = payment_repository().list(user_id, query.limit, query.cursor)
     return {"items": [payment.public() for payment in items], "next_cursor": cursor}
 

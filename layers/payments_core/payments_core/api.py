@@ -6,14 +6,12 @@ Error mapping lives here, in exception handlers, so route functions only raise.
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from payments_core.observability import logger
-
-ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class ApiError(Exception):
@@ -126,3 +124,17 @@ def outcome_response(outcome: dict[str, Any], replayed: bool) -> Response[str]:
 
 def request_id(app: APIGatewayHttpResolver) -> str:
     return str(app.current_event.request_context.request_id or "")
+
+
+class PageQuery(BaseModel):
+    """``?limit=&cursor=`` of every listing route."""
+
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: str | None = Field(default=None, max_length=2048)
+
+
+def parse_query[ModelT: BaseModel](app: APIGatewayHttpResolver, model: type[ModelT]) -> ModelT:
+    try:
+        return model.model_validate(app.current_event.query_string_parameters or {})
+    except ValidationError as error:
+        raise RequestValidationError(validation_details(error)) from None

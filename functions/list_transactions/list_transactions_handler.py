@@ -1,0 +1,28 @@
+"""GET /transactions: the caller's ledger, newest first."""
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from payments_core.api import PageQuery, authenticated_user_id, build_resolver, parse_query
+from payments_core.config import get_settings
+from payments_core.ledger import Ledger
+from payments_core.observability import logger, metrics, tracer
+
+app = build_resolver()
+
+
+@app.get("/transactions")
+def list_transactions() -> Any:
+    user_id = authenticated_user_id(app)
+    query = parse_query(app, PageQuery)
+    items, cursor = Ledger(get_settings().table_name).list(user_id, query.limit, query.cursor)
+    return {"items": items, "next_cursor": cursor}
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

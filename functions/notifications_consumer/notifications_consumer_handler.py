@@ -1,0 +1,39 @@
+"""NotificationsQueue -> a receipt email per succeeded, failed or refunded payment, once per event."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from payments_core.config import get_settings
+from payments_core.events import PaymentEventRecord
+from payments_core.idempotency import once_per_event
+from payments_core.notifications import send_receipt
+from payments_core.observability import logger, tracer
+
+processor = BatchProcessor(event_type=EventType.SQS, model=PaymentEventRecord)
+_context: dict[str, LambdaContext] = {}
+
+
+def record_handler(record: PaymentEventRecord) -> None:
+    event = record.body
+    settings = get_settings()
+    result = once_per_event(
+        event.detail.event_id,
+        lambda: send_receipt(
+            table_name=settings.table_name,
+            sender=settings.email_sender,
+            detail_type=event.detail_type,
+            detail=event.detail,
+        ),
+        _context.get("current"),
+    )
+    logger.info("notification", extra={"event_id": event.detail.event_id, "sent": bool(result.get("sent"))})
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    _context["current"] = context
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

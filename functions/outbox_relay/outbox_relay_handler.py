@@ -1,0 +1,16 @@
+"""DynamoDB stream (outbox items only, by filter) -> EventBridge bus ``payments``."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from payments_core.aws import client
+from payments_core.config import get_settings
+from payments_core.observability import logger, tracer
+from payments_core.relay import relay
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:  # noqa: ARG001
+    return relay(event.get("Records", []), client("events"), get_settings().event_bus_name)

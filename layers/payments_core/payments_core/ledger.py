@@ -1,0 +1,103 @@
+"""The transaction ledger: one immutable entry per money movement, however often an event arrives.
+
+``USER#<user> / TXN#<occurred_at>#<transaction id>`` holds an entry; ``LEDGER#<movement>`` is the
+guard item written in the same transaction with a condition, so a redelivered event (same movement)
+writes nothing. A movement is a charge of a payment or one refund.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from payments_core.api import RequestValidationError
+from payments_core.aws import dynamodb_client
+from payments_core.dynamo import cancellation_reasons, from_item, to_item
+from payments_core.events import PaymentEventDetail
+
+MONEY_EVENTS = {"PaymentSucceeded": "charge", "RefundSucceeded": "refund"}
+
+
+def transaction_id(movement: str) -> str:
+    return "txn_" + hashlib.sha256(movement.encode()).hexdigest()[:24]
+
+
+class Ledger:
+    def __init__(self, table_name: str) -> None:
+        self.table_name = table_name
+
+    def record(self, detail_type: str, detail: PaymentEventDetail) -> bool:
+        """Writes the entry for this event's money movement; False if it was already written."""
+        kind = MONEY_EVENTS.get(detail_type)
+        if kind is None:
+            return False
+        payment = detail.payment
+        if kind == "charge":
+            movement, amount = f"charge:{payment['payment_id']}", int(payment["amount"])
+        else:
+            assert detail.refund is not None
+            movement, amount = f"refund:{detail.refund['refund_id']}", int(detail.refund["amount"])
+        txn = transaction_id(movement)
+        entry = {
+            "transaction_id": txn,
+            "payment_id": payment["payment_id"],
+            "type": kind,
+            "amount": amount,
+            "currency": payment["currency"],
+            "created_at": detail.occurred_at,
+        }
+        try:
+            dynamodb_client().transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self.table_name,
+                            "Item": to_item({"PK": f"LEDGER#{movement}", "SK": "LEDGER", "transaction_id": txn}),
+                            "ConditionExpression": "attribute_not_exists(PK)",
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self.table_name,
+                            "Item": to_item(
+                                {"PK": f"USER#{detail.user_id}", "SK": f"TXN#{detail.occurred_at}#{txn}", **entry}
+                            ),
+                        }
+                    },
+                ]
+            )
+        except ClientError as error:
+            if cancellation_reasons(error)[:1] == ["ConditionalCheckFailed"]:
+                return False
+            raise
+        return True
+
+    def list(self, user_id: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :txn)",
+            "ExpressionAttributeValues": to_item({":pk": f"USER#{user_id}", ":txn": "TXN#"}),
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if cursor:
+            try:
+                sort_key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+                if not (isinstance(sort_key, str) and sort_key.startswith("TXN#")):
+                    raise ValueError(cursor)
+            except (ValueError, TypeError, binascii.Error):
+                raise RequestValidationError([{"field": "cursor", "message": "Not a cursor from this API."}]) from None
+            request["ExclusiveStartKey"] = to_item({"PK": f"USER#{user_id}", "SK": sort_key})
+        response = dynamodb_client().query(**request)
+        fields = ("transaction_id", "payment_id", "type", "amount", "currency", "created_at")
+        items = [{key: from_item(item)[key] for key in fields} for item in response.get("Items", [])]
+        last = response.get("LastEvaluatedKey")
+        next_cursor = (
+            base64.urlsafe_b64encode(json.dumps(from_item(last)["SK"]).encode()).decode().rstrip("=") if last else None
+        )
+        return items, next_cursor

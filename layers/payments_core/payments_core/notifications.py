@@ -1,0 +1,55 @@
+"""Receipt emails for succeeded, failed and refunded payments, sent with SES."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from payments_core.aws import client, dynamodb_client
+from payments_core.dynamo import from_item, to_item
+from payments_core.events import PaymentEventDetail
+from payments_core.payments.models import ZERO_DECIMAL_CURRENCIES
+
+RECEIPT_EVENTS = {"PaymentSucceeded", "PaymentFailed", "RefundSucceeded"}
+
+
+def format_amount(amount: int, currency: str) -> str:
+    """Minor units for display; zero-decimal currencies are never scaled."""
+    if currency.lower() in ZERO_DECIMAL_CURRENCIES:
+        return f"{amount} {currency.upper()}"
+    return f"{amount // 100}.{amount % 100:02d} {currency.upper()}"
+
+
+def receipt(detail_type: str, detail: PaymentEventDetail) -> tuple[str, str]:
+    payment = detail.payment
+    total = format_amount(int(payment["amount"]), str(payment["currency"]))
+    reference = f"Payment {payment['payment_id']}"
+    if payment.get("description"):
+        reference += f" ({payment['description']})"
+    if detail_type == "PaymentSucceeded":
+        return f"Receipt: {total} paid", f"{reference}: {total} was paid on {detail.occurred_at}."
+    if detail_type == "PaymentFailed":
+        return f"Payment of {total} failed", f"{reference}: the payment of {total} did not go through."
+    refund = detail.refund or {}
+    refunded = format_amount(int(refund.get("amount", 0)), str(payment["currency"]))
+    return f"Refund: {refunded}", f"{reference}: {refunded} was refunded to you on {detail.occurred_at}."
+
+
+def recipient(table_name: str, user_id: str) -> str | None:
+    response = dynamodb_client().get_item(TableName=table_name, Key=to_item({"PK": f"USER#{user_id}", "SK": "PROFILE"}))
+    return str(from_item(response["Item"])["email"]) if "Item" in response else None
+
+
+def send_receipt(*, table_name: str, sender: str, detail_type: str, detail: PaymentEventDetail) -> dict[str, Any]:
+    """Sends the receipt for one event; returns what was sent (never secrets: none are in events)."""
+    if detail_type not in RECEIPT_EVENTS:
+        return {"sent": False}
+    to = recipient(table_name, detail.user_id)
+    if to is None:
+        return {"sent": False}
+    subject, body = receipt(detail_type, detail)
+    client("ses").send_email(
+        Source=sender,
+        Destination={"ToAddresses": [to]},
+        Message={"Subject": {"Data": subject}, "Body": {"Text": {"Data": body}}},
+    )
+    return {"sent": True, "subject": subject}

@@ -1,0 +1,85 @@
+"""The outbox relay: DynamoDB stream records of outbox items -> PutEvents on the payments bus.
+
+Entries go out in batches of at most 10; every entry's result is checked and only the failed ones
+are sent again. If some still fail, the first failed record's sequence number is reported as the
+batch item failure, so Lambda retries the stream from there: nothing is dropped (a record after it
+may be published twice; consumers de-duplicate by ``event_id``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from payments_core.dynamo import from_item
+from payments_core.observability import logger
+from payments_core.outbox import EVENT_SOURCE, OUTBOX_PREFIX
+
+PUT_EVENTS_BATCH = 10
+ATTEMPTS = 4
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    sequence_number: str
+    entry: dict[str, Any]
+
+
+def outbox_entries(records: list[dict[str, Any]], bus_name: str) -> list[OutboxEntry]:
+    entries = []
+    for record in records:
+        if record.get("eventName") != "INSERT":
+            continue
+        image = record.get("dynamodb", {}).get("NewImage") or {}
+        item = from_item(image) if image else {}
+        if not str(item.get("PK", "")).startswith(OUTBOX_PREFIX):
+            continue
+        entries.append(
+            OutboxEntry(
+                sequence_number=record["dynamodb"]["SequenceNumber"],
+                entry={
+                    "Source": EVENT_SOURCE,
+                    "DetailType": item["detail_type"],
+                    "Detail": item["detail"],
+                    "EventBusName": bus_name,
+                },
+            )
+        )
+    return entries
+
+
+def publish(events_client: Any, entries: list[OutboxEntry], *, backoff: float = 0.1) -> list[OutboxEntry]:
+    """Publishes every entry; returns those that still failed after retrying only the failed ones."""
+    failed_for_good: list[OutboxEntry] = []
+    for start in range(0, len(entries), PUT_EVENTS_BATCH):
+        pending = entries[start : start + PUT_EVENTS_BATCH]
+        for attempt in range(ATTEMPTS):
+            try:
+                response = events_client.put_events(Entries=[item.entry for item in pending])
+            except Exception as error:  # throttling or an outage: the whole call failed, retry it all
+                logger.warning("PutEvents failed", extra={"error_type": type(error).__name__, "attempt": attempt})
+                results: list[dict[str, Any]] = [{"ErrorCode": type(error).__name__}] * len(pending)
+            else:
+                results = response.get("Entries", [])
+                if response.get("FailedEntryCount", 0) == 0:
+                    pending = []
+                    break
+            pending = [item for item, result in zip(pending, results, strict=True) if result.get("ErrorCode")]
+            if not pending:
+                break
+            logger.warning("PutEvents entries failed", extra={"failed": len(pending), "attempt": attempt})
+            time.sleep(backoff * 2**attempt)
+        failed_for_good.extend(pending)
+    return failed_for_good
+
+
+def relay(records: list[dict[str, Any]], events_client: Any, bus_name: str) -> dict[str, Any]:
+    entries = outbox_entries(records, bus_name)
+    failed = publish(events_client, entries)
+    if not failed:
+        logger.info("outbox relayed", extra={"published": len(entries)})
+        return {"batchItemFailures": []}
+    first = min(failed, key=lambda item: int(item.sequence_number))
+    logger.error("outbox relay incomplete", extra={"failed": len(failed), "retry_from": first.sequence_number})
+    return {"batchItemFailures": [{"itemIdentifier": first.sequence_number}]}
