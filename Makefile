@@ -13,12 +13,13 @@ export AWS_DEFAULT_REGION ?= us-east-1
 # sam build needs a python3.13 on PATH: the virtual environment's.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help install dev test lint typecheck validate build unit pr invoke webhook-event bench clean
+.PHONY: help install dev test lint typecheck validate build unit pr invoke webhook-event redrive bench clean
 
 help:
 	@echo "make dev    - run the whole system locally (moto + localstripe, no Docker, no AWS account)"
 	@echo "make test   - install what is needed, then lint, type-check, validate, build and test"
 	@echo "make invoke FN=<LogicalId> EVENT=events/<file>.json - run one function on an event, Docker-free"
+	@echo "make redrive QUEUE=<DLQ> [PEEK=1] [AWS=1] - inspect or redrive a dead-letter queue"
 
 $(BIN)/.installed: requirements-dev.txt layers/payments_core/requirements.txt
 	@[ -n "$(PYTHON313)" ] || { echo "Python 3.13 not found: install it (e.g. pyenv install 3.13)"; exit 1; }
@@ -37,6 +38,9 @@ invoke: install
 
 webhook-event: install
 	$(BIN)/python -m devstack.webhook_event $(TYPE) > events/stripe_webhook.json
+
+redrive: install
+	$(BIN)/python -m ops.redrive $(QUEUE) $(if $(PEEK),--peek) $(if $(AWS),--aws)
 
 lint: install
 	$(BIN)/ruff check .

@@ -11,7 +11,7 @@ import boto3
 from devstack.template import Template
 
 
-def _client(service: str, endpoint: str, region: str) -> Any:
+def _client(service: str, endpoint: str | None, region: str) -> Any:
     return boto3.client(service, endpoint_url=endpoint, region_name=region)  # type: ignore[call-overload]
 
 
@@ -61,7 +61,7 @@ def _queue_order(template: Template) -> list[str]:
     return ordered
 
 
-def create_queues(template: Template, sqs: Any, endpoint: str) -> None:
+def create_queues(template: Template, sqs: Any, endpoint: str | None) -> None:
     for logical_id in _queue_order(template):
         props = template.resolve(template.properties(logical_id), endpoint)
         attributes = {
@@ -72,7 +72,7 @@ def create_queues(template: Template, sqs: Any, endpoint: str) -> None:
         sqs.create_queue(QueueName=template.physical_name(logical_id), Attributes=attributes)
 
 
-def create_buses_and_rules(template: Template, events: Any, endpoint: str) -> None:
+def create_buses_and_rules(template: Template, events: Any, endpoint: str | None) -> None:
     for logical_id in template.of_type("AWS::Events::EventBus"):
         events.create_event_bus(Name=template.physical_name(logical_id))
     for logical_id in template.of_type("AWS::Events::Rule"):
@@ -104,9 +104,10 @@ def verify_email_senders(template: Template, ses: Any) -> None:
         ses.verify_domain_identity(Domain=domain)
 
 
-def provision(template: Template, endpoint: str) -> None:
+def provision(template: Template, endpoint: str | None, *, tables: bool = True) -> None:
     region = template.region
-    create_tables(template, _client("dynamodb", endpoint, region))
+    if tables:
+        create_tables(template, _client("dynamodb", endpoint, region))
     create_queues(template, _client("sqs", endpoint, region), endpoint)
     create_buses_and_rules(template, _client("events", endpoint, region), endpoint)
     verify_email_senders(template, _client("ses", endpoint, region))

@@ -110,10 +110,10 @@ class Template:
             case _:
                 return prefix.format("local") + f":{logical_id}"
 
-    def queue_url(self, logical_id: str, endpoint: str) -> str:
-        return f"{endpoint}/{ACCOUNT_ID}/{self.physical_name(logical_id)}"
+    def queue_url(self, logical_id: str, endpoint: str | None) -> str:
+        return f"{endpoint or 'https://sqs.' + self.region + '.amazonaws.com'}/{ACCOUNT_ID}/{self.physical_name(logical_id)}"
 
-    def resolve(self, value: Any, endpoint: str = "http://localhost") -> Any:
+    def resolve(self, value: Any, endpoint: str | None = "http://localhost") -> Any:
         """``value`` with every intrinsic function replaced by its local value."""
         if isinstance(value, list):
             return [self.resolve(item, endpoint) for item in value]
@@ -145,7 +145,7 @@ class Template:
             case _:
                 return {key: self.resolve(arg, endpoint)}
 
-    def _ref(self, name: str, endpoint: str) -> Any:
+    def _ref(self, name: str, endpoint: str | None) -> Any:
         pseudo = {
             "AWS::Region": self.region,
             "AWS::AccountId": ACCOUNT_ID,
@@ -162,7 +162,7 @@ class Template:
             return self.queue_url(name, endpoint)
         return self.physical_name(name)
 
-    def _get_att(self, logical_id: str, attribute: str, endpoint: str) -> Any:
+    def _get_att(self, logical_id: str, attribute: str, endpoint: str | None) -> Any:
         if attribute == "Arn":
             return self.arn(logical_id)
         if attribute in ("QueueName", "Name"):

@@ -3,6 +3,7 @@ free ports, driven over HTTP with a real client."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -11,7 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 import boto3
 import pytest
 import requests
+import yaml
 
 from tests.conftest import ROOT
 
@@ -164,3 +166,27 @@ def new_user(base: str) -> ApiClient:
 @pytest.fixture
 def user(stack: RunningStack) -> ApiClient:
     return new_user(stack.api_url)
+
+
+@contextlib.contextmanager
+def template_copy(change: Callable[[dict[str, Any]], None]) -> Iterator[Path]:
+    """A changed copy of template.yaml, beside it so CodeUri paths still resolve; removed afterwards."""
+    body = yaml.safe_load((ROOT / "template.yaml").read_text().replace("!", "__bang__"))
+    change(body)
+    copy = ROOT / f".template-test-{uuid.uuid4().hex[:8]}.yaml"
+    copy.write_text(yaml.safe_dump(body, sort_keys=False).replace("__bang__", "!"))
+    try:
+        yield copy
+    finally:
+        copy.unlink()
+
+
+def wait_for(condition: Callable[[], Any], seconds: float = 30, message: str = "condition") -> Any:
+    deadline = time.monotonic() + seconds
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {message}")
+        time.sleep(0.2)

@@ -1,0 +1,1 @@
+"""Operator commands (they work against AWS as well as the local stack)."""
