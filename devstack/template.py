@@ -111,7 +111,8 @@ class Template:
                 return prefix.format("local") + f":{logical_id}"
 
     def queue_url(self, logical_id: str, endpoint: str | None) -> str:
-        return f"{endpoint or 'https://sqs.' + self.region + '.amazonaws.com'}/{ACCOUNT_ID}/{self.physical_name(logical_id)}"
+        base = endpoint or f"https://sqs.{self.region}.amazonaws.com"
+        return f"{base}/{ACCOUNT_ID}/{self.physical_name(logical_id)}"
 
     def resolve(self, value: Any, endpoint: str | None = "http://localhost") -> Any:
         """``value`` with every intrinsic function replaced by its local value."""

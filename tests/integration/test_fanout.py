@@ -23,7 +23,6 @@ from payments_core.payments.service import PaymentService
 from payments_core.relay import relay
 from tests.conftest import ROOT
 from tests.integration.conftest import (
-    ApiClient,
     RunningStack,
     new_user,
     start_stack,
