@@ -221,5 +221,6 @@ class LocalStack:
             emails = self.sent_emails()
             for email in emails[self._emails_echoed :]:
                 stamp = datetime.now(UTC).strftime("%H:%M:%S")
-                print(f"[{stamp}] email to {email['to']}: {email['subject']}\n{email['body']}\n", flush=True)
+                # Not a log line: the developer's view of the outbox of mail (codes included, on purpose).
+                print(f"[{stamp}] [email] to {email['to']}: {email['subject']}\n[email] {email['body']}", flush=True)
             self._emails_echoed = len(emails)

@@ -35,10 +35,13 @@ def test_the_readme_walkthrough_works_verbatim(stack: RunningStack) -> None:
     )
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
-    health, user, payment, refund, listing = lines
+    health, user, payment, refund, listing, large, ledger = lines
     assert health["status"] == "ok"
     assert user["email"] == env["EMAIL"]
     assert payment["status"] == "succeeded"
     assert refund["status"] == "succeeded"
     assert refund["amount"] == 500
     assert listing["items"][0]["status"] == "partially_refunded"
+    assert large["status"] == "succeeded"
+    assert large["amount"] == 75000
+    assert "items" in ledger

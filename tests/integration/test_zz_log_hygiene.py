@@ -3,6 +3,7 @@ card numbers, client secrets, API keys, webhook secrets and tokens (reliability 
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -31,11 +32,25 @@ def test_luhn_check_finds_a_card_number() -> None:
     assert card_numbers("4242424242424241") == []
 
 
+def log_lines(stack: RunningStack) -> str:
+    """Everything the stack logged, but the emails it echoes for the developer (they hold the codes)."""
+    return "\n".join(line for line in stack.log().splitlines() if "[email]" not in line)
+
+
 def test_the_stack_log_holds_no_secret(stack: RunningStack) -> None:
-    log = stack.log()
+    log = log_lines(stack)
     assert "POST /payments" in log, "the scan must cover the suite's traffic"
     assert card_numbers(log) == []
     assert re.findall(r"_secret_[A-Za-z0-9]+", log) == []  # PaymentIntent client secrets
     assert "sk_test_" not in log
     assert stack.webhook_secret not in log
     assert "eyJ" not in log  # no JWT
+
+
+def test_no_one_time_code_in_any_log_line_event_or_response(stack: RunningStack) -> None:
+    codes = set(re.findall(r"Your code is (\d{6})", stack.log()))
+    assert codes, "the OTP tests sent codes"
+    log = log_lines(stack)
+    assert [code for code in codes if re.search(rf"(?<!\d){code}(?!\d)", log)] == []
+    bus = json.dumps(stack.outbox())
+    assert [code for code in codes if re.search(rf"(?<!\d){code}(?!\d)", bus)] == []

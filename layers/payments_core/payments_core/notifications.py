@@ -43,13 +43,19 @@ def send_receipt(*, table_name: str, sender: str, detail_type: str, detail: Paym
     """Sends the receipt for one event; returns what was sent (never secrets: none are in events)."""
     if detail_type not in RECEIPT_EVENTS:
         return {"sent": False}
-    to = recipient(table_name, detail.user_id)
-    if to is None:
-        return {"sent": False}
     subject, body = receipt(detail_type, detail)
+    sent = send_email(table_name=table_name, sender=sender, user_id=detail.user_id, subject=subject, body=body)
+    return {"sent": sent, "subject": subject}
+
+
+def send_email(*, table_name: str, sender: str, user_id: str, subject: str, body: str) -> bool:
+    """Emails a user at their account address; False if the account does not exist."""
+    to = recipient(table_name, user_id)
+    if to is None:
+        return False
     client("ses").send_email(
         Source=sender,
         Destination={"ToAddresses": [to]},
         Message={"Subject": {"Data": subject}, "Body": {"Text": {"Data": body}}},
     )
-    return {"sent": True, "subject": subject}
+    return True

@@ -5,6 +5,7 @@ before it is asked again, and every state change is a conditional write with its
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 from payments_core import clock
@@ -71,10 +72,18 @@ def declined_outcome(payment: Payment, request_id: str) -> Outcome:
 
 
 class PaymentService:
-    def __init__(self, repository: PaymentRepository, gateway: PaymentGateway, otp_threshold: int) -> None:
+    def __init__(
+        self,
+        repository: PaymentRepository,
+        gateway: PaymentGateway,
+        otp_threshold: int,
+        on_requires_otp: Callable[[Payment], Any] | None = None,
+    ) -> None:
         self.repository = repository
         self.gateway = gateway
         self.otp_threshold = otp_threshold
+        # Sends the first one-time code of a payment that waits for one (wired to OtpService.send).
+        self.on_requires_otp: Callable[[Payment], Any] = on_requires_otp or (lambda _payment: None)
 
     # --- reads -----------------------------------------------------------------------------------
     def get(self, user_id: str, payment_id: str) -> Payment:
@@ -114,7 +123,9 @@ class PaymentService:
             if existing.request_fingerprint != request_fingerprint:
                 raise ApiError(409, "idempotency_key_reused", "This Idempotency-Key was used with a different request.")
             payment = existing
-        if payment.status == "processing" and payment.provider_payment_id is None:
+        if payment.status == "requires_otp":
+            self.on_requires_otp(payment)
+        elif payment.status == "processing" and payment.provider_payment_id is None:
             payment = self.confirm(payment)
         if payment.status == "failed":
             return declined_outcome(payment, request_id)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
-from payments_core.config import get_settings
+from payments_core.config import get_secret, get_settings
 from payments_core.payments.gateway import default_gateway
 from payments_core.payments.repository import PaymentRepository
 from payments_core.payments.service import PaymentService
+
+if TYPE_CHECKING:
+    from payments_core.otp import OtpService
 
 
 @functools.cache
@@ -17,4 +21,18 @@ def payment_repository() -> PaymentRepository:
 
 @functools.cache
 def payment_service() -> PaymentService:
-    return PaymentService(payment_repository(), default_gateway(), get_settings().otp_threshold_amount)
+    service = PaymentService(payment_repository(), default_gateway(), get_settings().otp_threshold_amount)
+    service.on_requires_otp = lambda payment: otp_service(service).send(payment, first=True)
+    return service
+
+
+def otp_service(payments: PaymentService | None = None) -> OtpService:
+    from payments_core.otp import OtpService
+
+    settings = get_settings()
+    return OtpService(
+        payments or payment_service(),
+        table_name=settings.table_name,
+        pepper=get_secret("OTP_PEPPER"),
+        sender=settings.email_sender,
+    )

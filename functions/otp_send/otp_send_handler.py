@@ -1,0 +1,30 @@
+"""POST /payments/{payment_id}/otp: emails a fresh one-time code (the previous one stops working)."""
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from payments_core import clock
+from payments_core.api import authenticated_user_id, build_resolver, json_response
+from payments_core.observability import logger, metrics, tracer
+from payments_core.payments.service import NOT_FOUND
+from payments_core.payments.wiring import otp_service, payment_repository
+
+app = build_resolver()
+
+
+@app.post("/payments/<payment_id>/otp")
+def send_code(payment_id: str) -> Any:
+    payment = payment_repository().get(authenticated_user_id(app), payment_id)
+    if payment is None:
+        raise NOT_FOUND
+    expires_at = otp_service().send(payment)
+    return json_response(202, {"expires_at": clock.iso(clock.from_epoch(expires_at))})
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,187 @@
+"""One-time codes for large payments (NIST SP 800-63B, OWASP MFA cheat sheet).
+
+A code is 6 digits from ``secrets``, lives 5 minutes, is used once, and is stored only as an HMAC
+keyed with a pepper (a secret outside the table). ``USER#<user> / OTP#<payment>`` holds the hash,
+its expiry, the attempts made and the recent send times. Each guess first claims an attempt with a
+conditional update (``attempts < 5``), so however many guesses arrive at once, at most five are
+ever checked; the fifth wrong one cancels the payment. Attempts count per payment, not per code, so
+re-sending does not buy more guesses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from payments_core import clock
+from payments_core.api import ApiError
+from payments_core.aws import dynamodb_client
+from payments_core.dynamo import from_item, is_condition_failure, to_item
+from payments_core.idempotency import Outcome
+from payments_core.notifications import send_email
+from payments_core.observability import logger
+from payments_core.payments.models import Payment
+from payments_core.payments.repository import Change
+from payments_core.payments.service import PaymentService, _stamp, declined_outcome
+
+CODE_TTL_SECONDS = 5 * 60
+MAX_ATTEMPTS = 5
+MAX_SENDS = 3
+SEND_WINDOW_SECONDS = 15 * 60
+
+OTP_NOT_REQUIRED = ApiError(409, "otp_not_required", "This payment is not waiting for a one-time code.")
+
+
+def otp_key(user_id: str, payment_id: str) -> dict[str, str]:
+    return {"PK": f"USER#{user_id}", "SK": f"OTP#{payment_id}"}
+
+
+class OtpService:
+    def __init__(self, payments: PaymentService, *, table_name: str, pepper: str, sender: str) -> None:
+        self.payments = payments
+        self.table_name = table_name
+        self._pepper = pepper.encode()
+        self.sender = sender
+
+    def _hash(self, payment_id: str, code: str) -> str:
+        return hmac.new(self._pepper, f"{payment_id}:{code}".encode(), hashlib.sha256).hexdigest()
+
+    def _load(self, payment: Payment) -> dict[str, Any] | None:
+        response = dynamodb_client().get_item(
+            TableName=self.table_name, Key=to_item(otp_key(payment.user_id, payment.payment_id)), ConsistentRead=True
+        )
+        return from_item(response["Item"]) if "Item" in response else None
+
+    # --- send ------------------------------------------------------------------------------------
+    def send(self, payment: Payment, *, first: bool = False) -> int:
+        """Emails a fresh code (the previous one stops working); returns its expiry (epoch seconds)."""
+        if payment.status != "requires_otp":
+            raise OTP_NOT_REQUIRED
+        for _ in range(5):
+            current = self._load(payment)
+            if first and current is not None:
+                return int(current["expires_at"])  # a retried creation: the first code was already sent
+            now = clock.epoch_seconds()
+            recent = [int(t) for t in (current or {}).get("send_times", []) if int(t) > now - SEND_WINDOW_SECONDS]
+            if len(recent) >= MAX_SENDS:
+                raise ApiError(
+                    429,
+                    "rate_limited",
+                    "Too many codes sent for this payment. Try again later.",
+                    headers={"Retry-After": str(min(recent) + SEND_WINDOW_SECONDS - now)},
+                )
+            code = f"{secrets.randbelow(1_000_000):06d}"
+            version = int((current or {}).get("version", 0))
+            item = {
+                **otp_key(payment.user_id, payment.payment_id),
+                "code_hash": self._hash(payment.payment_id, code),
+                "expires_at": now + CODE_TTL_SECONDS,
+                "attempts": int((current or {}).get("attempts", 0)),
+                "send_times": [*recent, now],
+                "version": version + 1,
+                "ttl": now + 7 * 24 * 3600,
+            }
+            try:
+                dynamodb_client().put_item(
+                    TableName=self.table_name,
+                    Item=to_item(item),
+                    ConditionExpression="attribute_not_exists(PK) OR version = :version",
+                    ExpressionAttributeValues=to_item({":version": version}),
+                )
+            except ClientError as error:
+                if is_condition_failure(error):
+                    continue  # a concurrent send: read again
+                raise
+            self._email(payment, code)
+            logger.info("one-time code sent", extra={"payment_id": payment.payment_id})
+            return now + CODE_TTL_SECONDS
+        raise ApiError(409, "request_in_progress", "Another code is being sent.", headers={"Retry-After": "1"})
+
+    def _email(self, payment: Payment, code: str) -> None:
+        amount = f"{payment.amount} {payment.currency.upper()} (minor units)"
+        send_email(
+            table_name=self.table_name,
+            sender=self.sender,
+            user_id=payment.user_id,
+            subject="Your code to confirm a payment",
+            body=f"Your code is {code}. It confirms payment {payment.payment_id} of {amount} and expires in 5 minutes.",
+        )
+
+    # --- verify ----------------------------------------------------------------------------------
+    def verify(self, payment: Payment, code: str, request_id: str) -> Outcome:
+        if payment.status == "processing" and payment.provider_payment_id is None:
+            return self._confirm(payment, request_id)  # a verified code whose confirmation was interrupted
+        if payment.status != "requires_otp":
+            raise OTP_NOT_REQUIRED
+        claimed = self._claim_attempt(payment)
+        if claimed is None:
+            self._cancel(payment)
+            raise ApiError(429, "too_many_attempts", "Too many wrong codes: the payment was canceled.")
+        attempts, stored_hash, expires_at = claimed
+        if clock.epoch_seconds() > expires_at:
+            raise ApiError(410, "otp_expired", "The code has expired. Ask for a new one.")
+        if not hmac.compare_digest(stored_hash, self._hash(payment.payment_id, code)):
+            if attempts >= MAX_ATTEMPTS:
+                self._cancel(payment)
+                raise ApiError(429, "too_many_attempts", "Too many wrong codes: the payment was canceled.")
+            raise ApiError(
+                400,
+                "invalid_otp",
+                "The code is not right.",
+                extra={"attempts_remaining": MAX_ATTEMPTS - attempts},
+            )
+        if not self._use(payment, stored_hash):
+            raise OTP_NOT_REQUIRED  # a concurrent right guess already used it
+        moved = self.payments.repository.update(
+            payment.user_id,
+            payment.payment_id,
+            lambda p: Change(_stamp(p, status="processing")) if p.status == "requires_otp" else None,
+        )
+        assert moved is not None
+        return self._confirm(moved, request_id)
+
+    def _confirm(self, payment: Payment, request_id: str) -> Outcome:
+        confirmed = self.payments.confirm(payment)
+        if confirmed.status == "failed":
+            return declined_outcome(confirmed, request_id)
+        return {"status": 200, "body": confirmed.public()}
+
+    def _claim_attempt(self, payment: Payment) -> tuple[int, str, int] | None:
+        """Counts one attempt atomically; None once the limit is reached (or there is no code)."""
+        try:
+            response = dynamodb_client().update_item(
+                TableName=self.table_name,
+                Key=to_item(otp_key(payment.user_id, payment.payment_id)),
+                UpdateExpression="SET attempts = attempts + :one",
+                ConditionExpression="attribute_exists(PK) AND attempts < :max AND attribute_not_exists(used_at)",
+                ExpressionAttributeValues=to_item({":one": 1, ":max": MAX_ATTEMPTS}),
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                return None
+            raise
+        item = from_item(response["Attributes"])
+        return int(item["attempts"]), str(item["code_hash"]), int(item["expires_at"])
+
+    def _use(self, payment: Payment, code_hash: str) -> bool:
+        try:
+            dynamodb_client().update_item(
+                TableName=self.table_name,
+                Key=to_item(otp_key(payment.user_id, payment.payment_id)),
+                UpdateExpression="SET used_at = :now",
+                ConditionExpression="attribute_not_exists(used_at) AND code_hash = :hash",
+                ExpressionAttributeValues=to_item({":now": clock.epoch_seconds(), ":hash": code_hash}),
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    def _cancel(self, payment: Payment) -> None:
+        self.payments.repository.update(payment.user_id, payment.payment_id, PaymentService._cancel_locally)

@@ -1,0 +1,140 @@
+"""One-time codes for payments at or above the threshold, over HTTP on the local stack."""
+
+from __future__ import annotations
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import requests
+
+from tests.integration.conftest import ApiClient, RunningStack, wait_for
+from tests.integration.test_payments import stripe_intents_for
+
+pytestmark = pytest.mark.integration
+THRESHOLD = 50_000
+SEEN_RESPONSES: list[str] = []
+
+
+def codes_for(stack: RunningStack, email: str) -> list[str]:
+    """Codes emailed to ``email``, newest first."""
+    items = requests.get(f"{stack.api_url}/_local/emails", timeout=10).json()["items"]
+    return [
+        m.group(1) for item in items if item["to"] == email and (m := re.search(r"Your code is (\d{6})", item["body"]))
+    ]
+
+
+def large_payment(stack: RunningStack, user: ApiClient) -> dict[str, Any]:
+    response = user.pay(THRESHOLD)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def verify(user: ApiClient, payment_id: str, code: str) -> requests.Response:
+    response = user.call("POST", f"/payments/{payment_id}/otp/verify", {"code": code})
+    SEEN_RESPONSES.append(response.text)
+    return response
+
+
+def wrong(code: str) -> str:
+    return f"{(int(code) + 1) % 1_000_000:06d}"
+
+
+def test_below_the_threshold_nothing_changes(user: ApiClient) -> None:
+    assert user.pay(THRESHOLD - 1).json()["status"] == "succeeded"
+
+
+def test_at_the_threshold_the_payment_waits_for_an_emailed_code(stack: RunningStack, user: ApiClient) -> None:
+    payment = large_payment(stack, user)
+    assert payment["status"] == "requires_otp"
+    assert payment["provider_payment_id"] is None
+    assert stripe_intents_for(stack, payment["payment_id"]) == [], "no money moves yet"
+    codes = wait_for(lambda: codes_for(stack, user.email), 10, "the code email")
+    assert len(codes) == 1
+    # The right code confirms it with the provider
+    confirmed = verify(user, payment["payment_id"], codes[0])
+    assert confirmed.status_code == 200, confirmed.text
+    assert confirmed.json()["status"] == "succeeded"
+    assert len(stripe_intents_for(stack, payment["payment_id"])) == 1
+    # The same code again confirms nothing more
+    again = verify(user, payment["payment_id"], codes[0])
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "otp_not_required"
+    assert len(stripe_intents_for(stack, payment["payment_id"])) == 1
+    assert stack.events_for(payment["payment_id"]).count("PaymentSucceeded") == 1
+
+
+def test_wrong_codes_count_down_then_cancel(stack: RunningStack, user: ApiClient) -> None:
+    payment = large_payment(stack, user)
+    code = wait_for(lambda: codes_for(stack, user.email), 10, "the code email")[0]
+    for remaining in (4, 3, 2, 1):
+        response = verify(user, payment["payment_id"], wrong(code))
+        assert response.status_code == 400
+        assert response.json()["error"] == {
+            **response.json()["error"],
+            "code": "invalid_otp",
+            "attempts_remaining": remaining,
+        }
+    fifth = verify(user, payment["payment_id"], wrong(code))
+    assert fifth.status_code == 429
+    assert fifth.json()["error"]["code"] == "too_many_attempts"
+    assert user.call("GET", f"/payments/{payment['payment_id']}").json()["status"] == "canceled"
+    # Even the right code is refused now
+    assert verify(user, payment["payment_id"], code).status_code == 409
+
+
+def test_twenty_concurrent_wrong_guesses_get_at_most_five_checks(stack: RunningStack, user: ApiClient) -> None:
+    payment = large_payment(stack, user)
+    code = wait_for(lambda: codes_for(stack, user.email), 10, "the code email")[0]
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        responses = list(pool.map(lambda _: verify(user, payment["payment_id"], wrong(code)), range(20)))
+    statuses = [r.status_code for r in responses]
+    assert statuses.count(400) == 4, statuses  # four checked and wrong, one more checked and canceling
+    assert statuses.count(429) + statuses.count(409) == 16, statuses
+    dynamodb = stack.client("dynamodb")
+    user_id = user_id_of(user)
+    item = dynamodb.get_item(
+        TableName="AppTable", Key={"PK": {"S": f"USER#{user_id}"}, "SK": {"S": f"OTP#{payment['payment_id']}"}}
+    )
+    assert item["Item"]["attempts"]["N"] == "5"
+    assert user.call("GET", f"/payments/{payment['payment_id']}").json()["status"] == "canceled"
+
+
+def test_a_resend_invalidates_the_old_code_and_a_fourth_send_is_refused(stack: RunningStack, user: ApiClient) -> None:
+    payment = large_payment(stack, user)
+    first = wait_for(lambda: codes_for(stack, user.email), 10, "the code email")[0]
+    sent = user.call("POST", f"/payments/{payment['payment_id']}/otp")
+    assert sent.status_code == 202, sent.text
+    assert sent.json()["expires_at"].endswith("Z")
+    second = wait_for(lambda: (c := codes_for(stack, user.email)) and len(c) == 2 and c, 10, "a second code")[0]
+    if second != first:  # one time in a million the fresh code equals the old one
+        assert verify(user, payment["payment_id"], first).status_code == 400
+    assert user.call("POST", f"/payments/{payment['payment_id']}/otp").status_code == 202  # 3rd send
+    fourth = user.call("POST", f"/payments/{payment['payment_id']}/otp")
+    assert fourth.status_code == 429
+    assert fourth.json()["error"]["code"] == "rate_limited"
+    assert 0 < int(fourth.headers["Retry-After"]) <= 900
+    latest = wait_for(lambda: (c := codes_for(stack, user.email)) and len(c) == 3 and c, 10, "a third code")[0]
+    assert verify(user, payment["payment_id"], latest).json()["status"] == "succeeded"
+
+
+def test_otp_routes_for_a_payment_that_needs_none(stack: RunningStack, user: ApiClient) -> None:
+    payment = user.pay(1000).json()
+    assert user.call("POST", f"/payments/{payment['payment_id']}/otp").json()["error"]["code"] == "otp_not_required"
+    assert verify(user, payment["payment_id"], "123456").status_code == 409
+    assert verify(user, "pay_unknown", "123456").status_code == 404
+    assert user.call("POST", f"/payments/{payment['payment_id']}/otp/verify", {"code": "12ab"}).status_code == 422
+
+
+def test_no_response_carried_a_code(stack: RunningStack) -> None:
+    codes = set(re.findall(r"Your code is (\d{6})", stack.log()))
+    assert codes
+    leaked = [code for code in codes for text in SEEN_RESPONSES if f'"{code}"' in text or f" {code}" in text]
+    assert leaked == []
+
+
+def user_id_of(user: ApiClient) -> str:
+    import jwt
+
+    return str(jwt.decode(user.token, options={"verify_signature": False})["sub"])
