@@ -13,7 +13,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 # sam build needs a python3.13 on PATH: the virtual environment's.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help install dev test lint typecheck validate build unit pr invoke webhook-event redrive bench clean
+.PHONY: help install dev test lint typecheck validate build unit pr invoke webhook-event redrive bench fuzz clean
 
 help:
 	@echo "make dev    - run the whole system locally (moto + localstripe, no Docker, no AWS account)"
@@ -63,8 +63,18 @@ test: lint typecheck validate build unit
 
 pr: test
 
-bench: install
-	$(BIN)/python -m benchmarks
+# Cold starts are measured in a virtual environment holding only what Lambda would have.
+.bench-venv/.installed: layers/payments_core/requirements.txt
+	$(PYTHON313) -m venv .bench-venv
+	.bench-venv/bin/pip install --quiet -r layers/payments_core/requirements.txt boto3==1.43.108 fastapi==0.165.0 mangum==0.22.0
+	touch $@
+
+bench: install .bench-venv/.installed
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+# The full schemathesis run (CI runs a bounded one inside `make test`).
+fuzz: install
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-100} $(BIN)/pytest tests/integration/test_fuzz.py -s
 
 clean:
 	rm -rf $(VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache

@@ -7,16 +7,23 @@ requests. Containers are created on demand, like Lambda scaling out, and reused 
 
 from __future__ import annotations
 
+import contextvars
 import importlib.util
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 from types import ModuleType
 from typing import Any
 
 from devstack.lambda_events import LocalLambdaContext
 from devstack.template import FunctionSpec
+
+# The function whose handler is running in this thread (benchmarks attribute AWS calls with it).
+CURRENT_FUNCTION: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_function", default=None)
+# Every finished invocation: (function, seconds). Benchmarks read it; nothing else does.
+INVOCATIONS: list[tuple[str, float]] = []
 
 
 class EnvironmentConflict(RuntimeError):
@@ -77,7 +84,13 @@ class FunctionRuntime:
                 memory_limit_in_mb=self.spec.memory,
                 region=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
             )
-            return handler(event, context)
+            token = CURRENT_FUNCTION.set(self.spec.logical_id)
+            started = time.perf_counter()
+            try:
+                return handler(event, context)
+            finally:
+                INVOCATIONS.append((self.spec.logical_id, time.perf_counter() - started))
+                CURRENT_FUNCTION.reset(token)
         finally:
             with self._lock:
                 self._idle.append(module)

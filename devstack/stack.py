@@ -112,7 +112,7 @@ class LocalStack:
             self.template.http_routes(),
             self.runtimes,
             self.runtimes[authorizer_id] if authorizer_id else None,
-            local_routes={"/_local/emails": self._emails_route},
+            local_routes={"/_local/emails": self._emails_route, "/openapi.json": self._openapi_route},
             access_log=self.config.access_log,
         )
         self._server = make_server(self.config.host, self.config.api_port, front, threaded=True)
@@ -215,6 +215,13 @@ class LocalStack:
         return Response(
             json.dumps({"items": list(reversed(self.sent_emails()))}, default=str), content_type="application/json"
         )
+
+    def _openapi_route(self, _: Request) -> Response:
+        import json
+
+        from devstack.openapi import document
+
+        return Response(json.dumps(document(self.template)), content_type="application/json")
 
     def _echo_emails(self) -> None:
         while not self._stopping.wait(0.3):

@@ -143,8 +143,24 @@ class Template:
                 return re.sub(r"\$\{([^}!]+)\}", substitute, template)
             case "Fn::Join":
                 return str(arg[0]).join(str(self.resolve(item, endpoint)) for item in arg[1])
+            case "Fn::If":
+                chosen = arg[1] if self.condition(str(arg[0])) else arg[2]
+                return self.resolve(chosen, endpoint)
+            case "Fn::Equals":
+                return self.resolve(arg[0], endpoint) == self.resolve(arg[1], endpoint)
+            case "Fn::Not":
+                return not self.resolve(arg[0], endpoint)
+            case "Fn::And":
+                return all(self.resolve(item, endpoint) for item in arg)
+            case "Fn::Or":
+                return any(self.resolve(item, endpoint) for item in arg)
+            case "Condition":
+                return self.condition(str(arg))
             case _:
                 return {key: self.resolve(arg, endpoint)}
+
+    def condition(self, name: str) -> bool:
+        return bool(self.resolve((self.body.get("Conditions") or {})[name]))
 
     def _ref(self, name: str, endpoint: str | None) -> Any:
         pseudo = {

@@ -1,23 +1,17 @@
 """POST /payments/{payment_id}/otp/verify: a right code confirms the payment with the provider."""
 
-from typing import Annotated, Any
+from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from payments_core.api import authenticated_user_id, build_resolver, outcome_response, parse_body, request_id
 from payments_core.observability import logger, metrics, tracer
+from payments_core.otp import VerifyCodeRequest
 from payments_core.payments.service import NOT_FOUND
 from payments_core.payments.wiring import otp_service, payment_repository
 
 app = build_resolver()
-
-
-class VerifyRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    code: Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
 
 
 @app.post("/payments/<payment_id>/otp/verify")
@@ -25,7 +19,7 @@ def verify_code(payment_id: str) -> Any:
     payment = payment_repository().get(authenticated_user_id(app), payment_id)
     if payment is None:
         raise NOT_FOUND
-    request = parse_body(app, VerifyRequest)
+    request = parse_body(app, VerifyCodeRequest)
     return outcome_response(otp_service().verify(payment, request.code, request_id(app)), replayed=False)
 
 

@@ -5,10 +5,10 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from payments_core.api import build_resolver
+from payments_core.api import build_resolver, raw_body
 from payments_core.config import get_secret
 from payments_core.observability import logger, metrics, tracer
-from payments_core.payments.webhook import WebhookProcessor, verify
+from payments_core.payments.webhook import INVALID_SIGNATURE, WebhookProcessor, verify
 from payments_core.payments.wiring import payment_repository
 
 app = build_resolver()
@@ -16,11 +16,13 @@ app = build_resolver()
 
 @app.post("/webhooks/stripe")
 def stripe_webhook() -> Any:
-    raw_body = app.current_event.decoded_body or ""
+    raw = raw_body(app)
+    if raw is None:
+        raise INVALID_SIGNATURE  # Stripe signs UTF-8 JSON; anything else cannot be one of its events
     signature = app.current_event.get_header_value("stripe-signature", case_sensitive=False)
     # Several comma-separated secrets are accepted while an endpoint secret is being rotated.
     secrets = [value.strip() for value in get_secret("STRIPE_WEBHOOK_SECRETS").split(",") if value.strip()]
-    event = verify(raw_body, signature, secrets)
+    event = verify(raw, signature, secrets)
     result = WebhookProcessor(payment_repository()).process(event)
     logger.info("webhook event", extra={"event_id": event["id"], "event_type": event["type"], "result": result})
     return {"received": True}

@@ -92,8 +92,10 @@ def parse_body[ModelT: BaseModel](
     app: APIGatewayHttpResolver, model: type[ModelT], *, optional: bool = False
 ) -> ModelT:
     """The JSON body as ``model``; anything else is a 422 in the envelope."""
-    raw = app.current_event.decoded_body
-    if optional and not (raw or "").strip():
+    raw = raw_body(app)
+    if raw is None:
+        raise RequestValidationError([{"field": "body", "message": "Body must be UTF-8 JSON."}])
+    if optional and not raw.strip():
         raw = "{}"
     try:
         data = json.loads(raw or "")
@@ -105,6 +107,14 @@ def parse_body[ModelT: BaseModel](
         return model.model_validate(data)
     except ValidationError as error:
         raise RequestValidationError(validation_details(error)) from None
+
+
+def raw_body(app: APIGatewayHttpResolver) -> str | None:
+    """The request body as text ("" when empty); None when it is not UTF-8."""
+    try:
+        return app.current_event.decoded_body or ""
+    except UnicodeDecodeError:
+        return None
 
 
 def authenticated_user_id(app: APIGatewayHttpResolver) -> str:

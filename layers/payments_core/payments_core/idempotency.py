@@ -117,11 +117,16 @@ def run_once(
 
 
 @functools.cache
+def _event_config() -> IdempotencyConfig:
+    return IdempotencyConfig(event_key_jmespath="event_id", expires_after_seconds=EVENT_KEY_RETENTION_SECONDS)
+
+
+@functools.cache
 def _event_runner() -> Callable[..., Any]:
     persistence = DynamoDBPersistenceLayer(
         table_name=get_settings().idempotency_table_name, boto3_client=dynamodb_client()
     )
-    config = IdempotencyConfig(event_key_jmespath="event_id", expires_after_seconds=EVENT_KEY_RETENTION_SECONDS)
+    config = _event_config()
 
     @idempotent_function(  # type: ignore[untyped-decorator]
         data_keyword_argument="event", persistence_store=persistence, config=config
@@ -138,5 +143,5 @@ EVENT_KEY_RETENTION_SECONDS = 7 * 24 * 60 * 60  # longer than a message can live
 def once_per_event(event_id: str, operation: Callable[[], Any], context: LambdaContext | None) -> Any:
     """Runs a consumer's side effect at most once per bus ``event_id`` (delivery is at least once)."""
     if context is not None:
-        _config().register_lambda_context(context)
+        _event_config().register_lambda_context(context)
     return _event_runner()(event={"event_id": event_id}, operation=operation)

@@ -11,9 +11,10 @@ import base64
 import binascii
 import hashlib
 import json
-from typing import Any
+from typing import Any, Literal
 
 from botocore.exceptions import ClientError
+from pydantic import BaseModel
 
 from payments_core.api import RequestValidationError
 from payments_core.aws import dynamodb_client
@@ -21,6 +22,20 @@ from payments_core.dynamo import cancellation_reasons, from_item, to_item
 from payments_core.events import PaymentEventDetail
 
 MONEY_EVENTS = {"PaymentSucceeded": "charge", "RefundSucceeded": "refund"}
+
+
+class TransactionOut(BaseModel):
+    transaction_id: str
+    payment_id: str
+    type: Literal["charge", "refund"]
+    amount: int
+    currency: str
+    created_at: str
+
+
+class TransactionPage(BaseModel):
+    items: list[TransactionOut]
+    next_cursor: str | None
 
 
 def transaction_id(movement: str) -> str:
@@ -94,7 +109,7 @@ class Ledger:
                 raise RequestValidationError([{"field": "cursor", "message": "Not a cursor from this API."}]) from None
             request["ExclusiveStartKey"] = to_item({"PK": f"USER#{user_id}", "SK": sort_key})
         response = dynamodb_client().query(**request)
-        fields = ("transaction_id", "payment_id", "type", "amount", "currency", "created_at")
+        fields = TransactionOut.model_fields
         items = [{key: from_item(item)[key] for key in fields} for item in response.get("Items", [])]
         last = response.get("LastEvaluatedKey")
         next_cursor = (

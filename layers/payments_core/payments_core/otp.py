@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from typing import Any
+from typing import Annotated, Any
 
 from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from payments_core import clock
 from payments_core.api import ApiError
@@ -26,7 +27,7 @@ from payments_core.notifications import send_email
 from payments_core.observability import logger
 from payments_core.payments.models import Payment
 from payments_core.payments.repository import Change
-from payments_core.payments.service import PaymentService, _stamp, declined_outcome
+from payments_core.payments.service import PaymentService, _stamp, failed_outcome
 
 CODE_TTL_SECONDS = 5 * 60
 MAX_ATTEMPTS = 5
@@ -34,6 +35,16 @@ MAX_SENDS = 3
 SEND_WINDOW_SECONDS = 15 * 60
 
 OTP_NOT_REQUIRED = ApiError(409, "otp_not_required", "This payment is not waiting for a one-time code.")
+
+
+class VerifyCodeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
+
+
+class CodeSentOut(BaseModel):
+    expires_at: str
 
 
 def otp_key(user_id: str, payment_id: str) -> dict[str, str]:
@@ -147,7 +158,7 @@ class OtpService:
     def _confirm(self, payment: Payment, request_id: str) -> Outcome:
         confirmed = self.payments.confirm(payment)
         if confirmed.status == "failed":
-            return declined_outcome(confirmed, request_id)
+            return failed_outcome(confirmed, request_id)
         return {"status": 200, "body": confirmed.public()}
 
     def _claim_attempt(self, payment: Payment) -> tuple[int, str, int] | None:

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from payments_core import clock
 from payments_core.api import ApiError
-from payments_core.auth import passwords, tokens
+from payments_core.auth import passwords
 from payments_core.auth.models import SigninRequest, SignupRequest, TokenOut, UserOut
 from payments_core.aws import dynamodb_client
 from payments_core.config import Settings, get_settings
@@ -107,6 +107,8 @@ def signin(request: SigninRequest, *, jwt_key: str, settings: Settings | None = 
 
     if lock.failures:
         _reset_failures(request.email, settings=settings)
+    from payments_core.auth import tokens  # here, so sign-up never pays for importing PyJWT
+
     token = tokens.issue_token(str(item["user_id"]), key=jwt_key, settings=settings, issued_at=clock.now())
     return TokenOut(access_token=token, expires_in=settings.jwt_ttl_seconds)
 

@@ -45,6 +45,15 @@ class PaymentDeclined(Exception):
         self.intent_id = intent_id
 
 
+class ProviderRejected(Exception):
+    """The provider refused the request as invalid (an unknown payment method, a currency it does not
+    take, an amount under its minimum): nothing was created there."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field
+
+
 class ProviderUnavailable(ApiError):
     """The provider could not be reached, or may have processed the call without our seeing the answer."""
 
@@ -114,13 +123,10 @@ class StripeGateway:
         except (stripe.APIConnectionError, stripe.RateLimitError):
             raise ProviderUnavailable from None
         except stripe.InvalidRequestError as error:
-            if error.param == "payment_method":
-                raise ApiError(
-                    422,
-                    "validation_error",
-                    "The request is not valid.",
-                    extra={"details": [{"field": "payment_method", "message": "Unknown payment method."}]},
-                ) from None
+            if error.param in ("payment_method", "currency", "amount"):
+                raise ProviderRejected(str(error.param)) from None
+            if error.code == "resource_missing" or error.http_status == 404:
+                raise ProviderRejected("payment_method") from None
             self._log(error)
             raise ProviderFailed from None
         except stripe.StripeError as error:

@@ -112,6 +112,7 @@ class Payment(BaseModel):
     next_action: dict[str, Any] | None = None
     client_secret: str | None = None
     decline_code: str | None = None
+    rejected_field: str | None = None  # the provider refused the request itself (e.g. unknown payment method)
     disputed: bool = False
     refunds: dict[str, Refund] = Field(default_factory=dict)
     created_at: str
@@ -120,22 +121,56 @@ class Payment(BaseModel):
 
     def public(self, *, with_secret: bool = True) -> dict[str, Any]:
         """The contract's payment object (``with_secret=False`` for events on the bus)."""
-        body = {
-            "payment_id": self.payment_id,
-            "status": self.status,
-            "amount": self.amount,
-            "currency": self.currency,
-            "amount_refunded": self.amount_refunded,
-            "description": self.description,
-            "metadata": self.metadata,
-            "provider": self.provider,
-            "provider_payment_id": self.provider_payment_id,
-            "next_action": self.next_action,
-            "client_secret": self.client_secret if self.status == "requires_action" else None,
-            "refunds": [refund.public() for refund in sorted(self.refunds.values(), key=lambda r: r.created_at)],
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        }
-        if not with_secret:
-            body.pop("client_secret")
-        return body
+        out = PaymentOut(
+            payment_id=self.payment_id,
+            status=self.status,
+            amount=self.amount,
+            currency=self.currency,
+            amount_refunded=self.amount_refunded,
+            description=self.description,
+            metadata=self.metadata,
+            provider=self.provider,
+            provider_payment_id=self.provider_payment_id,
+            next_action=self.next_action,
+            client_secret=self.client_secret if self.status == "requires_action" else None,
+            refunds=[RefundOut(**r.public()) for r in sorted(self.refunds.values(), key=lambda r: r.created_at)],
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+        )
+        return out.model_dump(exclude=set() if with_secret else {"client_secret"})
+
+
+class RefundOut(BaseModel):
+    """A refund as clients see it."""
+
+    refund_id: str
+    payment_id: str
+    amount: int
+    currency: str
+    status: RefundStatus
+    reason: RefundReason | None
+    created_at: str
+
+
+class PaymentOut(BaseModel):
+    """The contract's payment object."""
+
+    payment_id: str
+    status: PaymentStatus
+    amount: int
+    currency: str
+    amount_refunded: int
+    description: str | None
+    metadata: dict[str, str]
+    provider: str
+    provider_payment_id: str | None
+    next_action: dict[str, Any] | None
+    client_secret: str | None
+    refunds: list[RefundOut]
+    created_at: str
+    updated_at: str
+
+
+class PaymentPage(BaseModel):
+    items: list[PaymentOut]
+    next_cursor: str | None

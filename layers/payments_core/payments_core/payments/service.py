@@ -14,7 +14,13 @@ from payments_core.idempotency import Outcome, fingerprint
 from payments_core.observability import logger
 from payments_core.outbox import EVENT_FOR_STATUS
 from payments_core.payments import lifecycle
-from payments_core.payments.gateway import PaymentDeclined, PaymentGateway, ProviderIntent, ProviderUnavailable
+from payments_core.payments.gateway import (
+    PaymentDeclined,
+    PaymentGateway,
+    ProviderIntent,
+    ProviderRejected,
+    ProviderUnavailable,
+)
 from payments_core.payments.models import (
     CaptureRequest,
     CreatePaymentRequest,
@@ -57,7 +63,20 @@ def intent_change(payment: Payment, intent: ProviderIntent, *, decline_code: str
     return Change(_stamp(payment, **updates), [(kind, None)] if kind else [])
 
 
-def declined_outcome(payment: Payment, request_id: str) -> Outcome:
+def failed_outcome(payment: Payment, request_id: str) -> Outcome:
+    """A failed payment's answer: 422 if the provider refused the request itself, else 402 declined."""
+    if payment.rejected_field:
+        return {
+            "status": 422,
+            "body": {
+                "error": {
+                    "code": "validation_error",
+                    "message": "The request is not valid.",
+                    "request_id": request_id,
+                    "details": [{"field": payment.rejected_field, "message": "Refused by the payment provider."}],
+                }
+            },
+        }
     return {
         "status": 402,
         "body": {
@@ -128,13 +147,14 @@ class PaymentService:
         elif payment.status == "processing" and payment.provider_payment_id is None:
             payment = self.confirm(payment)
         if payment.status == "failed":
-            return declined_outcome(payment, request_id)
+            return failed_outcome(payment, request_id)
         return {"status": 201, "body": payment.public()}
 
     def confirm(self, payment: Payment) -> Payment:
         """Creates and confirms the provider's intent, exactly once per payment."""
         intent = self.gateway.find_intent(payment.payment_id) if payment.provider_attempts else None
         decline_code = None
+        rejected: str | None = None
         if intent is None:
             payment = self._update(
                 payment.user_id,
@@ -155,6 +175,9 @@ class PaymentService:
                 intent = ProviderIntent(
                     id=declined.intent_id or "", status="requires_payment_method", amount=payment.amount
                 )
+            except ProviderRejected as refused:
+                rejected, decline_code = refused.field, f"invalid_{refused.field}"
+                intent = ProviderIntent(id="", status="requires_payment_method", amount=payment.amount)
             except ProviderUnavailable:
                 # The provider may have processed the call before the connection broke: look first.
                 intent = self.gateway.find_intent(payment.payment_id)
@@ -168,6 +191,8 @@ class PaymentService:
             change = intent_change(current, found, decline_code=decline_code)
             if change and not found.id:
                 change.payment.provider_payment_id = None
+            if change and rejected:
+                change.payment.rejected_field = rejected
             return change
 
         return self._update(payment.user_id, payment.payment_id, apply, extra_items=extra)

@@ -1,0 +1,109 @@
+"""`make bench`: writes benchmarks/results.md (and .json) and prints them.
+
+Usage: python -m benchmarks [--bench-python PATH] [--runs N] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks import artifacts, cold_start, cost, load
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def stack_startup(runs: int = 3) -> dict[str, Any]:
+    """Seconds from `python -m devstack` to its "ready" line."""
+    from tests.integration.conftest import start_stack, stop_stack
+
+    seconds = []
+    for index in range(runs):
+        started = time.perf_counter()
+        stack = start_stack(Path(tempfile.gettempdir()) / f"bench-startup-{os.getpid()}-{index}.log")
+        seconds.append(time.perf_counter() - started)
+        stop_stack(stack)
+    return {"runs": runs, "median_s": round(statistics.median(seconds), 2), "max_s": round(max(seconds), 2)}
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "(none)\n"
+    head = list(rows[0])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(str(row[key]) for key in head) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bench-python", default=str(ROOT / ".bench-venv" / "bin" / "python"))
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--quick", action="store_true", help="fewer runs and a smaller load (for a smoke test)")
+    args = parser.parse_args()
+    runs = 3 if args.quick else args.runs
+    results: dict[str, Any] = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()} ({sys.platform})",
+    }
+    results["cold_start"] = cold_start.measure(Path(args.bench_python), runs=runs)
+    subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "sam"), "build", "--parallel"], cwd=ROOT, check=True, capture_output=True
+    )
+    results["artifacts"] = artifacts.measure(ROOT / ".aws-sam" / "build")
+    results["startup"] = stack_startup(2 if args.quick else 3)
+    results["cost"] = cost.measure(payments=5 if args.quick else 20)
+    from tests.integration.conftest import start_stack, stop_stack
+
+    stack = start_stack(Path(tempfile.gettempdir()) / f"bench-load-{os.getpid()}.log")
+    try:
+        results["load"] = load.measure(stack.api_url, clients=20, payments_per_client=2 if args.quick else 25)
+    finally:
+        stop_stack(stack)
+    (ROOT / "benchmarks" / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    report = render(results)
+    (ROOT / "benchmarks" / "results.md").write_text(report)
+    print(report)
+    return 0
+
+
+def render(results: dict[str, Any]) -> str:
+    bill = results["cost"]["bill"]
+    cost_rows = [
+        {
+            "function": name,
+            **{k: v for k, v in f.items() if k != "aws_calls_per_invocation"},
+            "aws_calls": ", ".join(f"{op} x{n}" for op, n in f["aws_calls_per_invocation"].items()),
+        }
+        for name, f in results["cost"]["functions"].items()
+    ]
+    return (
+        f"# Benchmark results\n\n{results['date']} on {results['machine']}.\n\n"
+        "## Cold start (median wall time of a fresh interpreter: import + clients)\n\n"
+        + table(results["cold_start"])
+        + "\n## Built artifacts (bytes, unzipped)\n\n"
+        + table(results["artifacts"])
+        + f"\n## Local stack startup\n\n{results['startup']}\n"
+        + f"\n## Cost per payment ({results['cost']['payments']} payments measured)\n\n"
+        + table(cost_rows)
+        + f"\nPer payment: {bill['per_payment_units']}\n\n"
+        + "Monthly AWS bill for 1 M payments (us-east-1 list prices, shared/docs/prices.md):\n\n"
+        + table([{"item": k, "usd": v} for k, v in bill["monthly_usd_for_1M_payments"].items()])
+        + f"\nTotal: ${bill['total_usd']}\n"
+        + "\n## Load through the local stack\n\n"
+        + table([results["load"]])
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,191 @@
+"""AWS calls, DynamoDB capacity and Stripe calls per operation, and the monthly bill they imply.
+
+The local stack runs in this process; every botocore call made while a handler runs is counted and
+attributed to that function (the pollers' own receive/delete calls play the event source mappings
+and are priced separately below). DynamoDB capacity is computed from the request and response item
+sizes with DynamoDB's published rules (moto's ConsumedCapacity is not exact): a write unit per KB
+(two in a transaction), a read unit per 4 KB strongly consistent (half eventually consistent, two in
+a transaction). Prices: shared/docs/prices.md (us-east-1, on-demand, list prices, table of 2026-11).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import uuid
+from collections import Counter, defaultdict
+from typing import Any
+
+import botocore.client
+import requests
+import stripe
+
+from devstack import runtime
+from devstack.stack import LocalStack, StackConfig
+
+PRICES = {
+    "apigw_request": 1.00 / 1e6,
+    "lambda_request": 0.20 / 1e6,
+    "lambda_gb_s": 0.0000133334,
+    "ddb_wru": 0.625 / 1e6,
+    "ddb_rru": 0.125 / 1e6,
+    "eventbridge_event": 1.00 / 1e6,
+    "sqs_request": 0.40 / 1e6,
+    "ses_email": 0.10 / 1000,
+}
+
+
+def item_bytes(item: dict[str, Any]) -> int:
+    return sum(len(name) + len(json.dumps(value)) for name, value in item.items())
+
+
+class Meter:
+    def __init__(self) -> None:
+        self.calls: dict[str, Counter[str]] = defaultdict(Counter)
+        self.wru: defaultdict[str, float] = defaultdict(float)
+        self.rru: defaultdict[str, float] = defaultdict(float)
+        self.stripe: Counter[str] = Counter()
+
+    def install(self) -> None:
+        original = botocore.client.BaseClient._make_api_call  # type: ignore[attr-defined]
+        meter = self
+
+        def counted(client: Any, operation: str, params: dict[str, Any]) -> Any:
+            response = original(client, operation, params)
+            function = runtime.CURRENT_FUNCTION.get()
+            if function is not None:
+                service = client.meta.service_model.service_name
+                meter.calls[function][f"{service}:{operation}"] += 1
+                if service == "dynamodb":
+                    meter.capacity(function, operation, params, response)
+            return response
+
+        botocore.client.BaseClient._make_api_call = counted  # type: ignore[attr-defined]
+        original_request = stripe.RequestsClient.request
+
+        def counted_stripe(client: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            function = runtime.CURRENT_FUNCTION.get()
+            if function is not None:
+                meter.stripe[function] += 1
+            return original_request(client, method, url, *args, **kwargs)
+
+        stripe.RequestsClient.request = counted_stripe  # type: ignore[method-assign,assignment]
+
+    def capacity(self, function: str, operation: str, params: dict[str, Any], response: dict[str, Any]) -> None:
+        if operation in ("PutItem", "UpdateItem", "DeleteItem"):
+            size = item_bytes(params.get("Item") or response.get("Attributes") or params.get("Key") or {})
+            self.wru[function] += max(1, math.ceil(size / 1024))
+        elif operation == "TransactWriteItems":
+            for entry in params["TransactItems"]:
+                body = next(iter(entry.values()))
+                self.wru[function] += 2 * max(
+                    1, math.ceil(item_bytes(body.get("Item") or body.get("Key") or {}) / 1024)
+                )
+        elif operation == "GetItem":
+            units = max(1, math.ceil(item_bytes(response.get("Item") or {}) / 4096))
+            self.rru[function] += units if params.get("ConsistentRead") else units / 2
+        elif operation == "Query":
+            size = sum(item_bytes(item) for item in response.get("Items", []))
+            self.rru[function] += max(1, math.ceil(size / 4096)) / (1 if params.get("ConsistentRead") else 2)
+
+
+def measure(payments: int = 20) -> dict[str, Any]:
+    from werkzeug.serving import make_server  # noqa: F401 - the stack's server, imported before timing
+
+    config = StackConfig(api_port=3311, moto_port=5311, stripe_port=8911, echo_emails=False, access_log=False)
+    meter = Meter()
+    meter.install()
+    with LocalStack(config) as stack:
+        api = stack.api_url
+        email = f"cost-{uuid.uuid4().hex[:8]}@example.com"
+        requests.post(f"{api}/auth/signup", json={"email": email, "password": "a long enough password"}, timeout=30)
+        token = requests.post(
+            f"{api}/auth/signin", json={"email": email, "password": "a long enough password"}, timeout=30
+        ).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        runtime.INVOCATIONS.clear()
+        for name in list(meter.calls):
+            meter.calls[name].clear()
+        meter.wru.clear()
+        meter.rru.clear()
+        meter.stripe.clear()
+        for _ in range(payments):
+            response = requests.post(
+                f"{api}/payments",
+                json={"amount": 2500, "currency": "usd", "payment_method": "pm_card_visa"},
+                headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
+                timeout=30,
+            )
+            assert response.status_code == 201, response.text
+        deadline = 60.0
+        import time
+
+        start = time.monotonic()
+        while time.monotonic() - start < deadline:
+            done = Counter(name for name, _ in runtime.INVOCATIONS)
+            if done["NotificationsConsumerFunction"] >= payments and done["LedgerConsumerFunction"] >= payments:
+                break
+            time.sleep(0.5)
+        time.sleep(2)
+        invocations = list(runtime.INVOCATIONS)
+    per_function: dict[str, dict[str, Any]] = {}
+    counts = Counter(name for name, _ in invocations)
+    for name, count in sorted(counts.items()):
+        durations = [seconds for fn, seconds in invocations if fn == name]
+        per_function[name] = {
+            "invocations_per_payment": round(count / payments, 2),
+            "median_ms": round(statistics.median(durations) * 1000, 1),
+            "aws_calls_per_invocation": {op: round(n / count, 2) for op, n in sorted(meter.calls[name].items())},
+            "wru_per_payment": round(meter.wru[name] / payments, 2),
+            "rru_per_payment": round(meter.rru[name] / payments, 2),
+            "stripe_calls_per_payment": round(meter.stripe[name] / payments, 2),
+        }
+    return {"payments": payments, "functions": per_function, "bill": bill(per_function)}
+
+
+def bill(
+    per_function: dict[str, dict[str, Any]], monthly_payments: int = 1_000_000, memory_mb: int = 512
+) -> dict[str, Any]:
+    """The monthly AWS bill for ``monthly_payments`` payments like the measured ones."""
+    lambda_requests = sum(f["invocations_per_payment"] for f in per_function.values())
+    gb_seconds = sum(
+        f["invocations_per_payment"] * f["median_ms"] / 1000 * memory_mb / 1024 for f in per_function.values()
+    )
+    wru = sum(f["wru_per_payment"] for f in per_function.values())
+    rru = sum(f["rru_per_payment"] for f in per_function.values())
+    api_requests = sum(
+        f["invocations_per_payment"]
+        for name, f in per_function.items()
+        if name in ("CreatePaymentFunction", "StripeWebhookFunction")
+    )
+    # Per payment: PaymentCreated and PaymentSucceeded are published; PaymentSucceeded goes to the
+    # ledger and the notifications queue (EventBridge's send, the receive, the delete: 3 requests each).
+    events = 2
+    sqs_requests = 2 * 3
+    emails = 1
+    lines = {
+        "API Gateway": api_requests * PRICES["apigw_request"],
+        "Lambda requests": lambda_requests * PRICES["lambda_request"],
+        "Lambda duration": gb_seconds * PRICES["lambda_gb_s"],
+        "DynamoDB writes": wru * PRICES["ddb_wru"],
+        "DynamoDB reads": rru * PRICES["ddb_rru"],
+        "EventBridge": events * PRICES["eventbridge_event"],
+        "SQS": sqs_requests * PRICES["sqs_request"],
+        "SES": emails * PRICES["ses_email"],
+    }
+    monthly = {name: round(cost * monthly_payments, 2) for name, cost in lines.items()}
+    return {
+        "per_payment_units": {
+            "api_requests": api_requests,
+            "lambda_invocations": round(lambda_requests, 2),
+            "lambda_gb_s": round(gb_seconds, 4),
+            "wru": round(wru, 2),
+            "rru": round(rru, 2),
+            "bus_events": events,
+            "sqs_requests": sqs_requests,
+            "emails": emails,
+        },
+        "monthly_usd_for_1M_payments": monthly,
+        "total_usd": round(sum(monthly.values()), 2),
+    }

@@ -1,0 +1,46 @@
+"""The OpenAPI document: generated from the handlers' own routes and models, matching the template."""
+
+from __future__ import annotations
+
+from devstack.openapi import document, handler_routes
+from devstack.template import Template
+from tests.conftest import ROOT
+
+TEMPLATE = Template(ROOT / "template.yaml")
+
+
+def template_routes() -> set[tuple[str, str]]:
+    return {(route.method, route.path) for route in TEMPLATE.http_routes()}
+
+
+def test_the_handlers_serve_exactly_the_templates_routes() -> None:
+    assert sorted(handler_routes(TEMPLATE)) == sorted(template_routes())
+
+
+def test_the_document_lists_exactly_the_templates_routes() -> None:
+    spec = document(TEMPLATE)
+    listed = {(method.upper(), path) for path, item in spec["paths"].items() for method in item}
+    assert listed == template_routes()
+    assert spec["openapi"] == "3.1.0"
+
+
+def test_protected_routes_require_the_bearer_token_and_public_ones_do_not() -> None:
+    spec = document(TEMPLATE)
+    public = {(route.method, route.path) for route in TEMPLATE.http_routes() if route.public}
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            assert (operation.get("security") == []) == ((method.upper(), path) in public), (method, path)
+            if (method.upper(), path) not in public:
+                assert "401" in operation["responses"]
+
+
+def test_request_schemas_are_the_handlers_models() -> None:
+    spec = document(TEMPLATE)
+    create = spec["paths"]["/payments"]["post"]
+    assert create["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/CreatePaymentRequest"
+    }
+    schema = spec["components"]["schemas"]["CreatePaymentRequest"]
+    assert schema["additionalProperties"] is False
+    assert schema["properties"]["amount"]["type"] == "integer"
+    assert any(p["name"] == "Idempotency-Key" and p["required"] for p in create["parameters"])
