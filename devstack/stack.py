@@ -172,6 +172,7 @@ class LocalStack:
             "STRIPE_API_BASE": self.stripe_url,
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_DISABLED": "true",
+            "AWS_READ_TIMEOUT_SECONDS": "30",
             **self.config.extra_environment,
         }
 

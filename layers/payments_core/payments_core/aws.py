@@ -14,8 +14,17 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.service_resource import Table
 
-# Adaptive retries absorb DynamoDB throttling before it becomes a 5xx.
-_BOTO_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 5}, connect_timeout=2, read_timeout=5)
+
+@functools.cache
+def _config() -> Config:
+    # Adaptive retries absorb DynamoDB throttling before it becomes a 5xx. The read timeout is short on
+    # AWS (a slow call is retried inside the Lambda's deadline); the local stack, whose moto answers one
+    # request at a time, raises it so a queued call is not retried while it is being applied.
+    return Config(
+        retries={"mode": "adaptive", "max_attempts": 5},
+        connect_timeout=2,
+        read_timeout=get_settings().aws_read_timeout_seconds,
+    )
 
 
 @functools.cache
@@ -25,14 +34,14 @@ def _session() -> boto3.session.Session:
 
 @functools.cache
 def dynamodb_client() -> DynamoDBClient:
-    return _session().client("dynamodb", config=_BOTO_CONFIG)
+    return _session().client("dynamodb", config=_config())
 
 
 @functools.cache
 def app_table() -> Table:
-    return _session().resource("dynamodb", config=_BOTO_CONFIG).Table(get_settings().table_name)
+    return _session().resource("dynamodb", config=_config()).Table(get_settings().table_name)
 
 
 @functools.cache
 def client(service: str) -> Any:
-    return _session().client(service, config=_BOTO_CONFIG)  # type: ignore[call-overload]
+    return _session().client(service, config=_config())  # type: ignore[call-overload]

@@ -23,6 +23,7 @@ class Settings(BaseModel):
     event_bus_name: str = Field(default="payments", alias="EVENT_BUS_NAME")
     email_sender: str = Field(default="no-reply@payments.example.com", alias="EMAIL_SENDER")
     app_version: str = Field(default="dev", alias="APP_VERSION")
+    aws_read_timeout_seconds: float = Field(default=5.0, alias="AWS_READ_TIMEOUT_SECONDS", gt=0, le=60)
 
 
 @functools.cache
