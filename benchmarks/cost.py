@@ -93,7 +93,11 @@ class Meter:
 def measure(payments: int = 20) -> dict[str, Any]:
     from werkzeug.serving import make_server  # noqa: F401 - the stack's server, imported before timing
 
-    config = StackConfig(api_port=3311, moto_port=5311, stripe_port=8911, echo_emails=False, access_log=False)
+    from tests.integration.conftest import free_port
+
+    config = StackConfig(
+        api_port=free_port(), moto_port=free_port(), stripe_port=free_port(), echo_emails=False, access_log=False
+    )
     meter = Meter()
     meter.install()
     with LocalStack(config) as stack:

@@ -44,6 +44,7 @@ def clear_caches() -> None:
     for cached in (
         config.get_settings,
         config.get_secret,
+        aws._config,
         aws._session,
         aws.dynamodb_client,
         aws.app_table,
