@@ -54,6 +54,14 @@ class StackConfig:
         )
 
 
+def _die_with_parent() -> None:
+    """Linux: localstripe gets SIGTERM when the stack's process dies, however it dies (even SIGKILL)."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
 def _wait_until_up(url: str, seconds: float = 20) -> None:
     deadline = time.monotonic() + seconds
     while True:
@@ -183,6 +191,7 @@ class LocalStack:
             [str(executable), "--port", str(self.config.stripe_port), "--from-scratch"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
         _wait_until_up(f"{self.stripe_url}/v1/balance")
         response = requests.post(
