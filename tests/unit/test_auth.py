@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -131,21 +132,21 @@ def test_signin_costs_one_read_on_success(invoke: Invoker) -> None:
 
 def test_unknown_email_and_wrong_password_look_the_same(invoke: Invoker) -> None:
     signup(invoke)
-    timings = {}
+    timings: dict[str, list[float]] = {"unknown": [], "wrong": []}
     answers = {}
-    for case, email, password in [
-        ("unknown", "nobody@example.com", PASSWORD),
-        ("wrong", "a@example.com", "wrong pw 123"),
-    ]:
-        start = time.perf_counter()
-        status, _headers, body = signin(invoke, email=email, password=password)
-        timings[case] = time.perf_counter() - start
-        answers[case] = (status, without_request_id(body))
+    cases = [("unknown", "nobody@example.com", PASSWORD), ("wrong", "a@example.com", "wrong pw 123")]
+    for _ in range(3):  # interleaved, medians compared: robust to a busy machine
+        for case, email, password in cases:
+            start = time.perf_counter()
+            status, _headers, body = signin(invoke, email=email, password=password)
+            timings[case].append(time.perf_counter() - start)
+            answers[case] = (status, without_request_id(body))
     assert answers["unknown"] == answers["wrong"]
     assert answers["unknown"][0] == 401
     assert answers["unknown"][1]["error"]["code"] == "invalid_credentials"
     # Both paths verify one argon2 hash: within a factor of 3, not the ~100x of a skipped hash.
-    assert 1 / 3 < timings["unknown"] / timings["wrong"] < 3
+    ratio = statistics.median(timings["unknown"]) / statistics.median(timings["wrong"])
+    assert 1 / 3 < ratio < 3
 
 
 @pytest.mark.parametrize("email", ["a@example.com", "nobody@example.com"])
