@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import threading
 import time
 
 from devstack.stack import LocalStack, StackConfig
@@ -12,9 +11,11 @@ from devstack.stack import LocalStack, StackConfig
 def main() -> None:
     started = time.perf_counter()
     stack = LocalStack(StackConfig.from_environment())
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    # A plain flag, not a threading.Event: Event.set() in a signal handler can deadlock on the lock
+    # the interrupted Event.wait() holds (seen under load: the stack ignored Ctrl-C).
+    stop_requested: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, _: stop_requested.append(signum))
+    signal.signal(signal.SIGINT, lambda signum, _: stop_requested.append(signum))
     stack.start()
     try:
         routes = stack.template.http_routes()
@@ -25,7 +26,8 @@ def main() -> None:
             print(f"poller            {poller.name}")
         print(f"emails            {stack.api_url}/_local/emails (also printed here)")
         print(f"\nready in {time.perf_counter() - started:.1f}s. Try:\n  curl {stack.api_url}/health\n", flush=True)
-        stop.wait()
+        while not stop_requested:
+            time.sleep(0.2)
     finally:
         print("stopping...", flush=True)
         stack.stop()

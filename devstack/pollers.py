@@ -165,6 +165,8 @@ class StreamPoller(Poller):
 
     def _deliver(self, records: list[dict[str, Any]]) -> None:
         for attempt in range(self.max_retries + 1):
+            if self.stopping.is_set():
+                return  # the records stay in the stream; nothing is lost locally on a restart
             try:
                 result = self.runtime.invoke({"Records": records})
                 failed = [str(item.get("itemIdentifier")) for item in (result or {}).get("batchItemFailures") or []]
@@ -175,7 +177,7 @@ class StreamPoller(Poller):
                 return
             first = min(failed, key=int)
             records = [record for record in records if int(record["dynamodb"]["SequenceNumber"]) >= int(first)]
-            time.sleep(min(0.05 * 2**attempt, 1.0))
+            self.stopping.wait(min(0.05 * 2**attempt, 1.0))
         print(f"[{self.name}] giving up on {len(records)} record(s) after {self.max_retries} retries", flush=True)
         if self.on_failure_url:
             self.sqs.send_message(
