@@ -107,7 +107,12 @@ def start_stack(log_path: Path, extra_env: dict[str, str] | None = None, templat
 
 def stop_stack(stack: RunningStack) -> int:
     stack.process.send_signal(signal.SIGINT)
-    return stack.process.wait(timeout=30)
+    try:
+        return stack.process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        stack.process.kill()  # never leave a stack behind, even when the test fails
+        stack.process.wait(timeout=10)
+        raise
 
 
 @pytest.fixture(scope="session")
