@@ -47,7 +47,6 @@ def clear_caches() -> None:
         aws._config,
         aws._session,
         aws.dynamodb_client,
-        aws.app_table,
         aws.client,
     ):
         cached.cache_clear()

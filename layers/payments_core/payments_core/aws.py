@@ -12,7 +12,6 @@ from payments_core.config import get_settings
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
-    from mypy_boto3_dynamodb.service_resource import Table
 
 
 @functools.cache
@@ -35,11 +34,6 @@ def _session() -> boto3.session.Session:
 @functools.cache
 def dynamodb_client() -> DynamoDBClient:
     return _session().client("dynamodb", config=_config())
-
-
-@functools.cache
-def app_table() -> Table:
-    return _session().resource("dynamodb", config=_config()).Table(get_settings().table_name)
 
 
 @functools.cache
