@@ -98,10 +98,8 @@ class LocalStack:
 
         from devstack.moto_server import SerialMotoServer
 
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        warnings.filterwarnings(
-            "ignore", "No application metrics to publish"
-        )  # moto's per-call lines; the front logs its own
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-call lines; the front logs its own
+        warnings.filterwarnings("ignore", "No application metrics to publish")  # metrics are off locally
 
         self._moto = SerialMotoServer(self.config.host, self.config.moto_port)
         self._moto.start()
