@@ -248,18 +248,23 @@ def test_listing_pages_newest_first(stack: RunningStack) -> None:
     ids = [client.pay(100 + i).json()["payment_id"] for i in range(5)]
     seen: list[str] = []
     cursor = None
+    page_cursor = ""
     while True:
         path = "/payments?limit=2" + (f"&cursor={cursor}" if cursor else "")
         page = client.call("GET", path).json()
         assert len(page["items"]) <= 2
         seen += [item["payment_id"] for item in page["items"]]
         cursor = page["next_cursor"]
+        page_cursor = page_cursor or cursor or ""
         if not cursor:
             break
     assert seen == list(reversed(ids))
     assert client.call("GET", "/payments?limit=0").status_code == 422
     assert client.call("GET", "/payments?limit=101").status_code == 422
     assert client.call("GET", "/payments?cursor=bogus").status_code == 422
+    assert client.call("GET", "/transactions?cursor=bogus").status_code == 422
+    # A payments cursor is not a ledger cursor, and the other way round.
+    assert client.call("GET", f"/transactions?cursor={page_cursor}").status_code == 422
 
 
 # --- refunds -------------------------------------------------------------------------------------

@@ -5,7 +5,10 @@ Error mapping lives here, in exception handlers, so route functions only raise.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -141,6 +144,22 @@ class PageQuery(BaseModel):
 
     limit: int = Field(default=20, ge=1, le=100)
     cursor: str | None = Field(default=None, max_length=2048)
+
+
+def encode_cursor(value: Any) -> str:
+    """An opaque page cursor holding ``value`` (JSON in base64url)."""
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, valid: Callable[[Any], bool]) -> Any:
+    """The value of a cursor from ``encode_cursor``; anything else (or ``valid`` false) is a 422."""
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, TypeError, binascii.Error):
+        value = None
+    if value is None or not valid(value):
+        raise RequestValidationError([{"field": "cursor", "message": "Not a cursor from this API."}])
+    return value
 
 
 def parse_query[ModelT: BaseModel](app: APIGatewayHttpResolver, model: type[ModelT]) -> ModelT:

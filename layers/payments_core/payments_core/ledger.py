@@ -7,16 +7,13 @@ writes nothing. A movement is a charge of a payment or one refund.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import json
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
-from payments_core.api import RequestValidationError
+from payments_core.api import decode_cursor, encode_cursor
 from payments_core.aws import dynamodb_client
 from payments_core.dynamo import cancellation_reasons, from_item, to_item
 from payments_core.events import PaymentEventDetail
@@ -101,18 +98,11 @@ class Ledger:
             "Limit": limit,
         }
         if cursor:
-            try:
-                sort_key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-                if not (isinstance(sort_key, str) and sort_key.startswith("TXN#")):
-                    raise ValueError(cursor)
-            except (ValueError, TypeError, binascii.Error):
-                raise RequestValidationError([{"field": "cursor", "message": "Not a cursor from this API."}]) from None
+            sort_key = decode_cursor(cursor, lambda value: isinstance(value, str) and value.startswith("TXN#"))
+            # The partition comes from the token, never from the cursor: a cursor cannot reach another user.
             request["ExclusiveStartKey"] = to_item({"PK": f"USER#{user_id}", "SK": sort_key})
         response = dynamodb_client().query(**request)
         fields = TransactionOut.model_fields
         items = [{key: from_item(item)[key] for key in fields} for item in response.get("Items", [])]
         last = response.get("LastEvaluatedKey")
-        next_cursor = (
-            base64.urlsafe_b64encode(json.dumps(from_item(last)["SK"]).encode()).decode().rstrip("=") if last else None
-        )
-        return items, next_cursor
+        return items, encode_cursor(from_item(last)["SK"]) if last else None

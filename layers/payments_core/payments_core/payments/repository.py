@@ -10,9 +10,6 @@ Every write is conditional on the ``version`` read, and carries its outbox items
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import random
 import time
 from collections.abc import Callable
@@ -21,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from payments_core.api import RequestValidationError
+from payments_core.api import decode_cursor, encode_cursor
 from payments_core.aws import dynamodb_client
 from payments_core.dynamo import cancellation_reasons, from_item, to_item
 from payments_core.outbox import outbox_put
@@ -170,16 +167,20 @@ class PaymentRepository:
     @staticmethod
     def _encode_cursor(key: dict[str, Any]) -> str:
         plain = from_item(key)
-        return base64.urlsafe_b64encode(json.dumps([plain["SK"], plain["created"]]).encode()).decode().rstrip("=")
+        return encode_cursor([plain["SK"], plain["created"]])
 
     @staticmethod
     def _decode_cursor(cursor: str, user_id: str) -> dict[str, Any]:
-        try:
-            sort_key, created = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-            if not (isinstance(sort_key, str) and sort_key.startswith("PAY#") and isinstance(created, str)):
-                raise ValueError("cursor")
-        except (ValueError, TypeError, binascii.Error):
-            raise RequestValidationError([{"field": "cursor", "message": "Not a cursor from this API."}]) from None
+        def valid(value: Any) -> bool:
+            return (
+                isinstance(value, list)
+                and len(value) == 2
+                and isinstance(value[0], str)
+                and value[0].startswith("PAY#")
+                and isinstance(value[1], str)
+            )
+
+        sort_key, created = decode_cursor(cursor, valid)
         # The partition comes from the token, never from the cursor: a cursor cannot reach another user.
         return to_item({"PK": f"USER#{user_id}", "SK": sort_key, "created": created})
 
