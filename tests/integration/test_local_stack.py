@@ -6,17 +6,16 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
-import yaml
 
 from devstack.sample_events import event_file_name
 from devstack.template import Template
 from tests.conftest import ROOT
-from tests.integration.conftest import RunningStack, start_stack, stop_stack
+from tests.integration.conftest import RunningStack, start_stack, stop_stack, template_copy
 
 pytestmark = pytest.mark.integration
 TEMPLATE = Template(ROOT / "template.yaml")
@@ -80,30 +79,28 @@ def test_each_event_file_runs_through_its_handler(stack: RunningStack, logical_i
 
 
 def test_the_stack_serves_and_provisions_what_the_template_declares(tmp_path: Path) -> None:
-    # Given a copy of the template with one more route, table and queue (beside the original so
-    # CodeUri paths still resolve)
-    body = yaml.safe_load((ROOT / "template.yaml").read_text().replace("!", "__bang__"))
-    body["Resources"]["HealthFunction"]["Properties"]["Events"]["Extra"] = {
-        "Type": "HttpApi",
-        "Properties": {
-            "ApiId": "__bang__Ref HttpApi",
-            "Method": "GET",
-            "Path": "/extra-health",
-            "Auth": {"Authorizer": "NONE"},
-        },
-    }
-    body["Resources"]["ExtraTable"] = {
-        "Type": "AWS::DynamoDB::Table",
-        "Properties": {
-            "BillingMode": "PAY_PER_REQUEST",
-            "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
-            "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
-        },
-    }
-    body["Resources"]["ExtraQueue"] = {"Type": "AWS::SQS::Queue", "Properties": {"VisibilityTimeout": 7}}
-    copy = ROOT / f".template-test-{uuid.uuid4().hex[:8]}.yaml"
-    copy.write_text(yaml.safe_dump(body, sort_keys=False).replace("__bang__", "!"))
-    try:
+    # Given a copy of the template with one more route, table and queue
+    def add_resources(body: dict[str, Any]) -> None:
+        body["Resources"]["HealthFunction"]["Properties"]["Events"]["Extra"] = {
+            "Type": "HttpApi",
+            "Properties": {
+                "ApiId": "__bang__Ref HttpApi",
+                "Method": "GET",
+                "Path": "/extra-health",
+                "Auth": {"Authorizer": "NONE"},
+            },
+        }
+        body["Resources"]["ExtraTable"] = {
+            "Type": "AWS::DynamoDB::Table",
+            "Properties": {
+                "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+                "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+            },
+        }
+        body["Resources"]["ExtraQueue"] = {"Type": "AWS::SQS::Queue", "Properties": {"VisibilityTimeout": 7}}
+
+    with template_copy(add_resources) as copy:
         running = start_stack(tmp_path / "dev.log", template=copy)
         try:
             # Then the route is served and the resources exist, with no change to the stack's code
@@ -120,8 +117,6 @@ def test_the_stack_serves_and_provisions_what_the_template_declares(tmp_path: Pa
             assert attributes["Attributes"]["VisibilityTimeout"] == "7"
         finally:
             stop_stack(running)
-    finally:
-        copy.unlink()
 
 
 def test_ctrl_c_leaves_no_process_behind(tmp_path: Path) -> None:

@@ -68,25 +68,22 @@ def build_resolver() -> APIGatewayHttpResolver:
     """An HTTP API (payload 2.0) resolver whose every failure is rendered in the error envelope."""
     app = APIGatewayHttpResolver()
 
-    def request_id() -> str:
-        return str(app.current_event.request_context.request_id or "")
-
     @app.exception_handler(ApiError)  # type: ignore[untyped-decorator]
     def handle_api_error(error: ApiError) -> Response[str]:
         logger.info("request rejected", extra={"error_code": error.code, "status": error.status})
         return json_response(
-            error.status, error_body(error.code, error.message, request_id(), error.extra), error.headers
+            error.status, error_body(error.code, error.message, request_id(app), error.extra), error.headers
         )
 
     @app.not_found
     def handle_not_found(_: Exception) -> Response[str]:
-        return json_response(404, error_body("not_found", "Not found.", request_id()))
+        return json_response(404, error_body("not_found", "Not found.", request_id(app)))
 
     @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
     def handle_unexpected(error: Exception) -> Response[str]:
         # The stack trace goes to the log line carrying this request id, never to the client.
         logger.exception("unhandled error", extra={"error_type": type(error).__name__})
-        return json_response(500, error_body("internal_error", "Something went wrong.", request_id()))
+        return json_response(500, error_body("internal_error", "Something went wrong.", request_id(app)))
 
     return app
 
