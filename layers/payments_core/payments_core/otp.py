@@ -27,7 +27,7 @@ from payments_core.notifications import send_email
 from payments_core.observability import logger
 from payments_core.payments.models import Payment
 from payments_core.payments.repository import Change
-from payments_core.payments.service import PaymentService, _stamp, failed_outcome
+from payments_core.payments.service import PaymentService, cancel_locally, failed_outcome, stamped
 
 CODE_TTL_SECONDS = 5 * 60
 MAX_ATTEMPTS = 5
@@ -150,7 +150,7 @@ class OtpService:
         moved = self.payments.repository.update(
             payment.user_id,
             payment.payment_id,
-            lambda p: Change(_stamp(p, status="processing")) if p.status == "requires_otp" else None,
+            lambda p: Change(stamped(p, status="processing")) if p.status == "requires_otp" else None,
         )
         assert moved is not None
         return self._confirm(moved, request_id)
@@ -195,4 +195,4 @@ class OtpService:
         return True
 
     def _cancel(self, payment: Payment) -> None:
-        self.payments.repository.update(payment.user_id, payment.payment_id, PaymentService._cancel_locally)
+        self.payments.repository.update(payment.user_id, payment.payment_id, cancel_locally)

@@ -38,7 +38,7 @@ def operation_id(prefix: str, *parts: str) -> str:
     return f"{prefix}_" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
 
 
-def _stamp(payment: Payment, **changes: Any) -> Payment:
+def stamped(payment: Payment, **changes: Any) -> Payment:
     return payment.model_copy(update={**changes, "updated_at": clock.iso(clock.now())}, deep=True)
 
 
@@ -49,7 +49,7 @@ def intent_change(payment: Payment, intent: ProviderIntent, *, decline_code: str
     if payment.provider_payment_id is None:
         updates["provider_payment_id"] = intent.id
     if new_status is None or not lifecycle.can_move(payment.status, new_status):
-        return Change(_stamp(payment, **updates)) if updates else None
+        return Change(stamped(payment, **updates)) if updates else None
     updates |= {
         "status": new_status,
         "next_action": intent.next_action if new_status == "requires_action" else None,
@@ -60,7 +60,15 @@ def intent_change(payment: Payment, intent: ProviderIntent, *, decline_code: str
     if new_status == "failed":
         updates["decline_code"] = decline_code or payment.decline_code or "payment_failed"
     kind = EVENT_FOR_STATUS.get(new_status)
-    return Change(_stamp(payment, **updates), [(kind, None)] if kind else [])
+    return Change(stamped(payment, **updates), [(kind, None)] if kind else [])
+
+
+def cancel_locally(payment: Payment) -> Change | None:
+    """Cancels a payment the provider never saw (one still waiting for its one-time code)."""
+    if not lifecycle.can_move(payment.status, "canceled"):
+        return None
+    canceled = stamped(payment, status="canceled", next_action=None, client_secret=None)
+    return Change(canceled, [("PaymentCanceled", None)])
 
 
 def failed_outcome(payment: Payment, request_id: str) -> Outcome:
@@ -159,7 +167,7 @@ class PaymentService:
             payment = self._update(
                 payment.user_id,
                 payment.payment_id,
-                lambda p: Change(_stamp(p, provider_attempts=p.provider_attempts + 1)),
+                lambda p: Change(stamped(p, provider_attempts=p.provider_attempts + 1)),
             )
             try:
                 intent = self.gateway.create_intent(
@@ -235,18 +243,10 @@ class PaymentService:
                     raise
             payment = self._update(user_id, payment_id, lambda p: intent_change(p, intent))
         else:
-            payment = self._update(user_id, payment_id, self._cancel_locally)
+            payment = self._update(user_id, payment_id, cancel_locally)
         if payment.status != "canceled":
             raise ApiError(409, "payment_not_cancelable", "Only a payment that has not moved money can be canceled.")
         return {"status": 200, "body": payment.public()}
-
-    @staticmethod
-    def _cancel_locally(payment: Payment) -> Change | None:
-        if not lifecycle.can_move(payment.status, "canceled"):
-            return None
-        return Change(
-            _stamp(payment, status="canceled", next_action=None, client_secret=None), [("PaymentCanceled", None)]
-        )
 
     # --- refunds ---------------------------------------------------------------------------------
     def refund(self, user_id: str, payment_id: str, request: RefundRequest, idempotency_key: str) -> Outcome:
@@ -275,7 +275,7 @@ class PaymentService:
                 reason=request.reason,
                 created_at=clock.iso(clock.now()),
             )
-            updated = _stamp(payment, amount_reserved=payment.amount_reserved + amount)
+            updated = stamped(payment, amount_reserved=payment.amount_reserved + amount)
             updated.refunds[refund_id] = refund
             return Change(updated, [("RefundCreated", refund)])
 
@@ -295,7 +295,7 @@ class PaymentService:
         if found is None:
 
             def count_attempt(current: Payment) -> Change:
-                updated = _stamp(current)
+                updated = stamped(current)
                 updated.refunds[refund.refund_id].provider_attempts += 1
                 return Change(updated)
 
@@ -328,7 +328,7 @@ def refund_change(
     if refund is None:
         return None
     new_status = {"succeeded": "succeeded", "failed": "failed", "canceled": "failed"}.get(provider_status)
-    updated = _stamp(payment)
+    updated = stamped(payment)
     stored = updated.refunds[refund_id]
     changed = False
     if provider_refund_id and stored.provider_refund_id is None:

@@ -15,7 +15,7 @@ from payments_core.observability import logger
 from payments_core.payments.gateway import ProviderIntent
 from payments_core.payments.models import Payment
 from payments_core.payments.repository import Change, DuplicateDelivery, PaymentRepository
-from payments_core.payments.service import _stamp, intent_change, refund_change
+from payments_core.payments.service import intent_change, refund_change, stamped
 
 SIGNATURE_TOLERANCE_SECONDS = 300
 DEDUP_RETENTION = timedelta(days=30)  # Stripe retries deliveries for up to 3 days
@@ -131,7 +131,7 @@ class WebhookProcessor:
             def dispute(payment: Payment) -> Change | None:
                 if payment.disputed:
                     return None
-                return Change(_stamp(payment, disputed=True), [("DisputeOpened", None)])
+                return Change(stamped(payment, disputed=True), [("DisputeOpened", None)])
 
             return dispute
         refunds = (obj.get("refunds") or {}).get("data") or [] if event_type == "charge.refunded" else [obj]
