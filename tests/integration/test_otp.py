@@ -71,14 +71,14 @@ def test_wrong_codes_count_down_then_cancel(stack: RunningStack, user: ApiClient
     code = wait_for(lambda: codes_for(stack, user.email), 10, "the code email")[0]
     for remaining in (4, 3, 2, 1):
         response = verify(user, payment["payment_id"], wrong(code))
-        assert response.status_code == 400
+        assert response.status_code == 400, response.text
         assert response.json()["error"] == {
             **response.json()["error"],
             "code": "invalid_otp",
             "attempts_remaining": remaining,
         }
     fifth = verify(user, payment["payment_id"], wrong(code))
-    assert fifth.status_code == 429
+    assert fifth.status_code == 429, fifth.text
     assert fifth.json()["error"]["code"] == "too_many_attempts"
     assert user.call("GET", f"/payments/{payment['payment_id']}").json()["status"] == "canceled"
     # Even the right code is refused now
