@@ -7,14 +7,20 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payments_core.api import PageQuery, authenticated_user_id, build_resolver, parse_query
 from payments_core.observability import logger, metrics, tracer
-from payments_core.payments.wiring import payment_repository, payment_service
+from payments_core.payments.service import NOT_FOUND
+from payments_core.payments.wiring import payment_repository
 
 app = build_resolver()
 
 
 @app.get("/payments/<payment_id>")
 def get_payment(payment_id: str) -> Any:
-    return payment_service().get(authenticated_user_id(app), payment_id).public()
+    # The repository alone: reading needs neither the Stripe SDK nor its key (this function has no
+    # access to that secret in AWS).
+    payment = payment_repository().get(authenticated_user_id(app), payment_id)
+    if payment is None:
+        raise NOT_FOUND
+    return payment.public()
 
 
 @app.get("/payments")

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import functools
 import os
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
 
 
 class Settings(BaseModel):
@@ -41,10 +45,18 @@ def get_secret(name: str) -> str:
     value = os.environ.get(name)
     if value:
         return value
-    from aws_lambda_powertools.utilities import parameters
-
     parameter_name = os.environ[f"{name}_PARAM"]
-    secret = parameters.get_parameter(parameter_name, decrypt=True, max_age=3600)
+    secret = secrets_provider().get(parameter_name, decrypt=True, max_age=3600)
     if not isinstance(secret, str) or not secret:
         raise RuntimeError(f"secret parameter for {name} is empty")
     return secret
+
+
+@functools.cache
+def secrets_provider() -> SSMProvider:
+    """Powertools' SSM provider on our SSM client (its retries and timeouts), once per container."""
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
+
+    from payments_core.aws import client
+
+    return SSMProvider(boto3_client=client("ssm"))
