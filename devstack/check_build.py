@@ -11,6 +11,8 @@ from pathlib import Path
 from devstack.template import Template
 
 ROOT = Path(__file__).resolve().parent.parent
+PYC_TAG = "cpython-313"  # the Lambda runtime's (python3.13) bytecode
+UNCHECKED_HASH = 0b01
 
 
 def problems(build_dir: Path) -> list[str]:
@@ -28,7 +30,25 @@ def problems(build_dir: Path) -> list[str]:
     for layer_id in template.of_type("AWS::Serverless::LayerVersion"):
         if not (build_dir / layer_id / "python" / "payments_core" / "__init__.py").exists():
             found.append(f"{layer_id} lacks the payments_core package")
+        stale = without_bytecode(build_dir / layer_id / "python")
+        if stale:
+            found.append(f"{layer_id} ships {len(stale)} modules without unchecked-hash bytecode: {stale[:5]}")
     return found
+
+
+def without_bytecode(root: Path) -> list[str]:
+    """Modules under ``root`` lacking a Python 3.13 .pyc that Lambda can use as is.
+
+    /opt is read-only in Lambda, so a module without one is compiled again at every cold start; and
+    a timestamp-based .pyc goes stale when the zip's timestamps differ, so it must be hash-based and
+    unchecked (PEP 552 flags = 0b01).
+    """
+    missing = []
+    for source in root.rglob("*.py"):
+        compiled = source.parent / "__pycache__" / f"{source.stem}.{PYC_TAG}.pyc"
+        if not compiled.exists() or int.from_bytes(compiled.read_bytes()[4:8], "little") != UNCHECKED_HASH:
+            missing.append(str(source.relative_to(root)))
+    return sorted(missing)
 
 
 def main() -> int:
