@@ -31,7 +31,7 @@ def services(stack: RunningStack, monkeypatch: pytest.MonkeyPatch) -> tuple[Paym
         Item=to_item({"PK": "USER#usr_clock", "SK": "PROFILE", "user_id": "usr_clock", "email": "clock@example.com"}),
     )
     payments = PaymentService(PaymentRepository("AppTable"), StripeGateway("sk_test_clock", stack.stripe_url), 50_000)
-    otp = OtpService(payments, table_name="AppTable", pepper=PEPPER, sender="no-reply@payments.example.com")
+    otp = OtpService(lambda: payments, table_name="AppTable", pepper=PEPPER, sender="no-reply@payments.example.com")
     payments.on_requires_otp = lambda payment: otp.send(payment, first=True)
     now = [1_800_000_000]
     monkeypatch.setattr(clock, "epoch_seconds", lambda: now[0])

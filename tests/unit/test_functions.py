@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -66,31 +67,15 @@ def test_unknown_route_is_a_404_in_the_envelope(invoke) -> None:  # type: ignore
 SECRET_NAMES = ("JWT_SECRET", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRETS", "OTP_PEPPER")
 
 
-@pytest.mark.parametrize(
-    "logical_id",
-    [
-        "AuthorizerFunction",
-        "SignupFunction",
-        "SigninFunction",
-        "HealthFunction",
-        "GetPaymentsFunction",
-        "ListTransactionsFunction",
-    ],
-)
-@pytest.mark.usefixtures("aws")
-def test_function_runs_on_its_own_template_environment(logical_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """As in AWS: only the variables its template entry gives it, secrets read from SSM by name.
-
-    The local stack runs every function in one process with the union of their environments, so a
-    function reading a secret it is not granted (GET /payments/{id} once built the Stripe client and
-    so read the Stripe key) would pass there and fail in AWS. Here it fails."""
+def run_on_own_environment(logical_id: str, event: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Runs a function as in AWS: only the variables its template entry gives it, its secrets read
+    from SSM by the names the template passes."""
     import boto3
 
     from devstack.lambda_events import LocalLambdaContext
     from payments_core.payments import wiring
     from tests.conftest import clear_caches
 
-    # Given the function's environment and nothing else, and its secrets only in SSM
     spec = FUNCTIONS[logical_id]
     for name in SECRET_NAMES:
         monkeypatch.delenv(name, raising=False)
@@ -104,10 +89,65 @@ def test_function_runs_on_its_own_template_environment(logical_id: str, monkeypa
     wiring.payment_repository.cache_clear()
     wiring.payment_service.cache_clear()
     module = importlib.import_module(spec.module)
+    result: dict[str, Any] = module.lambda_handler(event, LocalLambdaContext(function_name=logical_id))
+    return result
+
+
+@pytest.mark.parametrize(
+    "logical_id",
+    [
+        "AuthorizerFunction",
+        "SignupFunction",
+        "SigninFunction",
+        "HealthFunction",
+        "GetPaymentsFunction",
+        "ListTransactionsFunction",
+        "OtpSendFunction",
+    ],
+)
+@pytest.mark.usefixtures("aws")
+def test_function_runs_on_its_own_template_environment(logical_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The local stack runs every function in one process with the union of their environments, so a
+    function reading a secret it is not granted (GET /payments/{id} once built the Stripe client and
+    so read the Stripe key) passes there and fails in AWS. Here it fails."""
+    # Given its sample event
     event = json.loads((ROOT / "events" / event_file_name(logical_id)).read_text())
 
-    # When its sample event arrives
-    result = module.lambda_handler(event, LocalLambdaContext(function_name=logical_id))
+    # When it runs on its own environment
+    result = run_on_own_environment(logical_id, event, monkeypatch)
 
     # Then it answers without a server error
     assert int(result.get("statusCode", 200)) < 500, result
+
+
+@pytest.mark.usefixtures("aws")
+def test_sending_a_code_needs_no_stripe_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+
+    from payments_core.aws import dynamodb_client
+    from payments_core.dynamo import to_item
+    from payments_core.payments.gateway import StripeGateway
+    from payments_core.payments.models import CreatePaymentRequest
+    from payments_core.payments.repository import PaymentRepository
+    from payments_core.payments.service import PaymentService
+
+    # Given a large payment waiting for its code (no provider call happens before the code)
+    boto3.client("ses").verify_domain_identity(Domain="payments.example.com")
+    dynamodb_client().put_item(
+        TableName="AppTable",
+        Item=to_item({"PK": "USER#usr_sample", "SK": "PROFILE", "user_id": "usr_sample", "email": "s@example.com"}),
+    )
+    service = PaymentService(
+        PaymentRepository("AppTable"), StripeGateway("sk_test_unused", "http://127.0.0.1:9"), 50_000
+    )
+    request = CreatePaymentRequest(amount=60_000, currency="usd", payment_method="pm_card_visa")
+    payment_id = service.create("usr_sample", request, "k-otp-env", "req")["body"]["payment_id"]
+    event = json.loads((ROOT / "events" / event_file_name("OtpSendFunction")).read_text())
+    event["rawPath"] = event["requestContext"]["http"]["path"] = f"/payments/{payment_id}/otp"
+    event["pathParameters"] = {"payment_id": payment_id}
+
+    # When OtpSendFunction, which is granted the OTP pepper but not the Stripe key, sends a new code
+    result = run_on_own_environment("OtpSendFunction", event, monkeypatch)
+
+    # Then the code is sent
+    assert result["statusCode"] == 202, result

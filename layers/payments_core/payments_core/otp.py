@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from botocore.exceptions import ClientError
@@ -52,8 +53,10 @@ def otp_key(user_id: str, payment_id: str) -> dict[str, str]:
 
 
 class OtpService:
-    def __init__(self, payments: PaymentService, *, table_name: str, pepper: str, sender: str) -> None:
-        self.payments = payments
+    def __init__(self, payments: Callable[[], PaymentService], *, table_name: str, pepper: str, sender: str) -> None:
+        # A factory: sending a code needs no payment service (nor the Stripe key it is built with,
+        # which OtpSendFunction is not granted); only verifying does.
+        self._payments = payments
         self.table_name = table_name
         self._pepper = pepper.encode()
         self.sender = sender
@@ -147,7 +150,7 @@ class OtpService:
             )
         if not self._use(payment, stored_hash):
             raise OTP_NOT_REQUIRED  # a concurrent right guess already used it
-        moved = self.payments.repository.update(
+        moved = self._payments().repository.update(
             payment.user_id,
             payment.payment_id,
             lambda p: Change(stamped(p, status="processing")) if p.status == "requires_otp" else None,
@@ -156,7 +159,7 @@ class OtpService:
         return self._confirm(moved, request_id)
 
     def _confirm(self, payment: Payment, request_id: str) -> Outcome:
-        confirmed = self.payments.confirm(payment)
+        confirmed = self._payments().confirm(payment)
         if confirmed.status == "failed":
             return failed_outcome(confirmed, request_id)
         return {"status": 200, "body": confirmed.public()}
@@ -195,4 +198,4 @@ class OtpService:
         return True
 
     def _cancel(self, payment: Payment) -> None:
-        self.payments.repository.update(payment.user_id, payment.payment_id, cancel_locally)
+        self._payments().repository.update(payment.user_id, payment.payment_id, cancel_locally)

@@ -31,7 +31,7 @@ def otp_service(payments: PaymentService | None = None) -> OtpService:
 
     settings = get_settings()
     return OtpService(
-        payments or payment_service(),
+        (lambda: payments) if payments is not None else payment_service,
         table_name=settings.table_name,
         pepper=get_secret("OTP_PEPPER"),
         sender=settings.email_sender,
