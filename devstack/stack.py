@@ -54,21 +54,6 @@ class StackConfig:
         )
 
 
-def _complete_lazy_imports() -> None:
-    """Resolve, once and in this thread, the Stripe SDK's lazily imported modules.
-
-    Lambda never runs two requests in one process; the local stack does. Two threads resolving the
-    same lazy import at once can meet Python's import-deadlock avoidance and one gets a partly
-    initialised module (an AttributeError in a handler, a sporadic 500). Doing it up front removes
-    the race without changing what any handler imports.
-    """
-    import stripe
-
-    client = stripe.StripeClient("sk_test_warmup", http_client=stripe.RequestsClient())
-    _ = (client.v1.payment_intents, client.v1.refunds, stripe.WebhookSignature, stripe.SignatureVerificationError)
-    _ = (stripe.CardError, stripe.APIConnectionError, stripe.RateLimitError, stripe.InvalidRequestError)
-
-
 def _die_with_parent() -> None:
     """Linux: localstripe gets SIGTERM when the stack's process dies, however it dies (even SIGKILL)."""
     import ctypes
@@ -125,7 +110,11 @@ class LocalStack:
         for layer_dir in self.template.layer_dirs():  # what Lambda mounts at /opt/python
             if str(layer_dir) not in sys.path:
                 sys.path.append(str(layer_dir))
-        _complete_lazy_imports()
+        # Lambda never runs two requests in one process; this stack does, and two threads resolving the
+        # same lazy import at once can get a partly initialised module. Resolved once, up front.
+        from payments_core.payments.gateway import load_stripe_sdk
+
+        load_stripe_sdk()
         specs = self.template.functions(self.moto_endpoint)
         os.environ.update(merged_environment(specs.values(), self._local_overrides()))
         self.runtimes = {logical_id: FunctionRuntime(spec) for logical_id, spec in specs.items()}

@@ -240,5 +240,16 @@ class StripeGateway:
 
 
 @functools.cache
+def load_stripe_sdk() -> None:
+    """Imports the Stripe SDK with the modules it loads lazily on first use (client services, error
+    classes, webhook verification): one-time work for SnapStart's snapshot, and for the local stack,
+    where concurrent first uses of a lazy import in one process could race."""
+    import stripe
+
+    client = stripe.StripeClient("sk_test_unused", http_client=stripe.RequestsClient())
+    _ = (client.v1.payment_intents, client.v1.refunds, stripe.WebhookSignature, stripe.SignatureVerificationError)
+    _ = (stripe.CardError, stripe.APIConnectionError, stripe.RateLimitError, stripe.InvalidRequestError)
+
+
 def default_gateway() -> PaymentGateway:
     return StripeGateway(get_secret("STRIPE_SECRET_KEY"), get_settings().stripe_api_base)
