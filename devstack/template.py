@@ -252,7 +252,8 @@ class Template:
             default = auth.get("DefaultAuthorizer")
             if default:
                 arn = auth["Authorizers"][default]["FunctionArn"]
-                return str(arn["Fn::GetAtt"][0])
+                # !GetAtt Fn.Arn, or !Ref Fn.Alias (AutoPublishAlias: the alias SnapStart serves)
+                return str(arn["Fn::GetAtt"][0] if "Fn::GetAtt" in arn else arn["Ref"].split(".")[0])
         return None
 
     def event_sources(self) -> list[EventSource]:

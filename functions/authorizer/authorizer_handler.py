@@ -13,6 +13,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from payments_core.auth import tokens
 from payments_core.config import get_secret, get_settings
 from payments_core.observability import logger, tracer
+from payments_core.snapstart import prepare
+
+prepare(secrets=True, imports=("payments_core.auth.tokens",))
 
 ANONYMOUS: dict[str, Any] = {"isAuthorized": True, "context": {"user_id": ""}}
 

@@ -8,7 +8,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from payments_core.api import authenticated_user_id, build_resolver, outcome_response
 from payments_core.idempotency import run_once, validated_key
 from payments_core.observability import logger, metrics, tracer
+from payments_core.payments.gateway import load_stripe_sdk
 from payments_core.payments.wiring import payment_service
+from payments_core.snapstart import prepare
+
+prepare(clients=("dynamodb",), secrets=True, steps=(load_stripe_sdk,))
 
 app = build_resolver()
 

@@ -9,6 +9,9 @@ from payments_core.api import PageQuery, authenticated_user_id, build_resolver, 
 from payments_core.observability import logger, metrics, tracer
 from payments_core.payments.service import NOT_FOUND
 from payments_core.payments.wiring import payment_repository
+from payments_core.snapstart import prepare
+
+prepare(clients=("dynamodb",))
 
 app = build_resolver()
 

@@ -10,8 +10,12 @@ from payments_core.config import get_settings
 from payments_core.events import PaymentEventRecord
 from payments_core.ledger import Ledger
 from payments_core.observability import logger, tracer
+from payments_core.snapstart import prepare
 
 processor = BatchProcessor(event_type=EventType.SQS, model=PaymentEventRecord)
+
+
+prepare(clients=("dynamodb",))
 
 
 def record_handler(record: PaymentEventRecord) -> None:

@@ -11,9 +11,13 @@ from payments_core.events import PaymentEventRecord
 from payments_core.idempotency import once_per_event
 from payments_core.notifications import send_receipt
 from payments_core.observability import logger, tracer
+from payments_core.snapstart import prepare
 
 processor = BatchProcessor(event_type=EventType.SQS, model=PaymentEventRecord)
 _context: dict[str, LambdaContext] = {}
+
+
+prepare(clients=("dynamodb", "ses"))
 
 
 def record_handler(record: PaymentEventRecord) -> None:

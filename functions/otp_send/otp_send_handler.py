@@ -10,6 +10,9 @@ from payments_core.api import authenticated_user_id, build_resolver, json_respon
 from payments_core.observability import logger, metrics, tracer
 from payments_core.payments.service import NOT_FOUND
 from payments_core.payments.wiring import otp_service, payment_repository
+from payments_core.snapstart import prepare
+
+prepare(clients=("dynamodb", "ses"), secrets=True)
 
 app = build_resolver()
 

@@ -8,6 +8,9 @@ from payments_core.aws import client
 from payments_core.config import get_settings
 from payments_core.observability import logger, tracer
 from payments_core.relay import relay
+from payments_core.snapstart import prepare
+
+prepare(clients=("events",))
 
 
 @logger.inject_lambda_context

@@ -11,6 +11,9 @@ from payments_core.auth import accounts
 from payments_core.auth.models import SigninRequest
 from payments_core.config import get_secret
 from payments_core.observability import logger, metrics, tracer
+from payments_core.snapstart import prepare
+
+prepare(clients=("dynamodb",), secrets=True, imports=("payments_core.auth.tokens",))
 
 app = build_resolver()
 

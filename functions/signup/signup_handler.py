@@ -10,6 +10,9 @@ from payments_core.api import build_resolver, json_response, parse_body
 from payments_core.auth import accounts
 from payments_core.auth.models import SignupRequest
 from payments_core.observability import logger, metrics, tracer
+from payments_core.snapstart import prepare
+
+prepare(clients=("dynamodb",))
 
 app = build_resolver()
 

@@ -151,3 +151,64 @@ def test_sending_a_code_needs_no_stripe_key(monkeypatch: pytest.MonkeyPatch) -> 
 
     # Then the code is sent
     assert result["statusCode"] == 202, result
+
+
+PROBE_PREPARATION = """
+import json, sys
+import snapshot_restore_py
+import {module}
+from payments_core import snapstart
+before = set(sys.modules)
+hooks = [entry for entry in snapshot_restore_py._before_snapshot_registry]
+snapstart.warm_up()
+declared = snapstart.declared()
+print(json.dumps({{
+    "hooks": len(hooks),
+    "clients": sorted({{c for p in declared for c in p.clients}}),
+    "secrets": any(p.secrets for p in declared),
+    "stripe_before": "stripe" in before,
+    "stripe_after": "stripe" in sys.modules,
+}}))
+"""
+# The role may name a service the code never calls: Lambda itself sends to the relay's on-failure queue.
+CALLED_BY_LAMBDA_NOT_CODE = {"OutboxRelayFunction": {"sqs"}}
+STRIPE_FUNCTIONS = {
+    "CreatePaymentFunction",
+    "CapturePaymentFunction",
+    "CancelPaymentFunction",
+    "RefundPaymentFunction",
+    "OtpVerifyFunction",
+    "StripeWebhookFunction",
+}
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_one_time_work_is_declared_for_the_snapshot_and_matches_the_role(logical_id: str) -> None:
+    from benchmarks.cold_start import services_of
+
+    # Given the function's handler imported in a fresh interpreter, as Lambda's init phase does
+    spec = FUNCTIONS[logical_id]
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE_PREPARATION.format(module=spec.module)],
+        cwd=spec.code_dir,
+        env={
+            "PYTHONPATH": str(ROOT / "layers" / "payments_core"),
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+        },
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+
+    # Then its one-time work is a before-snapshot hook (Health has none: it calls nothing)
+    assert found["hooks"] == (0 if logical_id == "HealthFunction" else 1)
+    # And it prepares exactly the clients its IAM role allows (SSM = its secrets)
+    prepared = set(found["clients"]) | ({"ssm"} if found["secrets"] else set())
+    assert prepared == set(services_of(TEMPLATE, logical_id)) - CALLED_BY_LAMBDA_NOT_CODE.get(logical_id, set())
+    # And the Stripe SDK is loaded by the warm-up of the functions that call Stripe, never at import
+    assert found["stripe_before"] is False
+    assert found["stripe_after"] is (logical_id in STRIPE_FUNCTIONS)

@@ -64,3 +64,72 @@ def test_consumers_report_partial_batch_failures_and_the_relay_bisects() -> None
     relay: dict[str, Any] = TEMPLATE.properties("OutboxRelayFunction")["Events"]["Outbox"]["Properties"]
     assert relay["BisectBatchOnFunctionError"] is True
     assert "OnFailure" in relay["DestinationConfig"]
+
+
+def transformed(parameters: dict[str, str] | None = None) -> dict[str, Any]:
+    """The CloudFormation SAM would deploy (the SAM translator, offline; code locations faked)."""
+    import os
+
+    from samtranslator.translator.transform import transform
+    from samtranslator.yaml_helper import yaml_parse
+
+    class NoManagedPolicies:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    document = yaml_parse((ROOT / "template.yaml").read_text())
+    for resource in document["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = "s3://bucket/function.zip"
+        if resource["Type"] == "AWS::Serverless::LayerVersion":
+            resource["Properties"]["ContentUri"] = "s3://bucket/layer.zip"
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    result: dict[str, Any] = transform(document, parameters or {}, NoManagedPolicies())
+    return result
+
+
+def test_api_gateway_may_invoke_every_function_it_calls_the_authorizer_included() -> None:
+    # Given the deployed resources
+    resources = transformed()["Resources"]
+    api = next(r for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Api")
+    body = api["Properties"]["Body"]
+    called = {
+        operation["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"].split("${")[-1].split("}")[0]
+        for path in body["paths"].values()
+        for operation in path.values()
+    }
+    for scheme in body["components"]["securitySchemes"].values():
+        called.add(scheme["x-amazon-apigateway-authorizer"]["authorizerUri"]["Fn::Sub"][1]["__FunctionArn__"]["Ref"])
+
+    # Then each has a permission for API Gateway (without one, an HTTP API answers 500)
+    permitted = {
+        r["Properties"]["FunctionName"]["Ref"]
+        for r in resources.values()
+        if r["Type"] == "AWS::Lambda::Permission" and r["Properties"]["Principal"] == "apigateway.amazonaws.com"
+    }
+    assert "AuthorizerFunctionAliaslive" in called
+    assert called - permitted == set()
+
+
+def test_snapstart_serves_the_request_path_and_only_it() -> None:
+    # Given the functions API Gateway waits on: every route's and the authorizer's
+    on_request_path = {route.function_id for route in TEMPLATE.http_routes()} | {TEMPLATE.authorizer_function()}
+
+    # Then those, and only those, take SnapStart from the template parameter
+    with_snapstart = {
+        logical_id
+        for logical_id in TEMPLATE.of_type("AWS::Serverless::Function")
+        if TEMPLATE.properties(logical_id).get("SnapStart") == {"ApplyOn": {"Ref": "SnapStart"}}
+    }
+    assert with_snapstart == on_request_path
+
+    # And with SnapStart on, the API calls the published alias (a snapshot serves versions, never $LATEST)
+    resources = transformed({"SnapStart": "PublishedVersions"})["Resources"]
+    api = next(r for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Api")
+    uris = [
+        operation["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
+        for path in api["Properties"]["Body"]["paths"].values()
+        for operation in path.values()
+    ]
+    assert uris
+    assert all("Aliaslive" in uri for uri in uris)
