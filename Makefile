@@ -66,7 +66,7 @@ pr: test
 # Cold starts are measured in a virtual environment holding only what Lambda would have.
 .bench-venv/.installed: layers/payments_core/requirements.txt
 	$(PYTHON313) -m venv .bench-venv
-	.bench-venv/bin/pip install --quiet -r layers/payments_core/requirements.txt fastapi==0.165.0 mangum==0.22.0
+	.bench-venv/bin/pip install --quiet -r layers/payments_core/requirements.txt snapshot-restore-py==1.0.0 fastapi==0.165.0 mangum==0.22.0
 	touch $@
 
 bench: install .bench-venv/.installed

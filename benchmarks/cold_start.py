@@ -1,16 +1,24 @@
-"""Cold start: a fresh interpreter that imports a handler and creates the clients it uses (Lambda's
-init phase), against (a) the floor: an interpreter that only imports boto3 and creates those
-clients, and (b) one FastAPI + Mangum function with every route and the same dependencies.
+"""Cold start: a fresh interpreter that imports a handler and does its one-time work (Lambda's init
+phase plus what the first request would set up: ``payments_core.snapstart.warm_up()``, the work
+SnapStart snapshots), against (a) the floor: an interpreter that only imports boto3 and creates the
+clients that function's role allows, (b) the floor plus the prescribed libraries that function ends up
+with (pydantic with one model, Powertools Logger/Metrics/Event Handler/..., argon2, PyJWT, Stripe),
+which says how much is our own code, and (c) one FastAPI + Mangum function with every route and the
+same dependencies.
 
-Runs in a virtual environment holding only what Lambda would (the layer's requirements and boto3),
-so the developer tools (moto and friends) do not weigh on the import times. Reported: the median of
-the wall time of N runs, interleaved, and the peak resident memory.
+Ours runs on the layer as it ships, built for this machine by the layer's own Makefile (bytecode
+included), and once more on the same layer without bytecode (what ``BuildMethod: python3.13`` ships).
+The floor and the peer run in a virtual environment holding only what Lambda would, so developer tools
+do not weigh on the import times. Each probe ends with ``os._exit``: Lambda never tears an
+interpreter down on the request path. Reported: the median wall time of N interleaved runs, from
+process start to the end of init, and the peak resident memory.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import time
@@ -23,12 +31,36 @@ ROOT = Path(__file__).resolve().parent.parent
 SERVICE_OF_ACTION = {"dynamodb": "dynamodb", "ssm": "ssm", "events": "events", "ses": "ses", "sqs": "sqs"}
 
 PROBE = """
-import json, resource, sys, time
+import json, os, resource, sys, time
 start = time.perf_counter()
 {body}
 elapsed = time.perf_counter() - start
-print(json.dumps({{"init_s": elapsed, "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}}))
+print(json.dumps({{"init_s": elapsed, "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}}), flush=True)
+os._exit(0)
 """
+
+
+# The libraries the architecture prescribes, by the module a function ends up with; and what using
+# each costs at least (one pydantic model, the Stripe SDK's lazily loaded parts...).
+LIBRARIES = {
+    "pydantic": "import pydantic\nclass _Model(pydantic.BaseModel):\n    value: int = pydantic.Field(ge=0)",
+    "aws_lambda_powertools.logging": "from aws_lambda_powertools.logging import Logger\nLogger()",
+    "aws_lambda_powertools.metrics": "from aws_lambda_powertools.metrics import Metrics\nMetrics()",
+    "aws_lambda_powertools.event_handler": (
+        "from aws_lambda_powertools.event_handler import APIGatewayHttpResolver\nAPIGatewayHttpResolver()"
+    ),
+    "aws_lambda_powertools.utilities.batch": "import aws_lambda_powertools.utilities.batch",
+    "aws_lambda_powertools.utilities.idempotency": "import aws_lambda_powertools.utilities.idempotency",
+    "aws_lambda_powertools.utilities.parser": "import aws_lambda_powertools.utilities.parser.models",
+    "aws_lambda_powertools.utilities.parameters": "import aws_lambda_powertools.utilities.parameters",
+    "argon2": "import argon2\nargon2.PasswordHasher()",
+    "jwt": "import jwt",
+    "stripe": (
+        "import stripe\nc = stripe.StripeClient('sk_test_unused', http_client=stripe.RequestsClient())\n"
+        "_ = (c.v1.payment_intents, c.v1.refunds, stripe.WebhookSignature)"
+    ),
+}
+LIST_LIBRARIES = "import sys\nprint(json.dumps(sorted(set(sys.modules) & {names!r})), flush=True)"
 
 
 @dataclass
@@ -58,8 +90,33 @@ def run(python: Path, body: str, env: dict[str, str], cwd: Path) -> Sample:
     return Sample(wall, float(data["init_s"]), int(data["maxrss_kb"]))
 
 
+def libraries_of(python: Path, body: str, env: dict[str, str], cwd: Path) -> list[str]:
+    """The prescribed libraries a function's init leaves loaded."""
+    code = PROBE.format(body=body + "\n" + LIST_LIBRARIES.format(names=set(LIBRARIES)))
+    done = subprocess.run([str(python), "-c", code], env=env, cwd=cwd, capture_output=True, text=True, check=True)
+    names: list[str] = json.loads(done.stdout.strip().splitlines()[0])
+    return names
+
+
+def build_layers(python: Path, into: Path) -> tuple[Path, Path]:
+    """The layer as `sam build` makes it, for this machine: (with bytecode, without bytecode)."""
+    python, into = python.absolute(), into.absolute()  # not resolve(): a venv's python is a symlink
+    compiled, source = into / "layer", into / "layer-without-bytecode"
+    for path in (compiled, source):
+        shutil.rmtree(path, ignore_errors=True)
+    subprocess.run(
+        ["make", "-s", "-C", str(ROOT / "layers" / "payments_core"), "build-CoreLayer",
+         f"ARTIFACTS_DIR={compiled}", f"PYTHON={python}", "LAMBDA_PLATFORM="],
+        check=True,
+    )  # fmt: skip
+    shutil.copytree(compiled, source, ignore=shutil.ignore_patterns("__pycache__"))
+    return compiled / "python", source / "python"
+
+
 def measure(python: Path, runs: int = 15) -> list[dict[str, object]]:
+    python = python.absolute()
     template = Template(ROOT / "template.yaml")
+    layer, layer_without_bytecode = build_layers(python, python.parent.parent)
     base_env = {
         "PATH": os.environ.get("PATH", ""),
         "AWS_DEFAULT_REGION": "us-east-1",
@@ -72,29 +129,42 @@ def measure(python: Path, runs: int = 15) -> list[dict[str, object]]:
     peer: list[Sample] = []
     for logical_id, spec in sorted(template.functions().items()):
         services = services_of(template, logical_id)
-        env = {**base_env, **spec.environment, "PYTHONPATH": f"{spec.code_dir}:{ROOT / 'layers' / 'payments_core'}"}
-        create = "; ".join(f"client({s!r})" if s != "dynamodb" else "dynamodb_client()" for s in services)
-        ours_body = f"import {spec.module}\nfrom payments_core.aws import client, dynamodb_client\n{create}"
+        env = {**base_env, **spec.environment, "PYTHONPATH": f"{spec.code_dir}:{layer}"}
+        env_without_bytecode = {**env, "PYTHONPATH": f"{spec.code_dir}:{layer_without_bytecode}"}
+        ours_body = f"import {spec.module}\nfrom payments_core import snapstart\nsnapstart.warm_up()"
         floor_body = "import boto3\n" + "\n".join(f"boto3.client({s!r})" for s in services)
+        libraries = libraries_of(python, ours_body, env, spec.code_dir)
+        libraries_body = "\n".join([floor_body, *(LIBRARIES[name] for name in libraries)])
         ours: list[Sample] = []
+        without_bytecode: list[Sample] = []
         floor: list[Sample] = []
+        with_libraries: list[Sample] = []
         for _ in range(runs):
             ours.append(run(python, ours_body, env, spec.code_dir))
+            without_bytecode.append(run(python, ours_body, env_without_bytecode, spec.code_dir))
             floor.append(run(python, floor_body, base_env, ROOT))
+            with_libraries.append(run(python, libraries_body, env, spec.code_dir))
             if len(peer) < runs:
                 peer.append(run(python, "import peer_fastapi", peer_env, ROOT))
         ours_s = statistics.median(s.wall_s for s in ours)
+        without_bytecode_s = statistics.median(s.wall_s for s in without_bytecode)
         floor_s = statistics.median(s.wall_s for s in floor)
+        libraries_s = statistics.median(s.wall_s for s in with_libraries)
         peer_s = statistics.median(s.wall_s for s in peer)
         rows.append(
             {
                 "function": logical_id,
                 "clients": ",".join(services) or "-",
+                "libraries": ",".join(name.rsplit(".", 1)[-1] for name in libraries),
                 "ours_ms": round(ours_s * 1000),
+                "no_pyc_ms": round(without_bytecode_s * 1000),
                 "floor_ms": round(floor_s * 1000),
+                "libs_ms": round(libraries_s * 1000),
                 "peer_ms": round(peer_s * 1000),
                 "vs_floor": round(ours_s / floor_s, 2),
+                "vs_libs": round(ours_s / libraries_s, 2),
                 "vs_fastapi": round(ours_s / peer_s, 2),
+                "no_pyc_vs_ours": round(without_bytecode_s / ours_s, 2),
                 "peak_mb": round(max(s.maxrss_kb for s in ours) / 1024, 1),
                 "peer_peak_mb": round(max(s.maxrss_kb for s in peer) / 1024, 1),
             }

@@ -1,5 +1,6 @@
 """The usual alternative, for the cold-start comparison: one FastAPI + Mangum function holding every
-route, with the same dependencies. Its init is what this module does at import."""
+route, with the same dependencies (every library any of our functions imports) and the same one-time
+work (clients, SSM provider, the Stripe SDK's lazily loaded modules). Its init is this module's import."""
 
 from __future__ import annotations
 
@@ -8,18 +9,28 @@ import boto3
 import jwt
 import stripe
 from aws_lambda_powertools.logging import Logger
+from aws_lambda_powertools.metrics import Metrics
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+from aws_lambda_powertools.utilities.parameters import SSMProvider
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel, SqsRecordModel
 from fastapi import FastAPI, Header
 from mangum import Mangum
 from pydantic import BaseModel
 
 logger = Logger()
+metrics = Metrics(namespace="Payments")
 app = FastAPI()
 dynamodb = boto3.client("dynamodb")
 ssm = boto3.client("ssm")
 events = boto3.client("events")
 ses = boto3.client("ses")
+secrets = SSMProvider(boto3_client=ssm)
+idempotency = DynamoDBPersistenceLayer(table_name="IdempotencyTable", boto3_client=dynamodb)
+batch = BatchProcessor(event_type=EventType.SQS, model=SqsRecordModel)
 hasher = argon2.PasswordHasher()
-_ = (jwt.encode, stripe.StripeClient)
+stripe_client = stripe.StripeClient("sk_test_unused", http_client=stripe.RequestsClient())
+_ = (jwt.encode, stripe_client.v1.payment_intents, stripe_client.v1.refunds, stripe.WebhookSignature, EventBridgeModel)
 
 
 class Credentials(BaseModel):
