@@ -1,8 +1,9 @@
 """Runs a function's handler in-process, the way Lambda runs it in containers.
 
 Each "container" is its own copy of the handler module, used by one invocation at a time, so
-module-level state (a Powertools resolver's current event, say) is never shared by two concurrent
-requests. Containers are created on demand, like Lambda scaling out, and reused warm.
+module-level state (a handler's resolver, say) is never shared by two concurrent requests.
+Containers are created on demand, like Lambda scaling out, and reused warm. State a library keeps
+per process rather than per module is made per thread (``isolate_event_handler_state``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,49 @@ INVOCATIONS: list[tuple[str, float]] = []
 
 class EnvironmentConflict(RuntimeError):
     pass
+
+
+ROUTER_STATE = ("current_event", "lambda_context")
+
+
+class _PerThreadAttribute:
+    """A class attribute whose value belongs to the thread that set it."""
+
+    def __init__(self, state: threading.local, name: str) -> None:
+        self.state, self.name = state, name
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        return getattr(self.state, self.name)
+
+
+class _RouterClassProxy:
+    """Stands for Powertools' BaseRouter class where its module writes the request state."""
+
+    def __init__(self, router: type, state: threading.local) -> None:
+        object.__setattr__(self, "_router", router)
+        object.__setattr__(self, "_state", state)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._state if name in ROUTER_STATE else self._router, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._state if name in ROUTER_STATE else self._router, name, value)
+
+
+def isolate_event_handler_state() -> None:
+    """Powertools' Event Handler keeps the request being resolved (event, context) as class attributes
+    of ``BaseRouter``: one per process. Right on Lambda, which never runs two requests in a process;
+    wrong here, where one request could read another's body, headers or authorizer context (seen: an
+    OTP verification that received a Stripe webhook's body). Here that state is kept per thread."""
+    from aws_lambda_powertools.event_handler import api_gateway
+
+    if isinstance(api_gateway.BaseRouter, _RouterClassProxy):
+        return
+    state = threading.local()
+    router = api_gateway.BaseRouter
+    for name in ROUTER_STATE:
+        setattr(router, name, _PerThreadAttribute(state, name))  # reads, on the class or an instance
+    api_gateway.BaseRouter = _RouterClassProxy(router, state)  # type: ignore[misc,assignment]  # its writes
 
 
 def merged_environment(specs: Iterable[FunctionSpec], overrides: dict[str, str]) -> dict[str, str]:

@@ -24,7 +24,7 @@ from werkzeug.wrappers import Request, Response
 from devstack.front import ApiGatewayFront
 from devstack.pollers import Poller, build_pollers
 from devstack.provision import provision
-from devstack.runtime import FunctionRuntime, merged_environment
+from devstack.runtime import FunctionRuntime, isolate_event_handler_state, merged_environment
 from devstack.template import ACCOUNT_ID, Template
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,6 +115,7 @@ class LocalStack:
         from payments_core.payments.gateway import load_stripe_sdk
 
         load_stripe_sdk()
+        isolate_event_handler_state()
         specs = self.template.functions(self.moto_endpoint)
         os.environ.update(merged_environment(specs.values(), self._local_overrides()))
         self.runtimes = {logical_id: FunctionRuntime(spec) for logical_id, spec in specs.items()}
