@@ -12,10 +12,9 @@ from payments_core.ledger import Ledger
 from payments_core.observability import logger, tracer
 from payments_core.snapstart import prepare
 
-processor = BatchProcessor(event_type=EventType.SQS, model=PaymentEventRecord)
-
-
 prepare(clients=("dynamodb",))
+
+processor = BatchProcessor(event_type=EventType.SQS, model=PaymentEventRecord)
 
 
 def record_handler(record: PaymentEventRecord) -> None:

@@ -1,4 +1,4 @@
-"""NotificationsQueue -> a receipt email per succeeded, failed or refunded payment, once per event."""
+"""NotificationsQueue -> a receipt email per succeeded, failed or refunded payment, once per movement."""
 
 from typing import Any
 
@@ -7,24 +7,23 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payments_core.config import get_settings
-from payments_core.events import PaymentEventRecord
+from payments_core.events import PaymentEventRecord, movement_of
 from payments_core.idempotency import once_per_event
 from payments_core.notifications import send_receipt
 from payments_core.observability import logger, tracer
 from payments_core.snapstart import prepare
 
+prepare(clients=("dynamodb", "ses"))
+
 processor = BatchProcessor(event_type=EventType.SQS, model=PaymentEventRecord)
 _context: dict[str, LambdaContext] = {}
-
-
-prepare(clients=("dynamodb", "ses"))
 
 
 def record_handler(record: PaymentEventRecord) -> None:
     event = record.body
     settings = get_settings()
     result = once_per_event(
-        event.detail.event_id,
+        movement_of(event.detail_type, event.detail) or event.detail.event_id,
         lambda: send_receipt(
             table_name=settings.table_name,
             sender=settings.email_sender,

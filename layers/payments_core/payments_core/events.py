@@ -24,3 +24,18 @@ class PaymentBusEvent(EventBridgeModel):
 
 class PaymentEventRecord(SqsRecordModel):
     body: Json[PaymentBusEvent]
+
+
+def movement_of(detail_type: str, detail: PaymentEventDetail) -> str | None:
+    """What an event reports, named once: a payment's charge or its failure, or one refund.
+
+    Consumers key their effects on it rather than on ``event_id``: two events about one movement
+    (an outbox item written twice, say) must still make one ledger entry and one email."""
+    payment_id = detail.payment["payment_id"]
+    if detail_type == "PaymentSucceeded":
+        return f"charge:{payment_id}"
+    if detail_type == "PaymentFailed":
+        return f"failed:{payment_id}"
+    if detail_type == "RefundSucceeded" and detail.refund is not None:
+        return f"refund:{detail.refund['refund_id']}"
+    return None

@@ -140,8 +140,9 @@ def _event_runner() -> Callable[..., Any]:
 EVENT_KEY_RETENTION_SECONDS = 7 * 24 * 60 * 60  # longer than a message can live in a queue and its DLQ
 
 
-def once_per_event(event_id: str, operation: Callable[[], Any], context: LambdaContext | None) -> Any:
-    """Runs a consumer's side effect at most once per bus ``event_id`` (delivery is at least once)."""
+def once_per_event(key: str, operation: Callable[[], Any], context: LambdaContext | None) -> Any:
+    """Runs a consumer's side effect at most once per ``key`` (delivery is at least once): the
+    movement an event reports (``events.movement_of``), else its ``event_id``."""
     if context is not None:
         _event_config().register_lambda_context(context)
-    return _event_runner()(event={"event_id": event_id}, operation=operation)
+    return _event_runner()(event={"event_id": key}, operation=operation)

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from payments_core.api import decode_cursor, encode_cursor
 from payments_core.aws import dynamodb_client
 from payments_core.dynamo import cancellation_reasons, from_item, to_item
-from payments_core.events import PaymentEventDetail
+from payments_core.events import PaymentEventDetail, movement_of
 
 MONEY_EVENTS = {"PaymentSucceeded": "charge", "RefundSucceeded": "refund"}
 
@@ -46,14 +46,11 @@ class Ledger:
     def record(self, detail_type: str, detail: PaymentEventDetail) -> bool:
         """Writes the entry for this event's money movement; False if it was already written."""
         kind = MONEY_EVENTS.get(detail_type)
-        if kind is None:
+        movement = movement_of(detail_type, detail)
+        if kind is None or movement is None:
             return False
         payment = detail.payment
-        if kind == "charge":
-            movement, amount = f"charge:{payment['payment_id']}", int(payment["amount"])
-        else:
-            assert detail.refund is not None
-            movement, amount = f"refund:{detail.refund['refund_id']}", int(detail.refund["amount"])
+        amount = int(payment["amount"]) if kind == "charge" else int((detail.refund or {})["amount"])
         txn = transaction_id(movement)
         entry = {
             "transaction_id": txn,
