@@ -110,14 +110,15 @@ class LocalStack:
         for layer_dir in self.template.layer_dirs():  # what Lambda mounts at /opt/python
             if str(layer_dir) not in sys.path:
                 sys.path.append(str(layer_dir))
+        specs = self.template.functions(self.moto_endpoint)
+        # Before any payments_core import: its Powertools Logger and Metrics read the environment once.
+        os.environ.update(merged_environment(specs.values(), self._local_overrides()))
         # Lambda never runs two requests in one process; this stack does, and two threads resolving the
         # same lazy import at once can get a partly initialised module. Resolved once, up front.
         from payments_core.payments.gateway import load_stripe_sdk
 
         load_stripe_sdk()
         isolate_event_handler_state()
-        specs = self.template.functions(self.moto_endpoint)
-        os.environ.update(merged_environment(specs.values(), self._local_overrides()))
         self.runtimes = {logical_id: FunctionRuntime(spec) for logical_id, spec in specs.items()}
         authorizer_id = self.template.authorizer_function()
         front = ApiGatewayFront(

@@ -55,3 +55,13 @@ def test_no_one_time_code_in_any_log_line_event_or_response(stack: RunningStack)
     assert [code for code in codes if re.search(rf"(?<!\d){code}(?!\d)", log)] == []
     bus = json.dumps(stack.outbox())
     assert [code for code in codes if re.search(rf"(?<!\d){code}(?!\d)", bus)] == []
+
+
+def test_handlers_log_with_the_template_configuration(stack: RunningStack) -> None:
+    """Powertools reads its settings once, when payments_core is first imported: the local stack must
+    apply the template's environment before that, or log lines lose their service and metrics their
+    namespace (a 500 after the money moved, seen in a load run)."""
+    handler_lines = [json.loads(line) for line in log_lines(stack).splitlines() if line.startswith('{"level"')]
+    assert handler_lines
+    assert {line.get("service") for line in handler_lines} == {"payments"}
+    assert "SchemaValidationError" not in stack.log()
