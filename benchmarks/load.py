@@ -6,6 +6,7 @@ from __future__ import annotations
 import statistics
 import time
 import uuid
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,31 @@ class ClientResult:
     refunds: int = 0
     replays: int = 0
     errors: list[str] = field(default_factory=list)
+    retried: list[str] = field(default_factory=list)
+
+
+RETRYABLE = {500, 502, 503, 504, 409}  # 409 only as request_in_progress: see _settle
+
+
+def _settle(
+    session: requests.Session,
+    response: requests.Response,
+    result: ClientResult,
+    what: str,
+    url: str,
+    body: dict[str, Any],
+    headers: dict[str, str],
+) -> requests.Response:
+    """What a client of the contract does with an answer that is not final: retry with the same
+    Idempotency-Key (never a new one), so the outcome it ends with is the one that happened."""
+    for _ in range(3):
+        in_progress = response.status_code == 409 and "request_in_progress" in response.text
+        if response.status_code not in RETRYABLE or (response.status_code == 409 and not in_progress):
+            return response
+        result.retried.append(f"{what} {response.status_code}")
+        time.sleep(1)
+        response = session.post(url, json=body, headers=headers, timeout=60)
+    return response
 
 
 def _client_run(api: str, payments: int) -> ClientResult:
@@ -39,6 +65,9 @@ def _client_run(api: str, payments: int) -> ClientResult:
         started = time.perf_counter()
         response = session.post(f"{api}/payments", json=body, headers={**headers, "Idempotency-Key": key}, timeout=60)
         result.latencies.append(time.perf_counter() - started)
+        response = _settle(
+            session, response, result, "pay", f"{api}/payments", body, {**headers, "Idempotency-Key": key}
+        )
         if response.status_code != 201:
             result.errors.append(f"pay {response.status_code}")
             continue
@@ -49,13 +78,13 @@ def _client_run(api: str, payments: int) -> ClientResult:
             result.replays += again.headers.get("Idempotent-Replayed") == "true"
         if index % 3 == 0:
             started = time.perf_counter()
-            refund = session.post(
+            refund_url, refund_headers = (
                 f"{api}/payments/{payment_id}/refunds",
-                json={"amount": 100},
-                headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
-                timeout=60,
+                {**headers, "Idempotency-Key": uuid.uuid4().hex},
             )
+            refund = session.post(refund_url, json={"amount": 100}, headers=refund_headers, timeout=60)
             result.latencies.append(time.perf_counter() - started)
+            refund = _settle(session, refund, result, "refund", refund_url, {"amount": 100}, refund_headers)
             if refund.status_code == 201:
                 result.refunds += 1
             else:
@@ -92,6 +121,7 @@ def measure(api: str, clients: int = 20, payments_per_client: int = 25, drain_se
         time.sleep(2)
     drained = time.perf_counter() - started
     movements = sum(expected_entries.values())
+    retried = Counter(answer for r in results for answer in r.retried)
     ledger_total = sum(ledger.values())
     email_total = sum(emails.get(r.email, 0) for r in results)
     return {
@@ -100,6 +130,7 @@ def measure(api: str, clients: int = 20, payments_per_client: int = 25, drain_se
         "refunds": sum(r.refunds for r in results),
         "duplicate_retries_replayed": sum(r.replays for r in results),
         "errors": sum(len(r.errors) for r in results),
+        "retried_with_same_key": ", ".join(f"{k} x{n}" for k, n in sorted(retried.items())) or "none",
         "requests_per_s": round(len(latencies) / elapsed, 1),
         "p50_ms": round(statistics.median(latencies) * 1000),
         "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000),
