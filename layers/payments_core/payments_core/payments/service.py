@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from payments_core import clock
 from payments_core.api import ApiError, RequestValidationError
@@ -129,10 +129,15 @@ class PaymentService:
     def create(self, user_id: str, request: CreatePaymentRequest, idempotency_key: str, request_id: str) -> Outcome:
         now = clock.iso(clock.now())
         request_fingerprint = fingerprint(request.model_dump(mode="json"))
+        status: Literal["requires_otp", "processing"] = (
+            "requires_otp" if request.amount >= self.otp_threshold else "processing"
+        )
         payment = Payment(
             payment_id=operation_id("pay", user_id, idempotency_key),
             user_id=user_id,
-            status="requires_otp" if request.amount >= self.otp_threshold else "processing",
+            status=status,
+            # The provider is called right after this write: the attempt is recorded with it.
+            provider_attempts=1 if status == "processing" else 0,
             amount=request.amount,
             currency=request.currency,
             description=request.description,
@@ -144,7 +149,8 @@ class PaymentService:
             created_at=now,
             updated_at=now,
         )
-        if not self.repository.create(Change(payment, [("PaymentCreated", None)])):
+        created = self.repository.create(Change(payment, [("PaymentCreated", None)]))
+        if not created:
             # A retry of an operation that got this far before (crash, or the key outlived its record).
             existing = self.get(user_id, payment.payment_id)
             if existing.request_fingerprint != request_fingerprint:
@@ -153,22 +159,28 @@ class PaymentService:
         if payment.status == "requires_otp":
             self.on_requires_otp(payment)
         elif payment.status == "processing" and payment.provider_payment_id is None:
-            payment = self.confirm(payment)
+            payment = self.confirm(payment, attempt_recorded=created)
         if payment.status == "failed":
             return failed_outcome(payment, request_id)
         return {"status": 201, "body": payment.public()}
 
-    def confirm(self, payment: Payment) -> Payment:
-        """Creates and confirms the provider's intent, exactly once per payment."""
-        intent = self.gateway.find_intent(payment.payment_id) if payment.provider_attempts else None
+    def confirm(self, payment: Payment, *, attempt_recorded: bool = False) -> Payment:
+        """Creates and confirms the provider's intent, exactly once per payment.
+
+        Every provider call is preceded by a stored attempt, so a later attempt knows to look for what
+        an earlier one may have created. ``attempt_recorded``: the payment was just created with its
+        first attempt counted (no earlier attempt can exist), which saves a write and a lookup."""
+        looked_up = not attempt_recorded and payment.provider_attempts > 0
+        intent = self.gateway.find_intent(payment.payment_id) if looked_up else None
         decline_code = None
         rejected: str | None = None
         if intent is None:
-            payment = self._update(
-                payment.user_id,
-                payment.payment_id,
-                lambda p: Change(stamped(p, provider_attempts=p.provider_attempts + 1)),
-            )
+            if not attempt_recorded:
+                payment = self._update(
+                    payment.user_id,
+                    payment.payment_id,
+                    lambda p: Change(stamped(p, provider_attempts=p.provider_attempts + 1)),
+                )
             try:
                 intent = self.gateway.create_intent(
                     amount=payment.amount,
