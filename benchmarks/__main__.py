@@ -89,7 +89,7 @@ def render(results: dict[str, Any]) -> str:
     ]
     return (
         f"# Benchmark results\n\n{results['date']} on {results['machine']}.\n\n"
-        "## Cold start (median wall time of a fresh interpreter: import + clients)\n\n"
+        "## Cold start (median wall time of a fresh interpreter: handler import + its declared one-time work)\n\n"
         + table(results["cold_start"])
         + "\n## Built artifacts (bytes, unzipped)\n\n"
         + table(results["artifacts"])
