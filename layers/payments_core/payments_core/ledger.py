@@ -18,7 +18,7 @@ from payments_core.aws import dynamodb_client
 from payments_core.dynamo import cancellation_reasons, from_item, to_item
 from payments_core.events import PaymentEventDetail, movement_of
 
-MONEY_EVENTS = {"PaymentSucceeded": "charge", "RefundSucceeded": "refund"}
+MONEY_MOVEMENTS = ("charge", "refund")  # the kinds of events.movement_of that move money
 
 
 class TransactionOut(BaseModel):
@@ -45,9 +45,9 @@ class Ledger:
 
     def record(self, detail_type: str, detail: PaymentEventDetail) -> bool:
         """Writes the entry for this event's money movement; False if it was already written."""
-        kind = MONEY_EVENTS.get(detail_type)
         movement = movement_of(detail_type, detail)
-        if kind is None or movement is None:
+        kind = (movement or "").partition(":")[0]
+        if movement is None or kind not in MONEY_MOVEMENTS:
             return False
         payment = detail.payment
         amount = int(payment["amount"]) if kind == "charge" else int((detail.refund or {})["amount"])
