@@ -46,9 +46,14 @@ def without_bytecode(root: Path) -> list[str]:
     missing = []
     for source in root.rglob("*.py"):
         compiled = source.parent / "__pycache__" / f"{source.stem}.{PYC_TAG}.pyc"
-        if not compiled.exists() or int.from_bytes(compiled.read_bytes()[4:8], "little") != UNCHECKED_HASH:
+        if not compiled.exists() or _pyc_flags(compiled) != UNCHECKED_HASH:
             missing.append(str(source.relative_to(root)))
     return sorted(missing)
+
+
+def _pyc_flags(compiled: Path) -> int:
+    with compiled.open("rb") as header:  # magic (4 bytes), then the flags word: no need for the rest
+        return int.from_bytes(header.read(8)[4:8], "little")
 
 
 def main() -> int:
