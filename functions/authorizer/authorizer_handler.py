@@ -15,7 +15,7 @@ from payments_core.config import get_secret, get_settings
 from payments_core.observability import logger, tracer
 from payments_core.snapstart import prepare
 
-prepare(secrets=True, imports=("payments_core.auth.tokens",))
+prepare(secrets=True)  # tokens (PyJWT) is imported above already
 
 ANONYMOUS: dict[str, Any] = {"isAuthorized": True, "context": {"user_id": ""}}
 
