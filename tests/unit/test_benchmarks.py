@@ -1,0 +1,52 @@
+"""The cold-start benchmark's FastAPI peer stands for our API: every route of the template, with the
+same request models. It is read as source (FastAPI is installed only in the benchmark's environment)."""
+
+from __future__ import annotations
+
+import ast
+
+from pydantic import BaseModel
+
+from devstack.template import Template
+from payments_core.auth.models import SigninRequest, SignupRequest
+from payments_core.otp import VerifyCodeRequest
+from payments_core.payments.models import CaptureRequest, CreatePaymentRequest, PaymentOut, RefundOut, RefundRequest
+from tests.conftest import ROOT
+
+PEER = ast.parse((ROOT / "benchmarks" / "peer_fastapi.py").read_text())
+MODELS: list[type[BaseModel]] = [
+    SignupRequest, SigninRequest, CreatePaymentRequest, CaptureRequest, RefundRequest, VerifyCodeRequest,
+    PaymentOut, RefundOut,
+]  # fmt: skip
+
+
+def peer_routes() -> set[tuple[str, str]]:
+    routes = set()
+    for node in ast.walk(PEER):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            for decorator in node.decorator_list:
+                if isinstance(decorator, ast.Call) and isinstance(decorator.func, ast.Attribute):
+                    path = decorator.args[0]
+                    assert isinstance(path, ast.Constant)
+                    routes.add((decorator.func.attr.upper(), str(path.value)))
+    return routes
+
+
+def peer_model_fields() -> dict[str, set[str]]:
+    fields: dict[str, set[str]] = {}
+    for node in ast.walk(PEER):
+        if isinstance(node, ast.ClassDef):
+            names = {item.target for item in node.body if isinstance(item, ast.AnnAssign)}
+            fields[node.name] = {name.id for name in names if isinstance(name, ast.Name)} - {"model_config"}
+    return fields
+
+
+def test_the_peer_holds_every_route_of_the_template() -> None:
+    template = Template(ROOT / "template.yaml")
+    assert peer_routes() == {(route.method, route.path) for route in template.http_routes()}
+
+
+def test_the_peer_validates_the_same_request_fields_and_answers_the_same_shapes() -> None:
+    fields = peer_model_fields()
+    for model in MODELS:
+        assert fields[model.__name__] == set(model.model_fields), model.__name__
