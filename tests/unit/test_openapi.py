@@ -44,3 +44,9 @@ def test_request_schemas_are_the_handlers_models() -> None:
     assert schema["additionalProperties"] is False
     assert schema["properties"]["amount"]["type"] == "integer"
     assert any(p["name"] == "Idempotency-Key" and p["required"] for p in create["parameters"])
+
+
+def test_email_fields_are_documented_as_email_addresses() -> None:
+    schemas = document(TEMPLATE)["components"]["schemas"]
+    for name in ("SignupRequest", "SigninRequest"):
+        assert schemas[name]["properties"]["email"]["format"] == "email", name
