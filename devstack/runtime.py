@@ -3,7 +3,8 @@
 Each "container" is its own copy of the handler module, used by one invocation at a time, so
 module-level state (a handler's resolver, say) is never shared by two concurrent requests.
 Containers are created on demand, like Lambda scaling out, and reused warm. State a library keeps
-per process rather than per module is made per thread (``isolate_event_handler_state``).
+per process rather than per module is made per thread (``isolate_event_handler_state``,
+``isolate_logger_state``).
 """
 
 from __future__ import annotations
@@ -72,6 +73,44 @@ def isolate_event_handler_state() -> None:
     for name in ROUTER_STATE:
         setattr(router, name, _PerThreadAttribute(state, name))  # reads, on the class or an instance
     api_gateway.BaseRouter = _RouterClassProxy(router, state)  # type: ignore[misc,assignment]  # its writes
+
+
+class _PerThreadLogKeys:
+    """The ``log_format`` (the keys every line carries) of Powertools' log formatters, per thread.
+
+    A thread starts from a copy of the keys the formatter was built with in the thread that built it
+    (service name and the like) and then keeps its own: the request keys ``inject_lambda_context``
+    appends (function name, request id, correlation id, cold start) belong to its request only."""
+
+    def __init__(self) -> None:
+        self.state = threading.local()
+
+    def _keys(self) -> dict[int, dict[str, Any]]:
+        keys: dict[int, dict[str, Any]] = self.state.__dict__.setdefault("keys", {})
+        return keys
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        keys = self._keys()
+        if id(instance) not in keys:
+            keys[id(instance)] = dict(instance.__dict__["log_format"])
+        return keys[id(instance)]
+
+    def __set__(self, instance: object, value: dict[str, Any]) -> None:
+        instance.__dict__.setdefault("log_format", value)  # the base other threads copy
+        self._keys()[id(instance)] = value
+
+
+def isolate_logger_state() -> None:
+    """Powertools' Logger keeps the keys it appends to every line (``inject_lambda_context``'s
+    function name, request id and correlation id) in its formatter, shared by every thread. Lambda
+    runs one request per process; here concurrent requests would stamp each other's ids on their log
+    lines. Here those keys are kept per thread (the front and the pollers run each request on its own)."""
+    from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+
+    if not isinstance(LambdaPowertoolsFormatter.__dict__.get("log_format"), _PerThreadLogKeys):
+        LambdaPowertoolsFormatter.log_format = _PerThreadLogKeys()  # type: ignore[assignment]
 
 
 def merged_environment(specs: Iterable[FunctionSpec], overrides: dict[str, str]) -> dict[str, str]:

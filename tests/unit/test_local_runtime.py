@@ -3,11 +3,13 @@ per process must not leak from one request to another there."""
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 from typing import Any
 
 from devstack.lambda_events import LocalLambdaContext, http_event
-from devstack.runtime import isolate_event_handler_state
+from devstack.runtime import isolate_event_handler_state, isolate_logger_state
 
 
 def test_concurrent_requests_each_see_their_own_event() -> None:
@@ -47,3 +49,46 @@ def test_concurrent_requests_each_see_their_own_event() -> None:
 
     # Then each read its own request's body
     assert seen == {"/first": "body of /first", "/second": "body of /second"}
+
+
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(self.format(record)))
+
+
+def test_concurrent_requests_log_their_own_request_ids() -> None:
+    from aws_lambda_powertools.logging import Logger
+
+    # Given one shared Logger (as payments_core's), handlers of two functions logging at the same time
+    isolate_logger_state()
+    lines = _Lines()
+    logger = Logger(service="payments-test-isolation", logger_handler=lines)
+    both_in = threading.Barrier(2, timeout=10)
+
+    def handler(event: dict[str, Any], context: Any) -> None:
+        both_in.wait()  # the other request has appended its keys by now
+        logger.info("handling")
+
+    decorated = logger.inject_lambda_context(correlation_id_path="requestContext.requestId")(handler)
+
+    def call(name: str) -> None:
+        decorated({"requestContext": {"requestId": f"request of {name}"}}, LocalLambdaContext(function_name=name))
+
+    # When both run concurrently
+    threads = [threading.Thread(target=call, args=(name,)) for name in ("FirstFunction", "SecondFunction")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # Then every line carries its own request's function name and correlation id, and the service
+    # name the Logger was built with
+    assert sorted((line["function_name"], line["correlation_id"]) for line in lines.lines) == [
+        ("FirstFunction", "request of FirstFunction"),
+        ("SecondFunction", "request of SecondFunction"),
+    ]
+    assert {line["service"] for line in lines.lines} == {"payments-test-isolation"}
