@@ -4,12 +4,13 @@ Each "container" is its own copy of the handler module, used by one invocation a
 module-level state (a handler's resolver, say) is never shared by two concurrent requests.
 Containers are created on demand, like Lambda scaling out, and reused warm. State a library keeps
 per process rather than per module is made per thread (``isolate_event_handler_state``,
-``isolate_logger_state``).
+``isolate_observability_state``).
 """
 
 from __future__ import annotations
 
 import contextvars
+import copy
 import importlib.util
 import os
 import sys
@@ -33,6 +34,7 @@ class EnvironmentConflict(RuntimeError):
 
 
 ROUTER_STATE = ("current_event", "lambda_context")
+METRICS_STATE = ("metric_set", "dimension_set", "dimension_sets", "metadata_set", "timestamp")
 
 
 class _PerThreadAttribute:
@@ -75,42 +77,49 @@ def isolate_event_handler_state() -> None:
     api_gateway.BaseRouter = _RouterClassProxy(router, state)  # type: ignore[misc,assignment]  # its writes
 
 
-class _PerThreadLogKeys:
-    """The ``log_format`` (the keys every line carries) of Powertools' log formatters, per thread.
+class _PerThreadCopy:
+    """An instance attribute of a library object, per thread: a thread starts from a copy of the value
+    the object was given in the thread that built it, then keeps its own."""
 
-    A thread starts from a copy of the keys the formatter was built with in the thread that built it
-    (service name and the like) and then keeps its own: the request keys ``inject_lambda_context``
-    appends (function name, request id, correlation id, cold start) belong to its request only."""
-
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
+        self.name = name
         self.state = threading.local()
 
-    def _keys(self) -> dict[int, dict[str, Any]]:
-        keys: dict[int, dict[str, Any]] = self.state.__dict__.setdefault("keys", {})
-        return keys
+    def _values(self) -> dict[int, Any]:
+        values: dict[int, Any] = self.state.__dict__.setdefault("values", {})
+        return values
 
     def __get__(self, instance: object, owner: type | None = None) -> Any:
         if instance is None:
             return self
-        keys = self._keys()
-        if id(instance) not in keys:
-            keys[id(instance)] = dict(instance.__dict__["log_format"])
-        return keys[id(instance)]
+        values = self._values()
+        if id(instance) not in values:
+            values[id(instance)] = copy.copy(instance.__dict__[self.name])
+        return values[id(instance)]
 
-    def __set__(self, instance: object, value: dict[str, Any]) -> None:
-        instance.__dict__.setdefault("log_format", value)  # the base other threads copy
-        self._keys()[id(instance)] = value
+    def __set__(self, instance: object, value: Any) -> None:
+        instance.__dict__.setdefault(self.name, value)  # the base other threads copy
+        self._values()[id(instance)] = value
 
 
-def isolate_logger_state() -> None:
-    """Powertools' Logger keeps the keys it appends to every line (``inject_lambda_context``'s
-    function name, request id and correlation id) in its formatter, shared by every thread. Lambda
-    runs one request per process; here concurrent requests would stamp each other's ids on their log
-    lines. Here those keys are kept per thread (the front and the pollers run each request on its own)."""
+def _per_thread(owner: type, names: Iterable[str]) -> None:
+    for name in names:
+        if not isinstance(owner.__dict__.get(name), _PerThreadCopy):
+            setattr(owner, name, _PerThreadCopy(name))
+
+
+def isolate_observability_state() -> None:
+    """Powertools' Logger keeps the keys it puts on every line (``inject_lambda_context``'s function
+    name, request id and correlation id) in its formatter, and Metrics keeps the metrics, dimensions
+    and metadata of the request in progress in its provider: both shared by every thread. Lambda runs
+    one request per process; here concurrent requests would stamp each other's ids on their log lines
+    and flush each other's metrics. Here that state is kept per thread (the front and the pollers run
+    each request on its own thread). Called before the Logger and Metrics are built."""
     from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+    from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
-    if not isinstance(LambdaPowertoolsFormatter.__dict__.get("log_format"), _PerThreadLogKeys):
-        LambdaPowertoolsFormatter.log_format = _PerThreadLogKeys()  # type: ignore[assignment]
+    _per_thread(LambdaPowertoolsFormatter, ["log_format"])
+    _per_thread(AmazonCloudWatchEMFProvider, METRICS_STATE)
 
 
 def merged_environment(specs: Iterable[FunctionSpec], overrides: dict[str, str]) -> dict[str, str]:

@@ -8,8 +8,10 @@ import logging
 import threading
 from typing import Any
 
+import pytest
+
 from devstack.lambda_events import LocalLambdaContext, http_event
-from devstack.runtime import isolate_event_handler_state, isolate_logger_state
+from devstack.runtime import isolate_event_handler_state, isolate_observability_state
 
 
 def test_concurrent_requests_each_see_their_own_event() -> None:
@@ -64,7 +66,7 @@ def test_concurrent_requests_log_their_own_request_ids() -> None:
     from aws_lambda_powertools.logging import Logger
 
     # Given one shared Logger (as payments_core's), handlers of two functions logging at the same time
-    isolate_logger_state()
+    isolate_observability_state()
     lines = _Lines()
     logger = Logger(service="payments-test-isolation", logger_handler=lines)
     both_in = threading.Barrier(2, timeout=10)
@@ -92,3 +94,33 @@ def test_concurrent_requests_log_their_own_request_ids() -> None:
         ("SecondFunction", "request of SecondFunction"),
     ]
     assert {line["service"] for line in lines.lines} == {"payments-test-isolation"}
+
+
+def test_concurrent_requests_publish_their_own_metrics(capsys: pytest.CaptureFixture[str]) -> None:
+    from aws_lambda_powertools.metrics import Metrics, MetricUnit
+
+    # Given one shared Metrics (as payments_core's), handlers of two functions adding metrics at once
+    isolate_observability_state()
+    metrics = Metrics(namespace="IsolationTest", service="payments-test-isolation")
+    both_added = threading.Barrier(2, timeout=10)
+
+    @metrics.log_metrics
+    def handler(event: dict[str, Any], context: Any) -> None:
+        metrics.add_metric(name=event["metric"], unit=MetricUnit.Count, value=1)
+        both_added.wait()  # the other request has added its metric by now
+
+    # When both run concurrently and each flushes at its end
+    threads = [
+        threading.Thread(target=handler, args=({"metric": name}, LocalLambdaContext(function_name=name)))
+        for name in ("FirstMetric", "SecondMetric")
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # Then each request published exactly its own metric, once
+    blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "_aws" in line]
+    published = sorted(name for blob in blobs for name in blob if name.endswith("Metric"))
+    assert published == ["FirstMetric", "SecondMetric"]
+    assert len(blobs) == 2
