@@ -4,7 +4,7 @@ Each "container" is its own copy of the handler module, used by one invocation a
 module-level state (a handler's resolver, say) is never shared by two concurrent requests.
 Containers are created on demand, like Lambda scaling out, and reused warm. State a library keeps
 per process rather than per module is made per thread (``isolate_event_handler_state``,
-``isolate_observability_state``).
+``isolate_powertools_state``).
 """
 
 from __future__ import annotations
@@ -108,18 +108,21 @@ def _per_thread(owner: type, names: Iterable[str]) -> None:
             setattr(owner, name, _PerThreadCopy(name))
 
 
-def isolate_observability_state() -> None:
-    """Powertools' Logger keeps the keys it puts on every line (``inject_lambda_context``'s function
-    name, request id and correlation id) in its formatter, and Metrics keeps the metrics, dimensions
-    and metadata of the request in progress in its provider: both shared by every thread. Lambda runs
-    one request per process; here concurrent requests would stamp each other's ids on their log lines
-    and flush each other's metrics. Here that state is kept per thread (the front and the pollers run
-    each request on its own thread). Called before the Logger and Metrics are built."""
+def isolate_powertools_state() -> None:
+    """Powertools keeps some of the request in progress on objects every thread shares: the Logger the
+    keys it puts on every line (``inject_lambda_context``'s function name, request id and correlation
+    id) in its formatter; Metrics the request's metrics, dimensions and metadata in its provider;
+    Idempotency the Lambda context (whose remaining time bounds an in-progress record) in its config.
+    Lambda runs one request per process; here concurrent requests would stamp each other's ids on
+    their log lines, flush each other's metrics and time out on each other's deadline. Here that
+    state is kept per thread (the front and the pollers run each request on its own thread)."""
     from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
     from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
+    from aws_lambda_powertools.utilities.idempotency.config import IdempotencyConfig
 
     _per_thread(LambdaPowertoolsFormatter, ["log_format"])
     _per_thread(AmazonCloudWatchEMFProvider, METRICS_STATE)
+    _per_thread(IdempotencyConfig, ["lambda_context"])
 
 
 def merged_environment(specs: Iterable[FunctionSpec], overrides: dict[str, str]) -> dict[str, str]:

@@ -27,7 +27,7 @@ from devstack.provision import provision
 from devstack.runtime import (
     FunctionRuntime,
     isolate_event_handler_state,
-    isolate_observability_state,
+    isolate_powertools_state,
     merged_environment,
 )
 from devstack.template import ACCOUNT_ID, Template
@@ -118,7 +118,7 @@ class LocalStack:
         specs = self.template.functions(self.moto_endpoint)
         # Before any payments_core import: its Powertools Logger and Metrics read the environment once.
         os.environ.update(merged_environment(specs.values(), self._local_overrides()))
-        isolate_observability_state()  # before the Logger is built, so its base keys are the shared ones
+        isolate_powertools_state()  # before the Logger is built, so its base keys are the shared ones
         # Lambda never runs two requests in one process; this stack does, and two threads resolving the
         # same lazy import at once can get a partly initialised module. Resolved once, up front.
         from payments_core.payments.gateway import load_stripe_sdk

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from devstack.lambda_events import LocalLambdaContext, http_event
-from devstack.runtime import isolate_event_handler_state, isolate_observability_state
+from devstack.runtime import isolate_event_handler_state, isolate_powertools_state
 
 
 def test_concurrent_requests_each_see_their_own_event() -> None:
@@ -66,7 +66,7 @@ def test_concurrent_requests_log_their_own_request_ids() -> None:
     from aws_lambda_powertools.logging import Logger
 
     # Given one shared Logger (as payments_core's), handlers of two functions logging at the same time
-    isolate_observability_state()
+    isolate_powertools_state()
     lines = _Lines()
     logger = Logger(service="payments-test-isolation", logger_handler=lines)
     both_in = threading.Barrier(2, timeout=10)
@@ -100,7 +100,7 @@ def test_concurrent_requests_publish_their_own_metrics(capsys: pytest.CaptureFix
     from aws_lambda_powertools.metrics import Metrics, MetricUnit
 
     # Given one shared Metrics (as payments_core's), handlers of two functions adding metrics at once
-    isolate_observability_state()
+    isolate_powertools_state()
     metrics = Metrics(namespace="IsolationTest", service="payments-test-isolation")
     both_added = threading.Barrier(2, timeout=10)
 
@@ -124,3 +124,31 @@ def test_concurrent_requests_publish_their_own_metrics(capsys: pytest.CaptureFix
     published = sorted(name for blob in blobs for name in blob if name.endswith("Metric"))
     assert published == ["FirstMetric", "SecondMetric"]
     assert len(blobs) == 2
+
+
+def test_concurrent_requests_bound_idempotency_by_their_own_deadline() -> None:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
+    # Given one shared idempotency config (as a handler module's), two requests registering their
+    # Lambda context at the same time
+    isolate_powertools_state()
+    config = IdempotencyConfig(event_key_jmespath="id")
+    both_registered = threading.Barrier(2, timeout=10)
+    seen: dict[str, str] = {}
+
+    def request(name: str) -> None:
+        context: Any = LocalLambdaContext(function_name=name)
+        config.register_lambda_context(context)
+        both_registered.wait()
+        assert config.lambda_context is not None
+        seen[name] = config.lambda_context.function_name
+
+    # When both run concurrently
+    threads = [threading.Thread(target=request, args=(name,)) for name in ("FirstFunction", "SecondFunction")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # Then each sees its own context (its own remaining time)
+    assert seen == {"FirstFunction": "FirstFunction", "SecondFunction": "SecondFunction"}
