@@ -197,9 +197,9 @@ class LocalStack:
 
     # --- localstripe --------------------------------------------------------------------------
     def _start_stripe(self) -> None:
-        executable = Path(sys.executable).parent / "localstripe"
+        launcher = Path(__file__).with_name("localstripe_server.py")  # localstripe, with refund reasons
         self._stripe = subprocess.Popen(
-            [str(executable), "--port", str(self.config.stripe_port), "--from-scratch"],
+            [sys.executable, str(launcher), "--port", str(self.config.stripe_port), "--from-scratch"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,

@@ -327,3 +327,20 @@ def test_every_state_change_leaves_one_outbox_item(stack: RunningStack, user: Ap
         detail = item["detail"]
         assert set(detail) == {"event_id", "event_version", "occurred_at", "user_id", "payment", "refund"}
         assert "client_secret" not in detail["payment"]
+
+
+@pytest.mark.parametrize("reason", ["duplicate", "fraudulent", "requested_by_customer"])
+def test_a_refund_carries_its_reason_to_the_provider(stack: RunningStack, user: ApiClient, reason: str) -> None:
+    payment = user.pay(800).json()
+    pid = payment["payment_id"]
+    refund = user.call("POST", f"/payments/{pid}/refunds", {"amount": 300, "reason": reason}, key=uuid.uuid4().hex)
+    assert refund.status_code == 201, refund.text
+    assert refund.json()["reason"] == reason
+    refund_id = refund.json()["refund_id"]
+    at_provider = requests.get(
+        f"{stack.stripe_url}/v1/refunds",
+        params={"payment_intent": payment["provider_payment_id"], "limit": 100},
+        auth=("sk_test_x", ""),
+        timeout=10,
+    ).json()["data"]
+    assert [r.get("reason") for r in at_provider if (r.get("metadata") or {}).get("refund_id") == refund_id] == [reason]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import BaseModel
+
 from devstack.openapi import document, handler_routes
 from devstack.template import Template
 from tests.conftest import ROOT
@@ -50,3 +52,28 @@ def test_email_fields_are_documented_as_email_addresses() -> None:
     schemas = document(TEMPLATE)["components"]["schemas"]
     for name in ("SignupRequest", "SigninRequest"):
         assert schemas[name]["properties"]["email"]["format"] == "email", name
+
+
+def test_every_request_body_has_an_example_its_own_model_accepts() -> None:
+    from payments_core.auth.models import SigninRequest, SignupRequest
+    from payments_core.otp import VerifyCodeRequest
+    from payments_core.payments.models import CaptureRequest, CreatePaymentRequest, RefundRequest
+
+    requests: list[type[BaseModel]] = [
+        SignupRequest, SigninRequest, CreatePaymentRequest, CaptureRequest, RefundRequest, VerifyCodeRequest,
+    ]  # fmt: skip
+    models = {model.__name__: model for model in requests}
+    spec = document(TEMPLATE)
+    schemas = [
+        operation["requestBody"]["content"].get("application/json", {}).get("schema", {})
+        for item in spec["paths"].values()
+        for operation in item.values()
+        if "requestBody" in operation
+    ]
+    bodies = {schema["$ref"].rsplit("/", 1)[-1] for schema in schemas if "$ref" in schema}
+    assert bodies == set(models)
+    for name in bodies:
+        examples = spec["components"]["schemas"][name]["examples"]
+        assert examples, name
+        for example in examples:
+            models[name].model_validate(example)

@@ -39,7 +39,7 @@ OTP_NOT_REQUIRED = ApiError(409, "otp_not_required", "This payment is not waitin
 
 
 class VerifyCodeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"code": "123456"}]})
 
     code: Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
 

@@ -25,14 +25,20 @@ Email = Annotated[
 
 
 class SignupRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"email": "ada@example.com", "password": "correct horse battery staple"}]},
+    )
 
     email: Email
     password: str = Field(min_length=12, max_length=128)
 
 
 class SigninRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"email": "ada@example.com", "password": "correct horse battery staple"}]},
+    )
 
     email: Email
     # Any length is accepted here so a bad password is a 401, never a 422 that leaks the policy per user.

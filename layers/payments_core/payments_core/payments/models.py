@@ -46,7 +46,10 @@ MetadataValue = Annotated[str, StringConstraints(max_length=500)]
 
 
 class CreatePaymentRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"amount": 2500, "currency": "usd", "payment_method": "pm_card_visa"}]},
+    )
 
     amount: Amount
     currency: Currency
@@ -59,13 +62,15 @@ class CreatePaymentRequest(BaseModel):
 
 
 class CaptureRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"amount": 2000}]})
 
     amount: Amount | None = None
 
 
 class RefundRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"amount": 500, "reason": "requested_by_customer"}]}
+    )
 
     amount: Amount | None = None
     reason: RefundReason | None = None
