@@ -17,6 +17,7 @@ from botocore.awsrequest import AWSResponse
 
 from payments_core.api import ApiError
 from payments_core.aws import dynamodb_client
+from payments_core.dynamo import from_item
 from payments_core.payments.gateway import StripeGateway
 from payments_core.payments.models import CreatePaymentRequest, RefundRequest
 from payments_core.payments.repository import PaymentRepository
@@ -48,6 +49,9 @@ class FaultyStripeClient(stripe.RequestsClient):
                     raise TimeoutError("injected: Lambda timed out")
                 if fault == "unreachable":
                     raise stripe.APIConnectionError("injected: connection refused")  # type: ignore[no-untyped-call]
+                if fault == "refused":  # Stripe refuses the request itself (e.g. refunded on its dashboard)
+                    error = {"type": "invalid_request_error", "code": "charge_already_refunded", "message": "injected"}
+                    return json.dumps({"error": error}), 400, {"request-id": "req_injected"}
                 status = int(fault)
                 body = json.dumps({"error": {"type": "api_error", "message": "injected"}})
                 return body, status, {"request-id": "req_injected"}
@@ -131,6 +135,32 @@ def test_a_lost_refund_answer_refunds_once(stack: RunningStack, faulty: Any) -> 
         timeout=10,
     ).json()["data"]
     assert len(refunds) == 1
+
+
+def test_a_refund_the_provider_refuses_fails_and_releases_its_amount(stack: RunningStack, faulty: Any) -> None:
+    service, client = faulty
+    payment = service.create("usr_1", order(1000), uuid.uuid4().hex, "req")["body"]
+    pid = payment["payment_id"]
+
+    # When the provider refuses the refund as invalid
+    client.plan = [("POST", "/v1/refunds", "refused")]
+    refused = service.refund("usr_1", pid, RefundRequest(amount=1000), "r-refused")
+
+    # Then the client is told it failed (not a 5xx to retry forever), nothing was refunded, the amount
+    # is no longer reserved, and its failure is on its way to the bus
+    assert (refused["status"], refused["body"]["status"]) == (201, "failed")
+    stored = service.repository.get("usr_1", pid)
+    assert stored is not None
+    assert (stored.amount_reserved, stored.amount_refunded, stored.status) == (0, 0, "succeeded")
+    events = [
+        from_item(item)
+        for item in dynamodb_client().scan(TableName="AppTable")["Items"]  # a test, not a request path
+        if item["PK"]["S"].startswith("OUTBOX#") and refused["body"]["refund_id"] in json.dumps(item)
+    ]
+    assert sorted(event["detail_type"] for event in events) == ["RefundCreated", "RefundFailed"]
+    # And the whole amount can still be refunded
+    again = service.refund("usr_1", pid, RefundRequest(amount=1000), "r-again")
+    assert (again["status"], again["body"]["status"]) == (201, "succeeded")
 
 
 def _throttle_first(operation: str, count: int, code: str, extra: dict[str, Any] | None = None) -> list[int]:

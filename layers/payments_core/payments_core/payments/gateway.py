@@ -66,6 +66,13 @@ class ProviderFailed(ApiError):
         super().__init__(502, "provider_error", "The payment provider returned an error.")
 
 
+class ProviderRefused(ProviderFailed):
+    """The provider answered that the request itself is invalid (a 4xx other than for a field the
+    client chose, e.g. a charge already refunded through Stripe's dashboard): nothing was created
+    there, and sending it again would be refused again. Callers that can record that outcome do;
+    others answer 502 as for any provider error."""
+
+
 class PaymentGateway(Protocol):
     name: str
 
@@ -128,7 +135,7 @@ class StripeGateway:
             if error.code == "resource_missing" or error.http_status == 404:
                 raise ProviderRejected("payment_method") from None
             self._log(error)
-            raise ProviderFailed from None
+            raise ProviderRefused from None
         except stripe.StripeError as error:
             self._log(error)
             raise ProviderFailed from None

@@ -18,6 +18,7 @@ from payments_core.payments.gateway import (
     PaymentDeclined,
     PaymentGateway,
     ProviderIntent,
+    ProviderRefused,
     ProviderRejected,
     ProviderUnavailable,
 )
@@ -324,6 +325,13 @@ class PaymentService:
                 found = self.gateway.find_refund(payment.provider_payment_id or "", refund.refund_id)
                 if found is None:
                     raise
+            except (ProviderRejected, ProviderRefused):
+                # Refused as invalid: nothing was refunded, and a retry would be refused again. The
+                # refund fails, which releases its reservation (and tells the ledger and the client).
+                logger.warning("refund refused by the provider", extra={"refund_id": refund.refund_id})
+                return self._update(
+                    payment.user_id, payment.payment_id, lambda p: refund_change(p, refund.refund_id, "failed", None)
+                )
         provider_refund = found
         return self._update(
             payment.user_id,
