@@ -48,7 +48,13 @@ MetadataValue = Annotated[str, StringConstraints(max_length=500)]
 class CreatePaymentRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"amount": 2500, "currency": "usd", "payment_method": "pm_card_visa"}]},
+        json_schema_extra={
+            "examples": [
+                {"amount": 2500, "currency": "usd", "payment_method": "pm_card_visa"},
+                {"amount": 4000, "currency": "usd", "payment_method": "pm_card_visa", "capture_method": "manual"},
+                {"amount": 75000, "currency": "eur", "payment_method": "pm_card_visa", "description": "Order 1043"},
+            ]
+        },
     )
 
     amount: Amount
