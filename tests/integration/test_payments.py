@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -344,3 +345,50 @@ def test_a_refund_carries_its_reason_to_the_provider(stack: RunningStack, user: 
         timeout=10,
     ).json()["data"]
     assert [r.get("reason") for r in at_provider if (r.get("metadata") or {}).get("refund_id") == refund_id] == [reason]
+
+
+def at_provider(stack: RunningStack, intent_id: str, action: str, settles_as: str) -> None:
+    """Acts on an intent at the provider directly, as Stripe itself or its dashboard would, and waits
+    until the provider reports it settled (localstripe captures asynchronously)."""
+    url = f"{stack.stripe_url}/v1/payment_intents/{intent_id}"
+    response = requests.post(f"{url}/{action}", auth=("sk_test_x", ""), timeout=10)
+    assert response.status_code == 200, response.text
+    deadline = time.monotonic() + 10
+    while requests.get(url, auth=("sk_test_x", ""), timeout=10).json()["status"] != settles_as:
+        assert time.monotonic() < deadline, f"{intent_id} never became {settles_as}"
+        time.sleep(0.1)
+
+
+def test_a_hold_canceled_at_the_provider_is_not_capturable_and_ours_follows(
+    stack: RunningStack, user: ApiClient
+) -> None:
+    # Given a hold the provider has since canceled (as Stripe does when a hold expires)
+    hold = user.pay(4000, capture_method="manual").json()
+    at_provider(stack, hold["provider_payment_id"], "cancel", settles_as="canceled")
+
+    # When the client captures it
+    capture = user.call("POST", f"/payments/{hold['payment_id']}/capture", {}, key=uuid.uuid4().hex)
+
+    # Then it is told the payment cannot be captured (not a 502 to retry), and ours is canceled too
+    assert capture.status_code == 409, capture.text
+    assert capture.json()["error"]["code"] == "payment_not_capturable"
+    assert user.call("GET", f"/payments/{hold['payment_id']}").json()["status"] == "canceled"
+    assert stack.events_for(hold["payment_id"]) == ["PaymentCanceled", "PaymentCreated"]
+
+
+def test_a_hold_captured_at_the_provider_is_not_cancelable_and_ours_follows(
+    stack: RunningStack, user: ApiClient
+) -> None:
+    # Given a hold captured at the provider (on Stripe's dashboard, say)
+    hold = user.pay(4000, capture_method="manual").json()
+    at_provider(stack, hold["provider_payment_id"], "capture", settles_as="succeeded")
+
+    # When the client cancels it
+    cancel = user.call("POST", f"/payments/{hold['payment_id']}/cancel", None, key=uuid.uuid4().hex)
+
+    # Then it is told the payment cannot be canceled, and ours shows the money moved
+    assert cancel.status_code == 409, cancel.text
+    assert cancel.json()["error"]["code"] == "payment_not_cancelable"
+    payment = user.call("GET", f"/payments/{hold['payment_id']}").json()
+    assert (payment["status"], payment["amount"]) == ("succeeded", 4000)
+    assert "PaymentSucceeded" in stack.events_for(hold["payment_id"])

@@ -230,6 +230,8 @@ class PaymentService:
         except ApiError:
             intent = self.gateway.retrieve_intent(payment.provider_payment_id)  # captured by a lost attempt?
             if intent.status != "succeeded":
+                if self._moved_on(payment, intent):  # e.g. the hold expired at the provider
+                    raise ApiError(409, "payment_not_capturable", "Only a payment on hold can be captured.") from None
                 raise
         requested = request.amount or payment.amount
 
@@ -241,6 +243,8 @@ class PaymentService:
             return change
 
         payment = self._update(user_id, payment_id, apply)
+        if payment.status in lifecycle.FINAL:  # the provider answered with a hold that had ended
+            raise ApiError(409, "payment_not_capturable", "Only a payment on hold can be captured.")
         return {"status": 200, "body": payment.public()}
 
     def cancel(self, user_id: str, payment_id: str) -> Outcome:
@@ -252,7 +256,7 @@ class PaymentService:
                 intent = self.gateway.cancel(payment.provider_payment_id, f"{payment_id}-cancel")
             except ApiError:
                 intent = self.gateway.retrieve_intent(payment.provider_payment_id)
-                if intent.status != "canceled":
+                if intent.status != "canceled" and not self._moved_on(payment, intent):
                     raise
             payment = self._update(user_id, payment_id, lambda p: intent_change(p, intent))
         else:
@@ -260,6 +264,13 @@ class PaymentService:
         if payment.status != "canceled":
             raise ApiError(409, "payment_not_cancelable", "Only a payment that has not moved money can be canceled.")
         return {"status": 200, "body": payment.public()}
+
+    def _moved_on(self, payment: Payment, intent: ProviderIntent) -> bool:
+        """After the provider refused a call: if its intent has moved on from what we hold (a hold that
+        expired, a payment captured or canceled elsewhere), ours follows it, events included. False
+        when the provider still agrees with us: the error was the call's own."""
+        updated = self._update(payment.user_id, payment.payment_id, lambda p: intent_change(p, intent))
+        return updated.status != payment.status
 
     # --- refunds ---------------------------------------------------------------------------------
     def refund(self, user_id: str, payment_id: str, request: RefundRequest, idempotency_key: str) -> Outcome:
