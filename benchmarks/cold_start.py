@@ -166,6 +166,8 @@ def measure(python: Path, runs: int = 15) -> list[dict[str, object]]:
                 "peer_ms": round(peer_s * 1000),
                 "vs_floor": round(ours_s / floor_s, 2),
                 "vs_libs": round(ours_s / libraries_s, 2),
+                # The libraries alone against the floor: what no code of ours could go below.
+                "libs_vs_floor": round(libraries_s / floor_s, 2),
                 "vs_fastapi": round(ours_s / peer_s, 2),
                 "no_pyc_vs_ours": round(without_bytecode_s / ours_s, 2),
                 "peak_mb": round(max(s.maxrss_kb for s in ours) / 1024, 1),
