@@ -129,7 +129,6 @@ def measure(python: Path, runs: int = 15) -> list[dict[str, object]]:
     }
     peer_env = {**base_env, "PYTHONPATH": str(ROOT / "benchmarks")}
     rows: list[dict[str, object]] = []
-    peer: list[Sample] = []
     for logical_id, spec in sorted(template.functions().items()):
         services = services_of(template, logical_id)
         env = {**base_env, **spec.environment, "PYTHONPATH": f"{spec.code_dir}:{layer}"}
@@ -142,13 +141,13 @@ def measure(python: Path, runs: int = 15) -> list[dict[str, object]]:
         without_bytecode: list[Sample] = []
         floor: list[Sample] = []
         with_libraries: list[Sample] = []
+        peer: list[Sample] = []  # sampled with each function: the machine's speed drifts over a run
         for _ in range(runs):
             ours.append(run(python, ours_body, env, spec.code_dir))
             without_bytecode.append(run(python, ours_body, env_without_bytecode, spec.code_dir))
             floor.append(run(python, floor_body, base_env, ROOT))
             with_libraries.append(run(python, libraries_body, env, spec.code_dir))
-            if len(peer) < runs:
-                peer.append(run(python, "import peer_fastapi", peer_env, ROOT))
+            peer.append(run(python, "import peer_fastapi", peer_env, ROOT))
         ours_s = statistics.median(s.wall_s for s in ours)
         without_bytecode_s = statistics.median(s.wall_s for s in without_bytecode)
         floor_s = statistics.median(s.wall_s for s in floor)
