@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.config import JsonDict
 
 
 def _normalise_email(value: str) -> str:
@@ -24,10 +25,13 @@ Email = Annotated[
 ]
 
 
+CREDENTIALS_EXAMPLE: JsonDict = {"email": "ada@example.com", "password": "correct horse battery staple"}
+
+
 class SignupRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"email": "ada@example.com", "password": "correct horse battery staple"}]},
+        json_schema_extra={"examples": [CREDENTIALS_EXAMPLE]},
     )
 
     email: Email
@@ -37,7 +41,7 @@ class SignupRequest(BaseModel):
 class SigninRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"email": "ada@example.com", "password": "correct horse battery staple"}]},
+        json_schema_extra={"examples": [CREDENTIALS_EXAMPLE]},
     )
 
     email: Email

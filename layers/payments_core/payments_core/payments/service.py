@@ -229,9 +229,8 @@ class PaymentService:
             intent = self.gateway.capture(payment.provider_payment_id, request.amount, f"{payment_id}-capture")
         except ApiError:
             intent = self.gateway.retrieve_intent(payment.provider_payment_id)  # captured by a lost attempt?
-            if intent.status != "succeeded":
-                if self._moved_on(payment, intent):  # e.g. the hold expired at the provider
-                    raise ApiError(409, "payment_not_capturable", "Only a payment on hold can be captured.") from None
+            # Unless the hold moved on at the provider (expired, canceled): then ours follows it, below.
+            if intent.status != "succeeded" and not self._moved_on(payment, intent):
                 raise
         requested = request.amount or payment.amount
 
@@ -243,7 +242,7 @@ class PaymentService:
             return change
 
         payment = self._update(user_id, payment_id, apply)
-        if payment.status in lifecycle.FINAL:  # the provider answered with a hold that had ended
+        if payment.status in lifecycle.FINAL:  # the hold had ended at the provider
             raise ApiError(409, "payment_not_capturable", "Only a payment on hold can be captured.")
         return {"status": 200, "body": payment.public()}
 
