@@ -6,6 +6,8 @@ answers ``401 unauthorized`` in the contract's envelope (``payments_core.api.aut
 which every protected route needs anyway to know whose data it touches).
 """
 
+from payments_core.init_phase import init_done  # first: pauses the GC for the init phase
+
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -37,3 +39,6 @@ def authorize(event: dict[str, Any]) -> dict[str, Any]:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:  # noqa: ARG001
     return authorize(event)
+
+
+init_done()  # last: the init phase ends here (payments_core.init_phase)

@@ -1,5 +1,7 @@
 """LedgerQueue -> one ledger entry per money movement (charge, refund), with partial batch failures."""
 
+from payments_core.init_phase import init_done  # first: pauses the GC for the init phase
+
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -30,3 +32,6 @@ def record_handler(record: PaymentEventRecord) -> None:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+
+
+init_done()  # last: the init phase ends here (payments_core.init_phase)

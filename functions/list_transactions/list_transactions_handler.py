@@ -1,5 +1,7 @@
 """GET /transactions: the caller's ledger, newest first."""
 
+from payments_core.init_phase import init_done  # first: pauses the GC for the init phase
+
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
@@ -29,3 +31,6 @@ def list_transactions() -> Any:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)
+
+
+init_done()  # last: the init phase ends here (payments_core.init_phase)

@@ -1,5 +1,7 @@
 """DynamoDB stream (outbox items only, by filter) -> EventBridge bus ``payments``."""
 
+from payments_core.init_phase import init_done  # first: pauses the GC for the init phase
+
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -17,3 +19,6 @@ prepare(clients=("events",))
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:  # noqa: ARG001
     return relay(event.get("Records", []), client("events"), get_settings().event_bus_name)
+
+
+init_done()  # last: the init phase ends here (payments_core.init_phase)

@@ -1,0 +1,65 @@
+"""Every handler's init phase runs with the garbage collector paused, and ends with it running."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from devstack.template import Template
+from tests.conftest import ROOT
+
+FUNCTIONS = Template(ROOT / "template.yaml").functions()
+
+PROBE = """
+import gc, json, sys
+imports = []
+sys.addaudithook(lambda event, args: imports.append(args[0]) if event == "import" else None)
+collections = []
+paused = lambda: "payments_core.init_phase" in sys.modules
+gc.callbacks.append(lambda phase, info: collections.append(paused()) if phase == "start" else None)
+import {module}
+during_init = collections.count(True)
+before_pause = imports[: imports.index("payments_core.init_phase")]
+after = gc.collect()  # a collection still runs, explicitly and (below) on its own
+garbage = [[] for _ in range(50_000)]
+for item in garbage:
+    item.append(item)
+del garbage, item
+print(json.dumps({{
+    "collections_during_init": during_init,
+    "imported_before_the_pause": sorted({{name.split(".")[0] for name in before_pause}}),
+    "enabled_after_init": gc.isenabled(),
+    "frozen_objects": gc.get_freeze_count(),
+    "automatic_collections_after_init": len(collections) - during_init - 1,
+}}))
+"""
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_the_init_phase_pauses_the_collector_and_resumes_it(logical_id: str) -> None:
+    # Given a function's handler imported in a fresh interpreter, as Lambda's init phase does
+    spec = FUNCTIONS[logical_id]
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE.format(module=spec.module)],
+        cwd=spec.code_dir,
+        env={
+            "PYTHONPATH": str(ROOT / "layers" / "payments_core"),
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        },
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+
+    # Then the collector is paused before any library is imported, and none runs while they are
+    assert set(result["imported_before_the_pause"]) <= {spec.module, "payments_core"}
+    assert result["collections_during_init"] == 0
+    # And what init built is frozen out of later collections, which run again on their own
+    assert result["frozen_objects"] > 10_000
+    assert result["enabled_after_init"] is True
+    assert result["automatic_collections_after_init"] > 0
