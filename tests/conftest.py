@@ -6,6 +6,8 @@ import json
 import logging
 import os
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -32,6 +34,27 @@ os.environ.update(
     }
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)
+
+
+def run_handler_probe(code_dir: Path, code: str) -> Any:
+    """Runs ``code`` (which imports a handler) in a fresh interpreter, as Lambda's init phase does,
+    on the layer's source with no other settings; returns the JSON its last line prints."""
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=code_dir,
+        env={
+            "PYTHONPATH": str(ROOT / "layers" / "payments_core"),
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+        },
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
 
 from devstack.lambda_events import LocalLambdaContext, http_event  # noqa: E402
 from devstack.provision import create_tables  # noqa: E402

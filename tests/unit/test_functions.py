@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +11,7 @@ import pytest
 
 from devstack.sample_events import event_file_name
 from devstack.template import Template
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_handler_probe
 
 TEMPLATE = Template(ROOT / "template.yaml")
 FUNCTIONS = TEMPLATE.functions()
@@ -28,16 +26,8 @@ def test_every_function_has_a_ready_event() -> None:
 @pytest.mark.parametrize("logical_id", AUTH_FUNCTIONS)
 def test_auth_and_health_functions_never_import_stripe(logical_id: str) -> None:
     spec = FUNCTIONS[logical_id]
-    code = f"import sys, {spec.module}; print('stripe' in sys.modules)"
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=spec.code_dir,
-        env={"PYTHONPATH": str(ROOT / "layers" / "payments_core"), "POWERTOOLS_TRACE_DISABLED": "true"},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert out.stdout.strip() == "False"
+    code = f"import json, sys, {spec.module}; print(json.dumps('stripe' in sys.modules))"
+    assert run_handler_probe(spec.code_dir, code) is False
 
 
 def test_handler_modules_have_unique_names() -> None:
@@ -188,21 +178,7 @@ def test_one_time_work_is_declared_for_the_snapshot_and_matches_the_role(logical
 
     # Given the function's handler imported in a fresh interpreter, as Lambda's init phase does
     spec = FUNCTIONS[logical_id]
-    out = subprocess.run(
-        [sys.executable, "-c", PROBE_PREPARATION.format(module=spec.module)],
-        cwd=spec.code_dir,
-        env={
-            "PYTHONPATH": str(ROOT / "layers" / "payments_core"),
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-        },
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    found = json.loads(out.stdout.strip().splitlines()[-1])
+    found = run_handler_probe(spec.code_dir, PROBE_PREPARATION.format(module=spec.module))
 
     # Then its one-time work is a before-snapshot hook (Health has none: it calls nothing)
     assert found["hooks"] == (0 if logical_id == "HealthFunction" else 1)
