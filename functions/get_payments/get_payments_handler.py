@@ -8,9 +8,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payments_core.api import PageQuery, authenticated_user_id, build_resolver, parse_query
+from payments_core.errors import NOT_FOUND
 from payments_core.observability import logger, metrics, tracer
-from payments_core.payments.service import NOT_FOUND
-from payments_core.payments.wiring import payment_repository
+from payments_core.payments.repository import payment_repository
 from payments_core.snapstart import prepare
 
 prepare(clients=("dynamodb",))

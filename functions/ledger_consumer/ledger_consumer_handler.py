@@ -9,9 +9,9 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payments_core.config import get_settings
-from payments_core.events import PaymentEventRecord
 from payments_core.ledger import Ledger
 from payments_core.observability import logger, tracer
+from payments_core.queue_records import PaymentEventRecord
 from payments_core.snapstart import prepare
 
 prepare(clients=("dynamodb",))

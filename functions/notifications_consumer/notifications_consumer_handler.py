@@ -9,10 +9,11 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payments_core.config import get_settings
-from payments_core.events import PaymentEventRecord, movement_of
+from payments_core.events import movement_of
 from payments_core.idempotency import once_per_event
 from payments_core.notifications import send_receipt
 from payments_core.observability import logger, tracer
+from payments_core.queue_records import PaymentEventRecord
 from payments_core.snapstart import prepare
 
 prepare(clients=("dynamodb", "ses"))

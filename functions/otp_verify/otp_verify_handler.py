@@ -8,11 +8,12 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payments_core.api import authenticated_user_id, build_resolver, outcome_response, parse_body, request_id
+from payments_core.errors import NOT_FOUND
 from payments_core.observability import logger, metrics, tracer
 from payments_core.otp import VerifyCodeRequest
 from payments_core.payments.gateway import load_stripe_sdk
-from payments_core.payments.service import NOT_FOUND
-from payments_core.payments.wiring import otp_service, payment_repository
+from payments_core.payments.repository import payment_repository
+from payments_core.payments.wiring import otp_service
 from payments_core.snapstart import prepare
 
 prepare(clients=("dynamodb",), secrets=True, steps=(load_stripe_sdk,))

@@ -8,10 +8,11 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from payments_core.api import ApiError, build_resolver, parse_body
+from payments_core.api import build_resolver, parse_body
 from payments_core.auth import accounts
 from payments_core.auth.models import SigninRequest
 from payments_core.config import get_secret
+from payments_core.errors import ApiError
 from payments_core.observability import logger, metrics, tracer
 from payments_core.snapstart import prepare
 

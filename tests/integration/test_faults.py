@@ -15,9 +15,9 @@ import pytest
 import stripe
 from botocore.awsrequest import AWSResponse
 
-from payments_core.api import ApiError
 from payments_core.aws import dynamodb_client
 from payments_core.dynamo import from_item
+from payments_core.errors import ApiError
 from payments_core.payments.gateway import StripeGateway
 from payments_core.payments.models import CreatePaymentRequest, RefundRequest
 from payments_core.payments.repository import PaymentRepository

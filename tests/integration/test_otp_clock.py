@@ -9,9 +9,9 @@ import boto3
 import pytest
 
 from payments_core import clock
-from payments_core.api import ApiError
 from payments_core.aws import dynamodb_client
 from payments_core.dynamo import to_item
+from payments_core.errors import ApiError
 from payments_core.otp import OtpService
 from payments_core.payments.gateway import StripeGateway
 from payments_core.payments.models import CreatePaymentRequest

@@ -17,8 +17,8 @@ from moto import mock_aws
 
 from devstack.provision import create_tables
 from devstack.template import Template
-from payments_core.api import ApiError
 from payments_core.dynamo import from_item
+from payments_core.errors import ApiError
 from payments_core.ledger import Ledger
 from payments_core.payments.gateway import StripeGateway
 from payments_core.payments.models import CaptureRequest, CreatePaymentRequest, RefundRequest

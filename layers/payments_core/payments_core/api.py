@@ -5,41 +5,14 @@ Error mapping lives here, in exception handlers, so route functions only raise.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from pydantic import BaseModel, Field, ValidationError
 
+from payments_core.errors import ApiError, RequestValidationError
 from payments_core.observability import logger
-
-
-class ApiError(Exception):
-    """An error the client should see, rendered in the contract's envelope."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        *,
-        extra: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(code)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.extra = extra or {}
-        self.headers = headers or {}
-
-
-class RequestValidationError(ApiError):
-    def __init__(self, details: list[dict[str, str]]) -> None:
-        super().__init__(422, "validation_error", "The request is not valid.", extra={"details": details})
 
 
 def validation_details(error: ValidationError, prefix: str = "") -> list[dict[str, str]]:
@@ -141,22 +114,6 @@ class PageQuery(BaseModel):
 
     limit: int = Field(default=20, ge=1, le=100)
     cursor: str | None = Field(default=None, max_length=2048)
-
-
-def encode_cursor(value: Any) -> str:
-    """An opaque page cursor holding ``value`` (JSON in base64url)."""
-    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, valid: Callable[[Any], bool]) -> Any:
-    """The value of a cursor from ``encode_cursor``; anything else (or ``valid`` false) is a 422."""
-    try:
-        value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, TypeError, binascii.Error):
-        value = None
-    if value is None or not valid(value):
-        raise RequestValidationError([{"field": "cursor", "message": "Not a cursor from this API."}])
-    return value
 
 
 def parse_query[ModelT: BaseModel](app: APIGatewayHttpResolver, model: type[ModelT]) -> ModelT:

@@ -1,11 +1,10 @@
-"""The bus event as consumers receive it: an EventBridge event inside an SQS message body."""
+"""What a payment event on the bus says (its ``detail``), and which money movement it reports."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel, SqsRecordModel
-from pydantic import BaseModel, Json
+from pydantic import BaseModel
 
 
 class PaymentEventDetail(BaseModel):
@@ -15,15 +14,6 @@ class PaymentEventDetail(BaseModel):
     user_id: str
     payment: dict[str, Any]
     refund: dict[str, Any] | None = None
-
-
-class PaymentBusEvent(EventBridgeModel):
-    detail: PaymentEventDetail
-    account: str = ""  # always set on AWS; moto's EventBridge -> SQS delivery leaves it out
-
-
-class PaymentEventRecord(SqsRecordModel):
-    body: Json[PaymentBusEvent]
 
 
 def movement_of(detail_type: str, detail: PaymentEventDetail) -> str | None:

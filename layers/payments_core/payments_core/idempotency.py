@@ -27,9 +27,9 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from payments_core.api import ApiError, RequestValidationError
 from payments_core.aws import dynamodb_client
 from payments_core.config import get_settings
+from payments_core.errors import ApiError, RequestValidationError
 
 KEY_RETENTION_SECONDS = 2 * 24 * 60 * 60
 IN_PROGRESS_WAIT_SECONDS = 8.0

@@ -13,8 +13,8 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
-from payments_core.api import decode_cursor, encode_cursor
 from payments_core.aws import dynamodb_client
+from payments_core.cursors import decode_cursor, encode_cursor
 from payments_core.dynamo import cancellation_reasons, from_item, to_item
 from payments_core.events import PaymentEventDetail, movement_of
 

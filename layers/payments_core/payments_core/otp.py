@@ -20,9 +20,9 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from payments_core import clock
-from payments_core.api import ApiError
 from payments_core.aws import dynamodb_client
 from payments_core.dynamo import from_item, is_condition_failure, to_item
+from payments_core.errors import ApiError
 from payments_core.idempotency import Outcome
 from payments_core.notifications import send_email
 from payments_core.observability import logger

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError
 
 from payments_core import clock
-from payments_core.api import ApiError
 from payments_core.auth import passwords
 from payments_core.auth.models import SigninRequest, SignupRequest, TokenOut, UserOut
 from payments_core.aws import dynamodb_client
 from payments_core.config import Settings, get_settings
 from payments_core.dynamo import cancellation_reasons, from_item, is_condition_failure, to_item
+from payments_core.errors import ApiError
 
 LOCKOUT_FAILURES = 5
 LOCKOUT_WINDOW_SECONDS = 15 * 60

@@ -12,8 +12,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from payments_core.api import ApiError
 from payments_core.config import get_secret, get_settings
+from payments_core.errors import ApiError
 from payments_core.observability import logger
 
 # Stripe calls must finish inside the Lambda timeout (20 s): 2 tries x (2 s connect + 6 s read) + backoff.

@@ -10,6 +10,7 @@ Every write is conditional on the ``version`` read, and carries its outbox items
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from collections.abc import Callable
@@ -18,8 +19,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from payments_core.api import decode_cursor, encode_cursor
 from payments_core.aws import dynamodb_client
+from payments_core.config import get_settings
+from payments_core.cursors import decode_cursor, encode_cursor
 from payments_core.dynamo import cancellation_reasons, from_item, to_item
 from payments_core.outbox import outbox_put
 from payments_core.payments.models import Payment, Refund
@@ -203,3 +205,10 @@ class PaymentRepository:
             return None
         item = from_item(response["Item"])
         return str(item["user_id"]), str(item["payment_id"])
+
+
+@functools.cache
+def payment_repository() -> PaymentRepository:
+    """The repository on the function's table, once per container: what reading needs, without the
+    payment service (Stripe, idempotency) that writing needs (``payments_core.payments.wiring``)."""
+    return PaymentRepository(get_settings().table_name)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from payments_core import clock
-from payments_core.api import ApiError, RequestValidationError
+from payments_core.errors import NOT_FOUND, ApiError, RequestValidationError
 from payments_core.idempotency import Outcome, fingerprint
 from payments_core.observability import logger
 from payments_core.outbox import EVENT_FOR_STATUS
@@ -30,8 +30,6 @@ from payments_core.payments.models import (
     RefundRequest,
 )
 from payments_core.payments.repository import Change, PaymentRepository
-
-NOT_FOUND = ApiError(404, "not_found", "Not found.")
 
 
 def operation_id(prefix: str, *parts: str) -> str:

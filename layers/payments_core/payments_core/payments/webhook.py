@@ -9,8 +9,8 @@ from datetime import timedelta
 from typing import Any
 
 from payments_core import clock
-from payments_core.api import ApiError
 from payments_core.dynamo import to_item
+from payments_core.errors import ApiError
 from payments_core.observability import logger
 from payments_core.payments.gateway import ProviderIntent
 from payments_core.payments.models import Payment

@@ -7,16 +7,11 @@ from typing import TYPE_CHECKING
 
 from payments_core.config import get_secret, get_settings
 from payments_core.payments.gateway import default_gateway
-from payments_core.payments.repository import PaymentRepository
+from payments_core.payments.repository import payment_repository
 from payments_core.payments.service import PaymentService
 
 if TYPE_CHECKING:
     from payments_core.otp import OtpService
-
-
-@functools.cache
-def payment_repository() -> PaymentRepository:
-    return PaymentRepository(get_settings().table_name)
 
 
 @functools.cache
