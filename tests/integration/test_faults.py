@@ -120,6 +120,40 @@ def test_provider_errors_map_to_the_contract_and_a_retry_succeeds(
     assert len(stripe_intents_for(stack, retry["body"]["payment_id"])) == 1
 
 
+def test_a_payment_the_provider_refuses_as_a_whole_fails_and_its_retry_gets_the_same_answer(
+    stack: RunningStack, faulty: Any
+) -> None:
+    service, client = faulty
+    user, key = f"usr_{uuid.uuid4().hex[:12]}", uuid.uuid4().hex
+
+    # When the provider refuses the create itself (a 400 about no field the client chose)
+    client.plan = [("POST", "/v1/payment_intents", "refused")]
+    first = service.create(user, order(), key, "req-1")
+
+    # Then the client is told in the envelope, with nothing of the provider's answer
+    assert first["status"] == 502
+    assert first["body"] == {
+        "error": {"code": "provider_error", "message": "The payment provider returned an error.", "request_id": "req-1"}
+    }
+    # And the payment is failed, not left `processing` for ever, with its failure on its way to the bus
+    [payment], _ = service.repository.list(user, 10, None)
+    assert (payment.status, payment.provider_payment_id, payment.provider_refused) == ("failed", None, True)
+    events = [
+        from_item(item)
+        for item in dynamodb_client().scan(TableName="AppTable")["Items"]  # a test, not a request path
+        if item["PK"]["S"].startswith("OUTBOX#") and payment.payment_id in json.dumps(item)
+    ]
+    assert sorted(event["detail_type"] for event in events) == ["PaymentCreated", "PaymentFailed"]
+
+    # And a retry with the same key gets the same answer without asking the provider again
+    retry = service.create(user, order(), key, "req-1")
+    assert retry == first
+    assert [call for call in client.seen if call.startswith("POST") and "/v1/payment_intents" in call] == [
+        f"POST {stack.stripe_url}/v1/payment_intents"
+    ]
+    assert stripe_intents_for(stack, payment.payment_id) == []
+
+
 def test_a_lost_refund_answer_refunds_once(stack: RunningStack, faulty: Any) -> None:
     service, client = faulty
     payment = service.create("usr_1", order(1000), uuid.uuid4().hex, "req")["body"]

@@ -124,6 +124,7 @@ class Payment(BaseModel):
     client_secret: str | None = None
     decline_code: str | None = None
     rejected_field: str | None = None  # the provider refused the request itself (e.g. unknown payment method)
+    provider_refused: bool = False  # the provider refused the create as a whole (a 4xx about no one field)
     disputed: bool = False
     refunds: dict[str, Refund] = Field(default_factory=dict)
     created_at: str

@@ -17,6 +17,7 @@ from payments_core.payments import lifecycle
 from payments_core.payments.gateway import (
     PaymentDeclined,
     PaymentGateway,
+    ProviderFailed,
     ProviderIntent,
     ProviderRefused,
     ProviderRejected,
@@ -71,7 +72,14 @@ def cancel_locally(payment: Payment) -> Change | None:
 
 
 def failed_outcome(payment: Payment, request_id: str) -> Outcome:
-    """A failed payment's answer: 422 if the provider refused the request itself, else 402 declined."""
+    """A failed payment's answer: 422 if the provider refused a field of the request, 502 if it refused
+    the request as a whole (nothing the client chose: our account or our call), else 402 declined."""
+    if payment.provider_refused:
+        failure = ProviderFailed()
+        return {
+            "status": failure.status,
+            "body": {"error": {"code": failure.code, "message": failure.message, "request_id": request_id}},
+        }
     if payment.rejected_field:
         return {
             "status": 422,
@@ -173,6 +181,7 @@ class PaymentService:
         intent = self.gateway.find_intent(payment.payment_id) if looked_up else None
         decline_code = None
         rejected: str | None = None
+        refused = False
         if intent is None:
             if not attempt_recorded:
                 payment = self._update(
@@ -194,8 +203,14 @@ class PaymentService:
                 intent = ProviderIntent(
                     id=declined.intent_id or "", status="requires_payment_method", amount=payment.amount
                 )
-            except ProviderRejected as refused:
-                rejected, decline_code = refused.field, f"invalid_{refused.field}"
+            except ProviderRejected as rejection:
+                rejected, decline_code = rejection.field, f"invalid_{rejection.field}"
+                intent = ProviderIntent(id="", status="requires_payment_method", amount=payment.amount)
+            except ProviderRefused:
+                # Refused as a whole (a 4xx about no one field): nothing was created there and the same
+                # call would be refused again. The payment fails rather than stay `processing` forever;
+                # the client is answered 502, and a retry with the same key gets that answer again.
+                refused = True
                 intent = ProviderIntent(id="", status="requires_payment_method", amount=payment.amount)
             except ProviderUnavailable:
                 # The provider may have processed the call before the connection broke: look first.
@@ -212,6 +227,8 @@ class PaymentService:
                 change.payment.provider_payment_id = None
             if change and rejected:
                 change.payment.rejected_field = rejected
+            if change and refused:
+                change.payment.provider_refused = True
             return change
 
         return self._update(payment.user_id, payment.payment_id, apply, extra_items=extra)
