@@ -197,7 +197,7 @@ class LocalStack:
 
     # --- localstripe --------------------------------------------------------------------------
     def _start_stripe(self) -> None:
-        launcher = Path(__file__).with_name("localstripe_server.py")  # localstripe, with refund reasons
+        launcher = Path(__file__).with_name("localstripe_server.py")  # localstripe, with reasons and descriptions
         self._stripe = subprocess.Popen(
             [sys.executable, str(launcher), "--port", str(self.config.stripe_port), "--from-scratch"],
             stdout=subprocess.DEVNULL,

@@ -330,6 +330,20 @@ def test_every_state_change_leaves_one_outbox_item(stack: RunningStack, user: Ap
         assert "client_secret" not in detail["payment"]
 
 
+@pytest.mark.parametrize("description", ["Order 1042", "x" * 1000, None])
+def test_a_payment_carries_its_description_to_the_provider(
+    stack: RunningStack, user: ApiClient, description: str | None
+) -> None:
+    # Given / When
+    payment = user.pay(900, description=description).json()
+    # Then: Stripe's dashboard and receipts show what the client wrote
+    assert payment["description"] == description
+    at_provider = requests.get(
+        f"{stack.stripe_url}/v1/payment_intents/{payment['provider_payment_id']}", auth=("sk_test_x", ""), timeout=10
+    ).json()
+    assert at_provider.get("description") == description
+
+
 @pytest.mark.parametrize("reason", ["duplicate", "fraudulent", "requested_by_customer"])
 def test_a_refund_carries_its_reason_to_the_provider(stack: RunningStack, user: ApiClient, reason: str) -> None:
     payment = user.pay(800).json()

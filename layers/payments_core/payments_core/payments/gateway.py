@@ -83,6 +83,7 @@ class PaymentGateway(Protocol):
         currency: str,
         payment_method: str,
         capture_method: str,
+        description: str | None,
         metadata: dict[str, str],
         idempotency_key: str,
     ) -> ProviderIntent: ...
@@ -178,6 +179,7 @@ class StripeGateway:
         currency: str,
         payment_method: str,
         capture_method: str,
+        description: str | None,
         metadata: dict[str, str],
         idempotency_key: str,
     ) -> ProviderIntent:
@@ -190,8 +192,8 @@ class StripeGateway:
             "confirm": True,
             "metadata": metadata,
         }
-        # The description stays in our store: localstripe refuses the parameter, and nothing here needs
-        # Stripe to hold it.
+        if description is not None:
+            params["description"] = description  # shown in Stripe's dashboard and on its receipts
         # No automatic network retry here: a retry after a lost answer goes through find_intent first.
         options = {"idempotency_key": idempotency_key, "max_network_retries": 0}
         return self._intent(self._call(self.client.v1.payment_intents.create, params=params, options=options))

@@ -195,6 +195,7 @@ class PaymentService:
                     currency=payment.currency,
                     payment_method=payment.payment_method,
                     capture_method=payment.capture_method,
+                    description=payment.description,
                     metadata={**payment.metadata, "payment_id": payment.payment_id, "user_id": payment.user_id},
                     idempotency_key=f"{payment.payment_id}-create",
                 )
