@@ -46,6 +46,8 @@ def test_variables_are_read_by_their_names_in_capitals_and_typed() -> None:
         ("AWS_READ_TIMEOUT_SECONDS", "0", "AWS_READ_TIMEOUT_SECONDS must be > 0 and <= 60"),
         ("AWS_READ_TIMEOUT_SECONDS", "61", "AWS_READ_TIMEOUT_SECONDS must be > 0 and <= 60"),
         ("AWS_READ_TIMEOUT_SECONDS", "soon", "AWS_READ_TIMEOUT_SECONDS must be a number"),
+        ("AWS_READ_TIMEOUT_SECONDS", "nan", "AWS_READ_TIMEOUT_SECONDS must be > 0 and <= 60"),
+        ("AWS_READ_TIMEOUT_SECONDS", "inf", "AWS_READ_TIMEOUT_SECONDS must be > 0 and <= 60"),
     ],
 )
 def test_a_value_out_of_bounds_or_of_the_wrong_type_is_refused(name: str, value: str, message: str) -> None:

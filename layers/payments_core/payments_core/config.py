@@ -55,8 +55,9 @@ class Settings:
             except ValueError:
                 raise ValueError(f"{name} must be {'an integer' if kind is int else 'a number'}") from None
             low, high = spec.metadata["low"], spec.metadata["high"]
-            too_low = low is not None and (number <= low if spec.metadata["exclusive_low"] else number < low)
-            if too_low or (high is not None and number > high):
+            # Written as what a good value is, so that NaN (which compares false to everything) is refused.
+            above = low is None or (number > low if spec.metadata["exclusive_low"] else number >= low)
+            if not (above and (high is None or number <= high)):
                 limit = f"{'>' if spec.metadata['exclusive_low'] else '>='} {low}" if low is not None else ""
                 raise ValueError(f"{name} must be {limit}" + (f" and <= {high}" if high is not None else ""))
             values[spec.name] = number
