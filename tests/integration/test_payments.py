@@ -217,6 +217,38 @@ def test_raw_card_fields_are_rejected_and_never_echoed(stack: RunningStack, user
     assert "4242424242424242" not in stack.log()
 
 
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"description": "my card is 4242 4242 4242 4242"}, "description"),
+        ({"metadata": {"note": "4242-4242-4242-4242"}}, "metadata.note"),
+        ({"metadata": {"4242 4242 4242 4242": "card"}}, "metadata.<card number>"),
+    ],
+)
+def test_a_card_number_typed_into_free_text_is_refused_and_never_echoed(
+    stack: RunningStack, user: ApiClient, fields: dict[str, Any], field: str
+) -> None:
+    # Given: a client pastes a card number where Stripe asks for none
+    before = intents_at_provider(stack)
+    # When
+    response = user.pay(700, **fields)
+    # Then: 422 naming the field, and the number reaches neither the provider, the answer nor a log
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "validation_error"
+    assert any(detail["field"].startswith(field) for detail in response.json()["error"]["details"])
+    assert intents_at_provider(stack) == before
+    for written in ("4242424242424242", "4242 4242 4242 4242", "4242-4242-4242-4242"):
+        assert written not in response.text
+        assert written not in stack.log()
+
+
+def intents_at_provider(stack: RunningStack) -> int:
+    listed = requests.get(
+        f"{stack.stripe_url}/v1/payment_intents", params={"limit": 100}, auth=("sk_test_x", ""), timeout=10
+    ).json()
+    return len(listed["data"])
+
+
 # --- ownership and listing -----------------------------------------------------------------------
 
 

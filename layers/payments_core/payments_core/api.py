@@ -11,15 +11,18 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from pydantic import BaseModel, Field, ValidationError
 
+from payments_core.card_numbers import holds_card_number
 from payments_core.errors import ApiError, RequestValidationError
 from payments_core.observability import logger
 
 
 def validation_details(error: ValidationError, prefix: str = "") -> list[dict[str, str]]:
-    """Field paths and messages only: pydantic's ``input`` is dropped so values are never echoed."""
+    """Field paths and messages only: pydantic's ``input`` is dropped so values are never echoed, and a
+    path part that is itself client text (a metadata key) holding a card number is masked."""
     details = []
     for item in error.errors(include_url=False, include_input=False, include_context=False):
-        field = ".".join(str(part) for part in item["loc"]) or "body"
+        parts = ("<card number>" if holds_card_number(str(part)) else str(part) for part in item["loc"])
+        field = ".".join(parts) or "body"
         details.append({"field": f"{prefix}{field}", "message": item["msg"]})
     return details
 

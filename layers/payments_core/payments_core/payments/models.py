@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints, model_validator
+
+from payments_core.card_numbers import refuse_card_number
 
 PaymentStatus = Literal[
     "requires_otp",
@@ -41,8 +43,13 @@ def _reject_raw_card_fields(data: Any) -> Any:
     return data
 
 
-MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=40)]
-MetadataValue = Annotated[str, StringConstraints(max_length=500)]
+# Free text we store, send to Stripe and publish: a card number typed into it is refused (card_numbers).
+# Stripe's limits: keys of at most 40 characters without square brackets, values of at most 500.
+MetadataKey = Annotated[
+    str, StringConstraints(min_length=1, max_length=40, pattern=r"^[^\[\]]+$"), AfterValidator(refuse_card_number)
+]
+MetadataValue = Annotated[str, StringConstraints(max_length=500), AfterValidator(refuse_card_number)]
+Description = Annotated[str, StringConstraints(max_length=1000), AfterValidator(refuse_card_number)]
 
 
 class CreatePaymentRequest(BaseModel):
@@ -60,7 +67,7 @@ class CreatePaymentRequest(BaseModel):
     amount: Amount
     currency: Currency
     payment_method: Annotated[str, StringConstraints(pattern=r"^pm_[A-Za-z0-9_]{1,250}$")]
-    description: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    description: Description | None = None
     metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=20)] = Field(default_factory=dict)
     capture_method: Literal["automatic", "manual"] = "automatic"
 

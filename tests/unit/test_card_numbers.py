@@ -1,0 +1,81 @@
+"""A card number typed into free text is refused, named by field and never echoed (reliability 15)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from payments_core.api import validation_details
+from payments_core.card_numbers import holds_card_number
+from payments_core.payments.models import CreatePaymentRequest
+
+BASE = {"amount": 2500, "currency": "usd", "payment_method": "pm_card_visa"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "4242424242424242",
+        "card 4242 4242 4242 4242 exp 12/40",
+        "4242-4242-4242-4242",
+        "amex 378282246310005",  # 15 digits
+        "4222222222222",  # 13 digits, Visa's short test number
+        "6011000990139424",
+        "1234 5678 9012 3456 4242 4242 4242 4242 99",  # within a longer grouped run
+        "ref4242424242424242x",  # letters around it do not hide it
+    ],
+)
+def test_a_luhn_valid_run_of_13_to_19_digits_is_a_card_number(text: str) -> None:
+    assert holds_card_number(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Order 1042",
+        "4242424242424241",  # fails the Luhn check
+        "424242424242",  # 12 digits
+        "42424242424242424242",  # 20 digits in one run: no card number is that long
+        "+1 555-123-4567",
+        "2026-11-22 18:30",
+    ],
+)
+def test_other_text_is_not(text: str) -> None:
+    assert not holds_card_number(text)
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"description": "Card 4242 4242 4242 4242, thanks"}, "description"),
+        ({"metadata": {"order_id": "1042", "note": "4242424242424242"}}, "metadata.note"),
+        ({"metadata": {"4242424242424242": "x"}}, "metadata.<card number>"),
+    ],
+)
+def test_a_payment_with_a_card_number_in_its_text_is_refused_naming_the_field(
+    fields: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(ValidationError) as raised:
+        CreatePaymentRequest.model_validate({**BASE, **fields})
+
+    # Then: the client's answer names the field (a key that is a card number masked), never the number
+    details = validation_details(raised.value)
+    assert details[0]["field"].startswith(field)
+    assert "card number" in details[0]["message"]
+    assert "4242424242424242" not in str(details)
+
+
+def test_ordinary_descriptions_and_metadata_pass() -> None:
+    request = CreatePaymentRequest.model_validate(
+        {**BASE, "description": "Order 1042", "metadata": {"order_id": "1042", "sku": "A-100-7"}}
+    )
+    assert request.description == "Order 1042"
+
+
+def test_a_metadata_key_with_square_brackets_is_refused_as_stripe_refuses_it() -> None:
+    with pytest.raises(ValidationError) as raised:
+        CreatePaymentRequest.model_validate({**BASE, "metadata": {"items[0]": "shirt"}})
+
+    assert raised.value.errors()[0]["loc"][0] == "metadata"
