@@ -67,8 +67,13 @@ class CreatePaymentRequest(BaseModel):
     amount: Amount
     currency: Currency
     payment_method: Annotated[str, StringConstraints(pattern=r"^pm_[A-Za-z0-9_]{1,250}$")]
-    description: Description | None = None
-    metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=20)] = Field(default_factory=dict)
+    description: Description | None = Field(
+        default=None, description="Sent to Stripe, which shows it on receipts. A card number in it is refused (422)."
+    )
+    metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=20)] = Field(
+        default_factory=dict,
+        description="Kept with the payment and sent to Stripe. Keys without square brackets; a card number is refused.",
+    )
     capture_method: Literal["automatic", "manual"] = "automatic"
 
     _no_card = model_validator(mode="before")(_reject_raw_card_fields)
