@@ -14,6 +14,7 @@ import re
 
 # Digits, possibly in groups split by one space or dash: "4242424242424242", "4242 4242 4242 4242".
 _DIGIT_RUN = re.compile(r"\d+(?:[ -]\d+)*")
+_MAX_GROUPS = 8
 
 
 def luhn_valid(digits: str) -> bool:
@@ -30,13 +31,15 @@ def holds_card_number(text: str) -> bool:
     """True if some whole groups of a digit run make 13 to 19 digits that pass the Luhn check.
 
     Windows start and end at group boundaries, so a card number written in groups is found inside a
-    longer grouped run, while a single unbroken run of more than 19 digits is no card number.
+    longer grouped run, while a single unbroken run of more than 19 digits is no card number. A
+    window spans at most 8 groups (cards are printed in 3 to 5), which keeps a 1,000-character field
+    of short groups to ~2 ms here (one-digit groups took ~20 ms without the bound).
     """
     for run in _DIGIT_RUN.findall(text):
         groups = re.split(r"[ -]", run)
         for start in range(len(groups)):
             digits = ""
-            for group in groups[start:]:
+            for group in groups[start : start + _MAX_GROUPS]:
                 digits += group
                 if len(digits) > 19:
                     break
