@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import BaseModel
 
 from devstack.openapi import document, handler_routes
@@ -46,6 +48,15 @@ def test_request_schemas_are_the_handlers_models() -> None:
     assert schema["additionalProperties"] is False
     assert schema["properties"]["amount"]["type"] == "integer"
     assert any(p["name"] == "Idempotency-Key" and p["required"] for p in create["parameters"])
+
+
+def test_the_documented_metadata_admits_only_keys_the_api_accepts() -> None:
+    metadata = document(TEMPLATE)["components"]["schemas"]["CreatePaymentRequest"]["properties"]["metadata"]
+    # Keys must match the pattern pydantic writes as patternProperties, so a bracketed key is outside it
+    assert metadata["additionalProperties"] is False
+    (pattern,) = metadata["patternProperties"]
+    assert re.search(pattern, "order_id")
+    assert not re.search(pattern, "items[0]")
 
 
 def test_email_fields_are_documented_as_email_addresses() -> None:

@@ -73,6 +73,8 @@ class CreatePaymentRequest(BaseModel):
     metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=20)] = Field(
         default_factory=dict,
         description="Kept with the payment and sent to Stripe. Keys without square brackets; a card number is refused.",
+        # pydantic states the key pattern as patternProperties; this makes it exclude the other keys too.
+        json_schema_extra={"additionalProperties": False},
     )
     capture_method: Literal["automatic", "manual"] = "automatic"
 
