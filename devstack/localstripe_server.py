@@ -12,46 +12,43 @@ Run as a script: ``python devstack/localstripe_server.py --port 8420 --from-scra
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 STRIPE_REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 
 
-def accept_refund_reason() -> None:
+def accept_parameter(resource: str, name: str, valid: Callable[[Any], bool], rule: str) -> None:
+    """Lets ``resource``'s constructor take ``name``: checked by ``valid`` (else 400 naming ``rule``)
+    and kept on the object, as Stripe keeps it. Applying it twice changes nothing."""
+    import localstripe.resources
     from localstripe.errors import UserError
-    from localstripe.resources import Refund
 
-    original = Refund.__init__
-    if getattr(original, "accepts_reason", False):
+    cls = getattr(localstripe.resources, resource)
+    original = cls.__init__
+    if name in getattr(original, "accepted_parameters", ()):
         return
 
-    def __init__(self: Any, *args: Any, reason: str | None = None, **kwargs: Any) -> None:
-        if reason is not None and reason not in STRIPE_REFUND_REASONS:
-            raise UserError(400, "Invalid reason: must be one of " + ", ".join(STRIPE_REFUND_REASONS))
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        value = kwargs.pop(name, None)
+        if value is not None and not valid(value):
+            raise UserError(400, f"Invalid {name}: {rule}")
         original(self, *args, **kwargs)
-        self.reason = reason
+        setattr(self, name, value)
 
-    __init__.accepts_reason = True  # type: ignore[attr-defined]
-    Refund.__init__ = __init__
+    __init__.accepted_parameters = (*getattr(original, "accepted_parameters", ()), name)  # type: ignore[attr-defined]
+    cls.__init__ = __init__
+
+
+def accept_refund_reason() -> None:
+    accept_parameter(
+        "Refund", "reason", lambda v: v in STRIPE_REFUND_REASONS, "must be one of " + ", ".join(STRIPE_REFUND_REASONS)
+    )
 
 
 def accept_payment_intent_description() -> None:
-    from localstripe.errors import UserError
-    from localstripe.resources import PaymentIntent
-
-    original = PaymentIntent.__init__
-    if getattr(original, "accepts_description", False):
-        return
-
-    def __init__(self: Any, *args: Any, description: str | None = None, **kwargs: Any) -> None:
-        if description is not None and not isinstance(description, str):
-            raise UserError(400, "Invalid description: must be a string")
-        original(self, *args, **kwargs)
-        self.description = description
-
-    __init__.accepts_description = True  # type: ignore[attr-defined]
-    PaymentIntent.__init__ = __init__
+    accept_parameter("PaymentIntent", "description", lambda v: isinstance(v, str), "must be a string")
 
 
 def main() -> int:

@@ -8,19 +8,10 @@ import re
 
 import pytest
 
+from payments_core.card_numbers import luhn_valid
 from tests.integration.conftest import RunningStack
 
 pytestmark = pytest.mark.integration
-
-
-def luhn_valid(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2 == 1:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
 
 
 def card_numbers(text: str) -> list[str]:
