@@ -116,6 +116,7 @@ class PaymentOut(BaseModel):
     status: PaymentStatus
     amount: int
     currency: str
+    amount_captured: int
     amount_refunded: int
     description: str | None
     metadata: dict[str, str]

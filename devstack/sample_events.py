@@ -42,6 +42,7 @@ SAMPLE_DETAIL: dict[str, Any] = {
         "status": "succeeded",
         "amount": 2500,
         "currency": "usd",
+        "amount_captured": 2500,
         "amount_refunded": 0,
         "description": "Order 1",
         "metadata": {},

@@ -60,6 +60,24 @@ def emails_to(stack: RunningStack, address: str) -> list[dict[str, Any]]:
     return [item for item in items if item["to"] == address]
 
 
+def test_a_partly_captured_hold_is_charged_in_the_ledger_and_receipt_for_what_was_captured(
+    stack: RunningStack,
+) -> None:
+    # Given a hold of 40.00 of which only 30.00 is captured
+    user = new_user(stack.api_url)
+    hold = user.pay(4000, capture_method="manual").json()
+    assert hold["amount_captured"] == 0
+    captured = user.call("POST", f"/payments/{hold['payment_id']}/capture", {"amount": 3000}, key="cap-1")
+    assert captured.status_code == 200, captured.text
+    # Then the payment says what moved, and the ledger and the receipt charge 30.00, not the 40.00 held
+    assert (captured.json()["amount"], captured.json()["amount_captured"]) == (4000, 3000)
+    assert user.call("GET", f"/payments/{hold['payment_id']}").json()["amount_captured"] == 3000
+    ledger = wait_for(lambda: user.call("GET", "/transactions").json()["items"] or None, message="a ledger entry")
+    assert [(t["type"], t["amount"]) for t in ledger] == [("charge", 3000)]
+    mails = wait_for(lambda: emails_to(stack, user.email) or None, message="a receipt")
+    assert [m["subject"] for m in mails] == ["Receipt: 30.00 USD paid"]
+
+
 def test_one_payment_one_event_one_entry_one_receipt_even_when_delivered_twice(stack: RunningStack) -> None:
     sqs, events = stack.client("sqs"), stack.client("events")
     watch = capture_bus(sqs, events)

@@ -67,6 +67,7 @@ def test_a_card_that_works_gives_a_succeeded_payment(stack: RunningStack, user: 
         "status",
         "amount",
         "currency",
+        "amount_captured",
         "amount_refunded",
         "description",
         "metadata",

@@ -29,3 +29,9 @@ def movement_of(detail_type: str, detail: PaymentEventDetail) -> str | None:
     if detail_type == "RefundSucceeded" and detail.refund is not None:
         return f"refund:{detail.refund['refund_id']}"
     return None
+
+
+def charged_amount(payment: dict[str, Any]) -> int:
+    """What a succeeded payment moved: a hold captured in part charges the part. Events published
+    before the payment object carried ``amount_captured`` charge the whole amount, as they did."""
+    return int(payment.get("amount_captured") or payment["amount"])

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from payments_core.aws import dynamodb_client
 from payments_core.cursors import decode_cursor, encode_cursor
 from payments_core.dynamo import cancellation_reasons, from_item, to_item
-from payments_core.events import PaymentEventDetail, movement_of
+from payments_core.events import PaymentEventDetail, charged_amount, movement_of
 
 MONEY_MOVEMENTS = ("charge", "refund")  # the kinds of events.movement_of that move money
 
@@ -50,7 +50,7 @@ class Ledger:
         if movement is None or kind not in MONEY_MOVEMENTS:
             return False
         payment = detail.payment
-        amount = int(payment["amount"]) if kind == "charge" else int((detail.refund or {})["amount"])
+        amount = charged_amount(payment) if kind == "charge" else int((detail.refund or {})["amount"])
         txn = transaction_id(movement)
         entry = {
             "transaction_id": txn,

@@ -6,7 +6,7 @@ from typing import Any
 
 from payments_core.aws import client, dynamodb_client
 from payments_core.dynamo import from_item, to_item
-from payments_core.events import PaymentEventDetail
+from payments_core.events import PaymentEventDetail, charged_amount
 from payments_core.payments.models import ZERO_DECIMAL_CURRENCIES
 
 RECEIPT_EVENTS = {"PaymentSucceeded", "PaymentFailed", "RefundSucceeded"}
@@ -21,7 +21,9 @@ def format_amount(amount: int, currency: str) -> str:
 
 def receipt(detail_type: str, detail: PaymentEventDetail) -> tuple[str, str]:
     payment = detail.payment
-    total = format_amount(int(payment["amount"]), str(payment["currency"]))
+    # A receipt states what was charged (a hold captured in part: the part); a failure what was tried.
+    amount = charged_amount(payment) if detail_type == "PaymentSucceeded" else int(payment["amount"])
+    total = format_amount(amount, str(payment["currency"]))
     reference = f"Payment {payment['payment_id']}"
     if payment.get("description"):
         reference += f" ({payment['description']})"

@@ -152,6 +152,7 @@ class Payment(BaseModel):
             status=self.status,
             amount=self.amount,
             currency=self.currency,
+            amount_captured=self.amount_captured,
             amount_refunded=self.amount_refunded,
             description=self.description,
             metadata=self.metadata,
@@ -185,6 +186,10 @@ class PaymentOut(BaseModel):
     status: PaymentStatus
     amount: int
     currency: str
+    amount_captured: int = Field(
+        description="What moved at the provider: 0 until the payment succeeds; a hold captured in part "
+        "shows the part. The ledger and receipts charge this, and refunds are limited by it."
+    )
     amount_refunded: int
     description: str | None
     metadata: dict[str, str]
