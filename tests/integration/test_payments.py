@@ -205,6 +205,34 @@ def test_invalid_payment_bodies_are_422(user: ApiClient, body: dict[str, Any], f
     assert any(detail["field"].startswith(field) for detail in response.json()["error"]["details"])
 
 
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (
+            b'{"amount": 2500, "currency": "usd", "payment_method": "pm_card_visa", "amount": 1}',
+            '"amount" appears more than once',
+        ),
+        (
+            b'{"amount": 2500, "currency": "usd", "payment_method": "pm_card_visa", "metadata": {"a": "1", "a": "2"}}',
+            '"a"',
+        ),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"metadata": ' * 50_000 + b"{}" + b"}" * 50_000, "nested too deeply"),
+    ],
+)
+def test_an_ambiguous_or_absurdly_nested_body_is_422_and_charges_nothing(
+    stack: RunningStack, user: ApiClient, raw: bytes, message: str
+) -> None:
+    # When the body repeats a key (which value counts?) or nests past any parser's depth
+    headers = {"Authorization": f"Bearer {user.token}", "Idempotency-Key": uuid.uuid4().hex}
+    headers["Content-Type"] = "application/json"
+    response = user.session.post(f"{user.base}/payments", data=raw, headers=headers, timeout=60)
+    # Then it is a client error in the envelope, not a 500, and no payment exists
+    assert response.status_code == 422, response.text
+    assert message in response.json()["error"]["details"][0]["message"]
+    assert user.call("GET", "/payments").json()["items"] == []
+
+
 def test_raw_card_fields_are_rejected_and_never_echoed(stack: RunningStack, user: ApiClient) -> None:
     body = {
         "amount": 100,

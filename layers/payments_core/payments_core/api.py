@@ -74,7 +74,11 @@ def parse_body[ModelT: BaseModel](
     if optional and not raw.strip():
         raw = "{}"
     try:
-        data = json.loads(raw or "")
+        data = json.loads(raw or "", object_pairs_hook=object_without_repeated_keys)
+    except RepeatedKeyError as error:
+        raise RequestValidationError([{"field": "body", "message": str(error)}]) from None
+    except RecursionError:  # thousands of nested brackets: bad input, not our fault
+        raise RequestValidationError([{"field": "body", "message": "Body is nested too deeply."}]) from None
     except (TypeError, ValueError):
         raise RequestValidationError([{"field": "body", "message": "Body must be a JSON object."}]) from None
     if not isinstance(data, dict):
@@ -83,6 +87,22 @@ def parse_body[ModelT: BaseModel](
         return model.model_validate(data)
     except ValidationError as error:
         raise RequestValidationError(validation_details(error)) from None
+
+
+class RepeatedKeyError(ValueError):
+    pass
+
+
+def object_without_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refused if a key repeats: ``{"amount": 2500, "amount": 1}`` means one amount to one
+    reader and another to the next (json keeps the last), and a payment must not be ambiguous."""
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        keys = [key for key, _ in pairs]
+        repeated = next(key for index, key in enumerate(keys) if key in keys[:index])
+        shown = "<card number>" if holds_card_number(repeated) else repeated[:100]
+        raise RepeatedKeyError(f"Key {json.dumps(shown)} appears more than once.")
+    return data
 
 
 def raw_body(app: APIGatewayHttpResolver) -> str | None:
