@@ -183,6 +183,8 @@ def test_a_missing_or_bad_idempotency_key_is_422(user: ApiClient, key: str | Non
         ({"amount": "2500", "currency": "usd", "payment_method": "pm_card_visa"}, "amount"),
         ({"amount": 0, "currency": "usd", "payment_method": "pm_card_visa"}, "amount"),
         ({"amount": 100, "currency": "USD", "payment_method": "pm_card_visa"}, "currency"),
+        ({"amount": 100, "currency": "xyz", "payment_method": "pm_card_visa"}, "currency"),
+        ({"amount": 1255, "currency": "kwd", "payment_method": "pm_card_visa"}, "amount"),
         ({"amount": 100, "currency": "usd", "payment_method": "card_123"}, "payment_method"),
         (
             {
@@ -203,6 +205,24 @@ def test_invalid_payment_bodies_are_422(user: ApiClient, body: dict[str, Any], f
     response = user.call("POST", "/payments", body, key=uuid.uuid4().hex)
     assert response.status_code == 422, response.text
     assert any(detail["field"].startswith(field) for detail in response.json()["error"]["details"])
+
+
+def test_three_decimal_amounts_move_only_in_tens_as_stripe_requires(user: ApiClient) -> None:
+    # Given a payment of 1.250 KWD and a hold of 2.000 KWD
+    paid = user.pay(1250, currency="kwd").json()
+    hold = user.pay(2000, currency="kwd", capture_method="manual").json()
+    assert (paid["status"], hold["status"]) == ("succeeded", "requires_capture")
+    # When a refund or a capture asks for thousandths Stripe would refuse, Then it is a 422 on amount
+    for response in (
+        user.refund(paid["payment_id"], 5),
+        user.call("POST", f"/payments/{hold['payment_id']}/capture", {"amount": 1005}, key="cap-1"),
+    ):
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["details"][0]["field"] == "amount"
+    # And amounts in tens go through
+    assert user.refund(paid["payment_id"], 10).status_code == 201
+    captured = user.call("POST", f"/payments/{hold['payment_id']}/capture", {"amount": 1000}, key="cap-2")
+    assert captured.json()["amount_captured"] == 1000
 
 
 @pytest.mark.parametrize(

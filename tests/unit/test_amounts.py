@@ -5,8 +5,14 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from payments_core.notifications import format_amount
-from payments_core.payments.models import ZERO_DECIMAL_CURRENCIES, CreatePaymentRequest
+from payments_core.currencies import (
+    ISO_4217,
+    THREE_DECIMAL_CURRENCIES,
+    ZERO_DECIMAL_CURRENCIES,
+    decimals,
+    format_amount,
+)
+from payments_core.payments.models import CreatePaymentRequest
 
 
 @pytest.mark.parametrize(
@@ -49,3 +55,46 @@ def test_amounts_must_be_positive_integers(amount: object) -> None:
 def test_a_yen_amount_is_kept_as_given() -> None:
     request = CreatePaymentRequest.model_validate({"amount": 2500, "currency": "jpy", "payment_method": "pm_card_visa"})
     assert request.amount == 2500
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "shown"),
+    [(1250, "kwd", "1.250 KWD"), (5, "bhd", "0.005 BHD"), (100_000, "tnd", "100.000 TND")],
+)
+def test_receipts_show_three_decimal_currencies_in_thousandths(amount: int, currency: str, shown: str) -> None:
+    assert format_amount(amount, currency) == shown
+
+
+@pytest.mark.parametrize("currency", ["xyz", "abc", "xau", "xts", "xxx", "usn", "hrk"])
+def test_a_code_that_is_not_a_currency_one_can_pay_in_is_refused(currency: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        CreatePaymentRequest.model_validate({"amount": 2500, "currency": currency, "payment_method": "pm_card_visa"})
+    assert [error["loc"] for error in raised.value.errors()] == [("currency",)]
+    assert "ISO 4217" in raised.value.errors()[0]["msg"]
+
+
+@pytest.mark.parametrize("currency", ["usd", "eur", "gbp", "jpy", "kwd", "xcg", "ang"])
+def test_currencies_one_can_pay_in_are_taken(currency: str) -> None:
+    request = CreatePaymentRequest.model_validate(
+        {"amount": 2500, "currency": currency, "payment_method": "pm_card_visa"}
+    )
+    assert request.currency == currency
+
+
+def test_stripes_zero_and_three_decimal_lists_are_iso_currencies() -> None:
+    assert ZERO_DECIMAL_CURRENCIES | THREE_DECIMAL_CURRENCIES <= ISO_4217
+    assert {decimals(code) for code in THREE_DECIMAL_CURRENCIES} == {3}
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "taken"), [(1255, "kwd", False), (1250, "kwd", True), (1255, "usd", True)]
+)
+def test_a_three_decimal_amount_must_end_in_zero_as_stripe_requires(amount: int, currency: str, taken: bool) -> None:
+    body = {"amount": amount, "currency": currency, "payment_method": "pm_card_visa"}
+    if taken:
+        assert CreatePaymentRequest.model_validate(body).amount == amount
+        return
+    with pytest.raises(ValidationError) as raised:
+        CreatePaymentRequest.model_validate(body)
+    assert [error["loc"] for error in raised.value.errors()] == [("amount",)]
+    assert "multiple of 10" in raised.value.errors()[0]["msg"]

@@ -5,18 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from payments_core.aws import client, dynamodb_client
+from payments_core.currencies import format_amount
 from payments_core.dynamo import from_item, to_item
 from payments_core.events import PaymentEventDetail, charged_amount
-from payments_core.payments.models import ZERO_DECIMAL_CURRENCIES
 
 RECEIPT_EVENTS = {"PaymentSucceeded", "PaymentFailed", "RefundSucceeded"}
-
-
-def format_amount(amount: int, currency: str) -> str:
-    """Minor units for display; zero-decimal currencies are never scaled."""
-    if currency.lower() in ZERO_DECIMAL_CURRENCIES:
-        return f"{amount} {currency.upper()}"
-    return f"{amount // 100}.{amount % 100:02d} {currency.upper()}"
 
 
 def receipt(detail_type: str, detail: PaymentEventDetail) -> tuple[str, str]:

@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from payments_core.card_numbers import refuse_card_number
+from payments_core.currencies import ISO_4217, amount_problem
 
 PaymentStatus = Literal[
     "requires_otp",
@@ -24,11 +36,21 @@ RefundReason = Literal["duplicate", "fraudulent", "requested_by_customer"]
 
 # Minor units only; StrictInt refuses floats, numeric strings and booleans (reliability item 9).
 Amount = Annotated[StrictInt, Field(ge=1, le=99_999_999)]
-Currency = Annotated[str, StringConstraints(pattern=r"^[a-z]{3}$")]
-# Zero-decimal currencies: amounts are already in the smallest unit and are never scaled either way.
-ZERO_DECIMAL_CURRENCIES = frozenset(
-    {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"}
-)
+
+
+def _known_currency(code: str) -> str:
+    if code not in ISO_4217:
+        raise ValueError("Not an ISO 4217 currency code.")
+    return code
+
+
+# Lowercase ISO 4217; the OpenAPI document lists the codes so generated clients and fuzzers know them.
+Currency = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z]{3}$"),
+    AfterValidator(_known_currency),
+    WithJsonSchema({"type": "string", "enum": sorted(ISO_4217), "description": "Lowercase ISO 4217 code."}),
+]
 RAW_CARD_FIELDS = frozenset(
     {"card", "number", "card_number", "cvc", "cvv", "exp_month", "exp_year", "expiry", "pan", "track_data"}
 )
@@ -64,8 +86,8 @@ class CreatePaymentRequest(BaseModel):
         },
     )
 
+    currency: Currency  # before amount, so the amount's check can see it
     amount: Amount
-    currency: Currency
     payment_method: Annotated[str, StringConstraints(pattern=r"^pm_[A-Za-z0-9_]{1,250}$")]
     description: Description | None = Field(
         default=None, description="Sent to Stripe, which shows it on receipts. A card number in it is refused (422)."
@@ -79,6 +101,14 @@ class CreatePaymentRequest(BaseModel):
     capture_method: Literal["automatic", "manual"] = "automatic"
 
     _no_card = model_validator(mode="before")(_reject_raw_card_fields)
+
+    @field_validator("amount")
+    @classmethod
+    def _amount_in_currency(cls, amount: int, info: ValidationInfo) -> int:
+        problem = amount_problem(amount, info.data["currency"]) if "currency" in info.data else None
+        if problem:
+            raise ValueError(problem)
+        return amount
 
 
 class CaptureRequest(BaseModel):

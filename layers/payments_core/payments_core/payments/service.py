@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from payments_core import clock
+from payments_core.currencies import amount_problem
 from payments_core.errors import NOT_FOUND, ApiError, RequestValidationError
 from payments_core.idempotency import Outcome, fingerprint
 from payments_core.observability import logger
@@ -61,6 +62,13 @@ def intent_change(payment: Payment, intent: ProviderIntent, *, decline_code: str
         updates["decline_code"] = decline_code or payment.decline_code or "payment_failed"
     kind = EVENT_FOR_STATUS.get(new_status)
     return Change(stamped(payment, **updates), [(kind, None)] if kind else [])
+
+
+def refuse_amount_the_provider_would(amount: int | None, currency: str) -> None:
+    """A capture or refund amount the provider refuses in this currency is a 422 before money moves."""
+    problem = amount_problem(amount, currency) if amount is not None else None
+    if problem:
+        raise RequestValidationError([{"field": "amount", "message": problem}])
 
 
 def cancel_locally(payment: Payment) -> Change | None:
@@ -241,6 +249,7 @@ class PaymentService:
             raise ApiError(409, "payment_not_capturable", "Only a payment on hold can be captured.")
         if request.amount is not None and request.amount > payment.amount:
             raise RequestValidationError([{"field": "amount", "message": "At most the held amount."}])
+        refuse_amount_the_provider_would(request.amount, payment.currency)
         try:
             intent = self.gateway.capture(payment.provider_payment_id, request.amount, f"{payment_id}-capture")
         except ApiError:
@@ -296,6 +305,7 @@ class PaymentService:
                 return None  # reserved by an earlier attempt of this same operation
             if payment.status not in lifecycle.MONEY_MOVED:
                 raise ApiError(409, "payment_not_refundable", "Only a succeeded payment can be refunded.")
+            refuse_amount_the_provider_would(request.amount, payment.currency)
             remaining = payment.amount_captured - payment.amount_reserved
             amount = request.amount if request.amount is not None else remaining
             if amount <= 0 or amount > remaining:
