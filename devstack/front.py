@@ -22,7 +22,7 @@ from werkzeug.wrappers import Request, Response
 
 from devstack.lambda_events import authorizer_event, http_event
 from devstack.runtime import FunctionRuntime
-from devstack.template import HttpRoute
+from devstack.template import DEFAULT_ROUTE, HttpRoute
 
 LocalRoute = Callable[[Request], Response]
 
@@ -45,11 +45,13 @@ class ApiGatewayFront:
         authorizer: FunctionRuntime | None,
         local_routes: dict[str, LocalRoute] | None = None,
         access_log: bool = False,
+        default_route: HttpRoute | None = None,
     ) -> None:
         self.access_log = access_log
         self.runtimes = runtimes
         self.authorizer = authorizer
         self.local_routes = local_routes or {}
+        self.default_route = default_route
         rules = [
             Rule(_werkzeug_path(route.path), endpoint=route, methods=None if route.method == "ANY" else [route.method])
             for route in routes
@@ -72,14 +74,16 @@ class ApiGatewayFront:
         try:
             route, params = adapter.match(method=request.method)
         except (NotFound, MethodNotAllowed):
-            return _gateway_message(404, "Not Found")
+            if self.default_route is None:
+                return _gateway_message(404, "Not Found")
+            route, params = self.default_route, {}  # API Gateway's $default route: no route matched
         except HTTPException as error:
             return _gateway_message(error.code or 400, error.name)
         assert isinstance(route, HttpRoute)
         event = http_event(
             request.method,
             request.path,
-            route_key=f"{route.method} {route.path}" if route.method != "ANY" else f"ANY {route.path}",
+            route_key=route.path if route.path == DEFAULT_ROUTE else f"{route.method} {route.path}",
             headers=dict(request.headers.items()),
             body=request.get_data() or None,
             query=dict(parse_qsl(request.query_string.decode(), keep_blank_values=True)) or None,

@@ -133,6 +133,7 @@ class LocalStack:
             self.runtimes[authorizer_id] if authorizer_id else None,
             local_routes={"/_local/emails": self._emails_route, "/openapi.json": self._openapi_route},
             access_log=self.config.access_log,
+            default_route=self.template.default_route(),
         )
         self._server = make_server(self.config.host, self.config.api_port, front, threaded=True)
         self._spawn(self._server.serve_forever, "api-front")

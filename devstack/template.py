@@ -39,6 +39,9 @@ def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[st
 _TemplateLoader.add_multi_constructor("!", _intrinsic)
 
 
+DEFAULT_ROUTE = "$default"
+
+
 @dataclass(frozen=True)
 class HttpRoute:
     method: str
@@ -233,6 +236,14 @@ class Template:
         return found
 
     def http_routes(self) -> list[HttpRoute]:
+        """The API's routes, without ``$default`` (the one for requests no route matches)."""
+        return [route for route in self._all_http_routes() if route.path != DEFAULT_ROUTE]
+
+    def default_route(self) -> HttpRoute | None:
+        """The ``$default`` route: where API Gateway sends a request that matches no other route."""
+        return next((route for route in self._all_http_routes() if route.path == DEFAULT_ROUTE), None)
+
+    def _all_http_routes(self) -> list[HttpRoute]:
         routes = []
         for function_id, props in self._events("HttpApi"):
             auth = props.get("Auth") or {}

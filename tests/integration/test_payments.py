@@ -325,6 +325,18 @@ def test_protected_routes_need_a_valid_token(stack: RunningStack) -> None:
     assert response.json()["error"]["code"] == "unauthorized"
 
 
+@pytest.mark.parametrize(
+    ("method", "path"), [("GET", "/nope"), ("DELETE", "/payments"), ("PUT", "/health"), ("GET", "/payments/a/b/c")]
+)
+def test_a_request_no_route_matches_is_404_in_the_envelope(stack: RunningStack, method: str, path: str) -> None:
+    # When a client calls a path or a method the API does not have (no token needed to learn that)
+    response = ApiClient(stack.api_url).call(method, path)
+    # Then the answer is the contract's 404, not API Gateway's {"message": "Not Found"}
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+    assert response.json()["error"]["request_id"]
+
+
 def test_listing_pages_newest_first(stack: RunningStack) -> None:
     client = new_user(stack.api_url)
     ids = [client.pay(100 + i).json()["payment_id"] for i in range(5)]
