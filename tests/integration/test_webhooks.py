@@ -146,3 +146,35 @@ def test_bad_signatures_are_400(stack: RunningStack, user: ApiClient, case: str)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_signature"
     assert user.call("GET", f"/payments/{payment['payment_id']}").json()["status"] == "requires_capture"
+
+
+@pytest.mark.parametrize(
+    ("event_type", "change"),
+    [
+        ("payment_intent.succeeded", {"metadata": "not a map"}),
+        ("payment_intent.succeeded", {"amount_received": "lots"}),
+        ("payment_intent.succeeded", {"id": 42}),
+        ("charge.refunded", {"refunds": {"data": [1, 2]}}),
+        ("charge.refunded", {"refunds": "none"}),
+        ("payment_intent.payment_failed", {"last_payment_error": "declined"}),
+    ],
+)
+def test_a_signed_body_that_is_not_shaped_like_a_stripe_event_is_400(
+    stack: RunningStack, user: ApiClient, event_type: str, change: dict[str, Any]
+) -> None:
+    # Given a signed event of a handled type whose object is not shaped as Stripe sends it
+    payment = user.pay(1000, capture_method="manual").json()
+    event = stripe_event(event_type, intent_object(payment, user_id_of(user), "succeeded") | change)
+    # When it is delivered, Then it is not a Stripe event (400), not a server error, and changes nothing
+    response = deliver(stack, event)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "invalid_signature"
+    assert user.call("GET", f"/payments/{payment['payment_id']}").json()["status"] == "requires_capture"
+
+
+def test_a_signed_event_with_no_status_changes_nothing(stack: RunningStack, user: ApiClient) -> None:
+    payment = user.pay(1000, capture_method="manual").json()
+    intent = intent_object(payment, user_id_of(user), "succeeded")
+    del intent["status"]
+    assert deliver(stack, stripe_event("payment_intent.succeeded", intent)).status_code == 200
+    assert user.call("GET", f"/payments/{payment['payment_id']}").json()["status"] == "requires_capture"

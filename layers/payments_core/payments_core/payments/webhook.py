@@ -8,6 +8,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from pydantic import BaseModel, Field, ValidationError
+
 from payments_core import clock
 from payments_core.dynamo import to_item
 from payments_core.errors import ApiError
@@ -38,6 +40,44 @@ HANDLED_TYPES = frozenset(
 )
 
 
+class _StripeRefund(BaseModel):
+    id: str
+    status: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class _StripeRefundList(BaseModel):
+    data: list[_StripeRefund] = Field(default_factory=list)
+
+
+class _StripeObject(BaseModel):
+    """The fields of a handled event's object that we read, as Stripe types them; the rest is ignored."""
+
+    id: str
+    object: str | None = None
+    status: str | None = None
+    metadata: dict[str, str] | None = None
+    amount: int | None = None
+    amount_received: int | None = None
+    payment_intent: str | dict[str, Any] | None = None
+    next_action: dict[str, Any] | None = None
+    client_secret: str | None = None
+    last_payment_error: dict[str, Any] | None = None
+    refunds: _StripeRefundList | None = None
+
+
+def well_formed(event: dict[str, Any]) -> bool:
+    """Whether a handled event's object has the shape Stripe sends: a signed body that does not (a
+    metadata string, a refund list of numbers) is not a Stripe event, so a 400 rather than a 500."""
+    if event["type"] not in HANDLED_TYPES:
+        return True
+    try:
+        _StripeObject.model_validate(event["data"]["object"])
+    except ValidationError:
+        return False
+    return True
+
+
 def verify(raw_body: str, signature: str | None, secrets: list[str]) -> dict[str, Any]:
     """The event, if ``signature`` is valid for ``raw_body`` under any current secret (rotation)."""
     from stripe import SignatureVerificationError, WebhookSignature
@@ -60,7 +100,9 @@ def verify(raw_body: str, signature: str | None, secrets: list[str]) -> dict[str
         isinstance(event, dict)
         and isinstance(event.get("id"), str)
         and isinstance(event.get("type"), str)
-        and isinstance((event.get("data") or {}).get("object"), dict)
+        and isinstance(event.get("data"), dict)
+        and isinstance(event["data"].get("object"), dict)
+        and well_formed(event)
     ):
         raise INVALID_SIGNATURE
     return event
@@ -117,7 +159,9 @@ class WebhookProcessor:
         if event_type.startswith("payment_intent."):
             intent = ProviderIntent(
                 id=obj["id"],
-                status="requires_payment_method" if event_type == "payment_intent.payment_failed" else obj["status"],
+                status="requires_payment_method"
+                if event_type == "payment_intent.payment_failed"
+                else obj.get("status") or "",
                 amount=int(obj.get("amount") or 0),
                 amount_received=int(obj.get("amount_received") or 0),
                 next_action=obj.get("next_action"),
