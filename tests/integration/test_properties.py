@@ -1,6 +1,7 @@
 """A Hypothesis state machine mixing creates, captures, cancels, partial refunds and duplicated,
 reordered webhook events. After every step: refunded <= captured, final states stay final, and the
-ledger (fed every outbox event twice) holds exactly one entry per money movement."""
+ledger (fed every outbox event twice) holds exactly one entry per money movement, for the amount
+that moved (a hold captured in part is charged the part)."""
 
 from __future__ import annotations
 
@@ -163,8 +164,15 @@ class PaymentLifecycle(RuleBasedStateMachine):
         movements = 0
         for payment_id in self.ids:
             payment = self.service.get(USER, payment_id)
-            movements += payment.status in ("succeeded", "partially_refunded", "refunded")
+            moved = payment.status in ("succeeded", "partially_refunded", "refunded")
+            movements += moved
             movements += sum(r.status == "succeeded" for r in payment.refunds.values())
+            # And each entry is for the money that moved: the part of a hold captured, each refund.
+            mine = [entry for entry in entries if entry["payment_id"] == payment_id]
+            assert sum(int(e["amount"]) for e in mine if e["type"] == "charge") == (
+                payment.amount_captured if moved else 0
+            )
+            assert sum(int(e["amount"]) for e in mine if e["type"] == "refund") == payment.amount_refunded
         assert len(entries) == movements
 
 
