@@ -37,6 +37,15 @@ def _gateway_message(status: int, message: str) -> Response:
     return Response(json.dumps({"message": message}), status=status, content_type="application/json")
 
 
+def comma_joined(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Repeated query parameters as payload 2.0 gives them: one key, values joined by commas
+    (``?limit=5&limit=6`` is ``"5,6"``, which a handler must refuse, not the last value alone)."""
+    joined: dict[str, str] = {}
+    for key, value in pairs:
+        joined[key] = f"{joined[key]},{value}" if key in joined else value
+    return joined
+
+
 class ApiGatewayFront:
     def __init__(
         self,
@@ -86,7 +95,7 @@ class ApiGatewayFront:
             route_key=route.path if route.path == DEFAULT_ROUTE else f"{route.method} {route.path}",
             headers=dict(request.headers.items()),
             body=request.get_data() or None,
-            query=dict(parse_qsl(request.query_string.decode(), keep_blank_values=True)) or None,
+            query=comma_joined(parse_qsl(request.query_string.decode(), keep_blank_values=True)) or None,
             raw_query=request.query_string.decode(),
             path_parameters={key: str(value) for key, value in params.items()} or None,
             source_ip=request.remote_addr or "127.0.0.1",
