@@ -1,4 +1,5 @@
-"""Starts localstripe with two parameters Stripe takes and localstripe 1.15 refuses.
+"""Starts localstripe with two parameters Stripe takes and localstripe 1.15 refuses, and the
+PaymentIntent's ``amount_received`` it does not report.
 
 localstripe refuses any parameter it does not model (``400 Unexpected reason``): every refund the
 contract lets a client give a reason (``duplicate``, ``fraudulent``, ``requested_by_customer``)
@@ -51,6 +52,30 @@ def accept_payment_intent_description() -> None:
     accept_parameter("PaymentIntent", "description", lambda v: isinstance(v, str), "must be a string")
 
 
+def report_amount_received() -> None:
+    """Gives PaymentIntents Stripe's ``amount_received``, which localstripe lacks: what was captured (the
+    part of a hold captured in part), 0 before. Without it a partly captured hold's own
+    ``payment_intent.succeeded`` webhook read as the whole hold having moved."""
+    import localstripe.resources as resources
+
+    if isinstance(getattr(resources.PaymentIntent, "amount_received", None), property):
+        return
+    capture = resources.Charge._capture
+
+    def _capture(self: Any, amount: Any, on_success: Any = None) -> Any:
+        self._amount_to_capture = self.amount if amount is None else resources.try_convert_to_int(amount)
+        return capture(self, amount, on_success=on_success)
+
+    def amount_received(self: Any) -> int:
+        charge = self.latest_charge
+        if self.status != "succeeded" or charge is None:
+            return 0
+        return int(getattr(charge, "_amount_to_capture", charge.amount))
+
+    resources.Charge._capture = _capture
+    resources.PaymentIntent.amount_received = property(amount_received)
+
+
 def main() -> int:
     # Run as a script, this file's folder heads sys.path: its modules must not shadow localstripe's imports.
     if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
@@ -59,6 +84,7 @@ def main() -> int:
 
     accept_refund_reason()
     accept_payment_intent_description()
+    report_amount_received()
     sys.argv[0] = "localstripe"
     start()
     return 0

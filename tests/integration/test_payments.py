@@ -110,12 +110,18 @@ def test_a_3ds_card_requires_action_with_next_action(stack: RunningStack, user: 
     assert payment["client_secret"]
 
 
-def test_a_hold_is_captured(user: ApiClient) -> None:
+def test_a_hold_is_captured(stack: RunningStack, user: ApiClient) -> None:
     hold = user.pay(4000, capture_method="manual").json()
     assert hold["status"] == "requires_capture"
     captured = user.call("POST", f"/payments/{hold['payment_id']}/capture", {"amount": 3000}, key="cap-1")
     assert captured.status_code == 200, captured.text
     assert captured.json()["status"] == "succeeded"
+    # The local provider reports what it captured, as Stripe does: its succeeded webhook, sent a second
+    # later, may reach us before our own update, and must not say the whole hold moved.
+    at_provider = requests.get(
+        f"{stack.stripe_url}/v1/payment_intents/{hold['provider_payment_id']}", auth=("sk_test_x", ""), timeout=10
+    ).json()
+    assert at_provider["amount_received"] == 3000
     # It can be refunded up to what was captured, not what was held.
     assert user.refund(hold["payment_id"], 3001).status_code == 409
     assert user.refund(hold["payment_id"], 3000).status_code == 201
