@@ -100,6 +100,53 @@ def test_signup_rejects_invalid_input_without_echoing_it(invoke: Invoker, body: 
     assert answer["error"]["request_id"]
 
 
+@pytest.mark.parametrize(
+    "email",
+    [
+        "a@b@example.com",
+        "<script>@example.com",
+        "a..b@example.com",
+        ".a@example.com",
+        "a.@example.com",
+        "a@-example.com",
+        "a@example..com",
+        "ünï@example.com",
+        "a@exämple.com",
+        "a\t@example.com",
+        "a@example.c",
+        "a@b,c.com",
+        "l" * 65 + "@example.com",
+    ],
+)
+def test_signup_refuses_an_address_no_code_or_receipt_could_reach(invoke: Invoker, email: str) -> None:
+    # When someone signs up with an address SES cannot send to (codes and receipts go there)
+    status, _, answer = invoke(signup_handler, *SIGNUP, body={"email": email, "password": PASSWORD})
+    # Then it is refused up front, not an account whose large payments could never be confirmed
+    assert status == 422
+    assert [detail["field"] for detail in answer["error"]["details"]] == ["email"]
+
+
+@pytest.mark.parametrize(
+    ("email", "stored"),
+    [
+        (" Ada.Lovelace+tag@Example.COM ", "ada.lovelace+tag@example.com"),
+        ("o'brien@example.co.uk", "o'brien@example.co.uk"),
+        ("x@sub-domain.example.io", "x@sub-domain.example.io"),
+        ("a@xn--bcher-kva.example", "a@xn--bcher-kva.example"),
+    ],
+)
+def test_signup_takes_deliverable_addresses(invoke: Invoker, email: str, stored: str) -> None:
+    status, _, answer = invoke(signup_handler, *SIGNUP, body={"email": email, "password": PASSWORD})
+    assert (status, answer["email"]) == (201, stored)
+
+
+def test_signin_with_an_address_sign_up_would_refuse_is_just_wrong_credentials(invoke: Invoker) -> None:
+    # Sign-in only normalises: an account made under an older rule still signs in, and an address
+    # that cannot have an account is answered like any unknown one.
+    status, _, answer = invoke(signin_handler, *SIGNIN, body={"email": "ünï@example.com", "password": PASSWORD})
+    assert (status, answer["error"]["code"]) == (401, "invalid_credentials")
+
+
 @pytest.mark.parametrize("raw", ["", "not json", "[1, 2]", '"text"'])
 def test_signup_rejects_a_body_that_is_not_a_json_object(invoke: Invoker, raw: str) -> None:
     status, _, answer = invoke(signup_handler, *SIGNUP, body=raw)
