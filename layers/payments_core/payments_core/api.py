@@ -98,8 +98,13 @@ def object_without_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]
     reader and another to the next (json keeps the last), and a payment must not be ambiguous."""
     data = dict(pairs)
     if len(data) != len(pairs):
-        keys = [key for key, _ in pairs]
-        repeated = next(key for index, key in enumerate(keys) if key in keys[:index])
+        seen: set[str] = set()
+        repeated = ""
+        for key, _ in pairs:  # linear: a body may hold a great many keys
+            if key in seen:
+                repeated = key
+                break
+            seen.add(key)
         shown = "<card number>" if holds_card_number(repeated) else repeated[:100]
         raise RepeatedKeyError(f"Key {json.dumps(shown)} appears more than once.")
     return data
