@@ -191,6 +191,14 @@ def test_a_missing_or_bad_idempotency_key_is_422(user: ApiClient, key: str | Non
         ({"amount": 100, "currency": "USD", "payment_method": "pm_card_visa"}, "currency"),
         ({"amount": 100, "currency": "xyz", "payment_method": "pm_card_visa"}, "currency"),
         ({"amount": 1255, "currency": "kwd", "payment_method": "pm_card_visa"}, "amount"),
+        (
+            {"amount": 100, "currency": "usd", "payment_method": "pm_card_visa", "description": "a\u0000b"},
+            "description",
+        ),
+        (
+            {"amount": 100, "currency": "usd", "payment_method": "pm_card_visa", "metadata": {"k": "\u001b[31mred"}},
+            "metadata",
+        ),
         ({"amount": 100, "currency": "usd", "payment_method": "card_123"}, "payment_method"),
         (
             {

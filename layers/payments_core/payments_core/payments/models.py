@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -65,13 +66,37 @@ def _reject_raw_card_fields(data: Any) -> Any:
     return data
 
 
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _refuse_control_characters(text: str) -> str:
+    """Free text ends up in Stripe's dashboard, on receipts and in emails: tabs and line breaks are
+    text, NUL, escape sequences and the like are not."""
+    if _CONTROL_CHARACTERS.search(text):
+        raise ValueError("Control characters are not accepted (tabs and line breaks are).")
+    return text
+
+
 # Free text we store, send to Stripe and publish: a card number typed into it is refused (card_numbers).
 # Stripe's limits: keys of at most 40 characters without square brackets, values of at most 500.
 MetadataKey = Annotated[
-    str, StringConstraints(min_length=1, max_length=40, pattern=r"^[^\[\]]+$"), AfterValidator(refuse_card_number)
+    str,
+    StringConstraints(min_length=1, max_length=40, pattern=r"^[^\[\]]+$"),
+    AfterValidator(_refuse_control_characters),
+    AfterValidator(refuse_card_number),
 ]
-MetadataValue = Annotated[str, StringConstraints(max_length=500), AfterValidator(refuse_card_number)]
-Description = Annotated[str, StringConstraints(max_length=1000), AfterValidator(refuse_card_number)]
+MetadataValue = Annotated[
+    str,
+    StringConstraints(max_length=500),
+    AfterValidator(_refuse_control_characters),
+    AfterValidator(refuse_card_number),
+]
+Description = Annotated[
+    str,
+    StringConstraints(max_length=1000),
+    AfterValidator(_refuse_control_characters),
+    AfterValidator(refuse_card_number),
+]
 
 
 class CreatePaymentRequest(BaseModel):
@@ -90,11 +115,14 @@ class CreatePaymentRequest(BaseModel):
     amount: Amount
     payment_method: Annotated[str, StringConstraints(pattern=r"^pm_[A-Za-z0-9_]{1,250}$")]
     description: Description | None = Field(
-        default=None, description="Sent to Stripe, which shows it on receipts. A card number in it is refused (422)."
+        default=None,
+        description="Sent to Stripe, which shows it on receipts. A card number or a control character other "
+        "than tab and line breaks is refused (422).",
     )
     metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=20)] = Field(
         default_factory=dict,
-        description="Kept with the payment and sent to Stripe. Keys without square brackets; a card number is refused.",
+        description="Kept with the payment and sent to Stripe. Keys without square brackets; a card number or a "
+        "control character other than tab and line breaks is refused.",
         # pydantic states the key pattern as patternProperties; this makes it exclude the other keys too.
         json_schema_extra={"additionalProperties": False},
     )
