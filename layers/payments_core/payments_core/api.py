@@ -21,10 +21,15 @@ def validation_details(error: ValidationError, prefix: str = "") -> list[dict[st
     path part that is itself client text (a metadata key) holding a card number is masked."""
     details = []
     for item in error.errors(include_url=False, include_input=False, include_context=False):
-        parts = ("<card number>" if holds_card_number(str(part)) else str(part) for part in item["loc"])
+        parts = (masked(str(part)) for part in item["loc"])
         field = ".".join(parts) or "body"
         details.append({"field": f"{prefix}{field}", "message": item["msg"]})
     return details
+
+
+def masked(client_text: str) -> str:
+    """Client text we echo in an error (a metadata key), unless it holds a card number."""
+    return "<card number>" if holds_card_number(client_text) else client_text
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
@@ -96,17 +101,11 @@ class RepeatedKeyError(ValueError):
 def object_without_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """A JSON object, refused if a key repeats: ``{"amount": 2500, "amount": 1}`` means one amount to one
     reader and another to the next (json keeps the last), and a payment must not be ambiguous."""
-    data = dict(pairs)
-    if len(data) != len(pairs):
-        seen: set[str] = set()
-        repeated = ""
-        for key, _ in pairs:  # linear: a body may hold a great many keys
-            if key in seen:
-                repeated = key
-                break
-            seen.add(key)
-        shown = "<card number>" if holds_card_number(repeated) else repeated[:100]
-        raise RepeatedKeyError(f"Key {json.dumps(shown)} appears more than once.")
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise RepeatedKeyError(f"Key {json.dumps(masked(key)[:100])} appears more than once.")
+        data[key] = value
     return data
 
 

@@ -69,34 +69,21 @@ def _reject_raw_card_fields(data: Any) -> Any:
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
-def _refuse_control_characters(text: str) -> str:
+def _clean_free_text(text: str) -> str:
     """Free text ends up in Stripe's dashboard, on receipts and in emails: tabs and line breaks are
-    text, NUL, escape sequences and the like are not."""
+    text, NUL, escape sequences and the like are not, and a card number is card data."""
     if _CONTROL_CHARACTERS.search(text):
         raise ValueError("Control characters are not accepted (tabs and line breaks are).")
-    return text
+    return refuse_card_number(text)
 
 
 # Free text we store, send to Stripe and publish: a card number typed into it is refused (card_numbers).
 # Stripe's limits: keys of at most 40 characters without square brackets, values of at most 500.
 MetadataKey = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=40, pattern=r"^[^\[\]]+$"),
-    AfterValidator(_refuse_control_characters),
-    AfterValidator(refuse_card_number),
+    str, StringConstraints(min_length=1, max_length=40, pattern=r"^[^\[\]]+$"), AfterValidator(_clean_free_text)
 ]
-MetadataValue = Annotated[
-    str,
-    StringConstraints(max_length=500),
-    AfterValidator(_refuse_control_characters),
-    AfterValidator(refuse_card_number),
-]
-Description = Annotated[
-    str,
-    StringConstraints(max_length=1000),
-    AfterValidator(_refuse_control_characters),
-    AfterValidator(refuse_card_number),
-]
+MetadataValue = Annotated[str, StringConstraints(max_length=500), AfterValidator(_clean_free_text)]
+Description = Annotated[str, StringConstraints(max_length=1000), AfterValidator(_clean_free_text)]
 
 
 class CreatePaymentRequest(BaseModel):
