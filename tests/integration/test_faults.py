@@ -15,13 +15,14 @@ import pytest
 import stripe
 from botocore.awsrequest import AWSResponse
 
+from payments_core import clock
 from payments_core.aws import dynamodb_client
 from payments_core.dynamo import from_item
 from payments_core.errors import ApiError
 from payments_core.payments.gateway import StripeGateway
 from payments_core.payments.models import CreatePaymentRequest, RefundRequest
 from payments_core.payments.repository import PaymentRepository
-from payments_core.payments.service import PaymentService
+from payments_core.payments.service import CONFIRM_LEASE_SECONDS, PaymentService
 from tests.integration.conftest import RunningStack
 from tests.integration.test_payments import stripe_intents_for
 
@@ -91,13 +92,20 @@ def test_a_retry_after_a_lost_answer_and_no_lookup_still_makes_one_intent(stack:
 
 
 def test_a_lambda_timeout_after_the_provider_call_then_a_retry_makes_one_intent(
-    stack: RunningStack, faulty: Any
+    stack: RunningStack, faulty: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     service, client = faulty
     key = uuid.uuid4().hex
+    now = [1_800_000_000]
+    monkeypatch.setattr(clock, "epoch_seconds", lambda: now[0])
     client.plan = [("POST", "/v1/payment_intents", "crash_after")]
     with pytest.raises(TimeoutError):
         service.create("usr_1", order(), key, "req")
+    # Until no Lambda could still be running the first attempt, a retry is asked to come back
+    with pytest.raises(ApiError) as early:
+        service.create("usr_1", order(), key, "req")
+    assert (early.value.status, early.value.code) == (409, "request_in_progress")
+    now[0] += CONFIRM_LEASE_SECONDS
     retry = service.create("usr_1", order(), key, "req")
     assert retry["body"]["status"] == "succeeded"
     assert len(stripe_intents_for(stack, retry["body"]["payment_id"])) == 1
@@ -242,3 +250,28 @@ def test_a_transaction_conflict_is_retried(stack: RunningStack, faulty: Any) -> 
     refund = service.refund("usr_1", payment["payment_id"], RefundRequest(amount=100), "r-1")
     assert seen == [1]
     assert refund["body"]["status"] == "succeeded"
+
+
+def test_a_creation_applied_before_its_lost_answer_is_retried_is_still_this_requests_own(
+    stack: RunningStack, faulty: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a DynamoDB whose answer to the creation write is lost, so the client sends it again
+    service, _ = faulty
+    client = dynamodb_client()
+    real = client.transact_write_items
+    calls: list[int] = []
+
+    def lost_answer_then_retry(**kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            real(**kwargs)  # applied...
+            return real(**kwargs)  # ...and the retry meets its own write: ConditionalCheckFailed
+        return real(**kwargs)
+
+    monkeypatch.setattr(client, "transact_write_items", lost_answer_then_retry)
+    # When the payment is created
+    outcome = service.create("usr_1", order(), uuid.uuid4().hex, "req")
+    # Then it is confirmed at once, not taken for an earlier request still confirming it
+    assert outcome["status"] == 201, outcome
+    assert outcome["body"]["status"] == "succeeded"
+    assert len(stripe_intents_for(stack, outcome["body"]["payment_id"])) == 1

@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, StringConstraints
@@ -28,7 +28,14 @@ from payments_core.notifications import send_email
 from payments_core.observability import logger
 from payments_core.payments.models import Payment
 from payments_core.payments.repository import Change
-from payments_core.payments.service import PaymentService, cancel_locally, failed_outcome, stamped
+from payments_core.payments.service import (
+    PaymentService,
+    cancel_locally,
+    failed_outcome,
+    leased,
+    new_lease,
+    stamped,
+)
 
 CODE_TTL_SECONDS = 5 * 60
 MAX_ATTEMPTS = 5
@@ -36,6 +43,7 @@ MAX_SENDS = 3
 SEND_WINDOW_SECONDS = 15 * 60
 
 OTP_NOT_REQUIRED = ApiError(409, "otp_not_required", "This payment is not waiting for a one-time code.")
+TOO_MANY_ATTEMPTS = ApiError(429, "too_many_attempts", "Too many wrong codes: the payment was canceled.")
 
 
 class VerifyCodeRequest(BaseModel):
@@ -133,15 +141,14 @@ class OtpService:
             raise OTP_NOT_REQUIRED
         claimed = self._claim_attempt(payment)
         if claimed is None:
-            self._cancel(payment)
-            raise ApiError(429, "too_many_attempts", "Too many wrong codes: the payment was canceled.")
+            self._refuse_unclaimed(payment)
         attempts, stored_hash, expires_at = claimed
         if clock.epoch_seconds() > expires_at:
             raise ApiError(410, "otp_expired", "The code has expired. Ask for a new one.")
         if not hmac.compare_digest(stored_hash, self._hash(payment.payment_id, code)):
             if attempts >= MAX_ATTEMPTS:
                 self._cancel(payment)
-                raise ApiError(429, "too_many_attempts", "Too many wrong codes: the payment was canceled.")
+                raise TOO_MANY_ATTEMPTS
             raise ApiError(
                 400,
                 "invalid_otp",
@@ -150,16 +157,33 @@ class OtpService:
             )
         if not self._use(payment, stored_hash):
             raise OTP_NOT_REQUIRED  # a concurrent right guess already used it
-        moved = self._payments().repository.update(
-            payment.user_id,
-            payment.payment_id,
-            lambda p: Change(stamped(p, status="processing")) if p.status == "requires_otp" else None,
-        )
-        assert moved is not None
-        return self._confirm(moved, request_id)
+        lease = new_lease()
 
-    def _confirm(self, payment: Payment, request_id: str) -> Outcome:
-        confirmed = self._payments().confirm(payment)
+        def start_confirming(current: Payment) -> Change | None:
+            if current.status != "requires_otp":
+                return None  # canceled meanwhile (no money may move), or our own move already applied
+            # The move carries the first provider attempt and its lease, as a direct payment's creation does.
+            return Change(
+                stamped(current, status="processing", provider_attempts=current.provider_attempts + 1, **leased(lease))
+            )
+
+        stored = self._payments().repository.update(payment.user_id, payment.payment_id, start_confirming)
+        if stored is None or stored.status != "processing" or stored.confirming_by != lease:
+            raise OTP_NOT_REQUIRED
+        return self._confirm(stored, request_id, lease=lease)
+
+    def _refuse_unclaimed(self, payment: Payment) -> NoReturn:
+        """Why no attempt could be claimed: only five wrong codes cancel the payment."""
+        current = self._load(payment)
+        if current is None:  # no code was stored (its first send was cut short)
+            raise ApiError(410, "otp_expired", "The code has expired. Ask for a new one.")
+        if "used_at" in current:  # a right code was used: that request is confirming the payment
+            raise OTP_NOT_REQUIRED
+        self._cancel(payment)
+        raise TOO_MANY_ATTEMPTS
+
+    def _confirm(self, payment: Payment, request_id: str, *, lease: str | None = None) -> Outcome:
+        confirmed = self._payments().confirm(payment, lease=lease)
         if confirmed.status == "failed":
             return failed_outcome(confirmed, request_id)
         return {"status": 200, "body": confirmed.public()}

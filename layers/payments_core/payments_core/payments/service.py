@@ -5,7 +5,9 @@ before it is asked again, and every state change is a conditional write with its
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from payments_core import clock
@@ -32,6 +34,13 @@ from payments_core.payments.models import (
     RefundRequest,
 )
 from payments_core.payments.repository import Change, PaymentRepository
+
+# How long one confirmation may be talking to the provider: past the 20 s timeout of every function
+# that confirms (CreatePayment, OtpVerify), so once it has run out no such attempt can still be alive.
+CONFIRM_LEASE_SECONDS = 30
+CONFIRMATION_IN_PROGRESS = ApiError(
+    409, "request_in_progress", "This payment is being confirmed. Retry shortly.", headers={"Retry-After": "1"}
+)
 
 
 def operation_id(prefix: str, *parts: str) -> str:
@@ -77,6 +86,54 @@ def cancel_locally(payment: Payment) -> Change | None:
         return None
     canceled = stamped(payment, status="canceled", next_action=None, client_secret=None)
     return Change(canceled, [("PaymentCanceled", None)])
+
+
+@dataclass
+class ProviderAnswer:
+    """What one confirmation attempt learned from the provider."""
+
+    intent: ProviderIntent
+    decline_code: str | None = None
+    rejected: str | None = None  # the field the provider refused
+    refused: bool = False  # refused as a whole
+
+
+def new_lease() -> str:
+    """The id of one confirmation attempt (made at request time, never before a snapshot)."""
+    return uuid.uuid4().hex
+
+
+def claim_confirmation(lease: str) -> Callable[[Payment], Change | None]:
+    """Counts one provider attempt and takes the confirmation lease for it; nothing when there is
+    nothing to confirm or the lease is already ours (a write whose answer was lost and retried);
+    409 while another attempt may still be talking to the provider for this payment."""
+
+    def claim(payment: Payment) -> Change | None:
+        if payment.status != "processing" or payment.provider_payment_id is not None:
+            return None
+        if payment.confirming_by == lease:
+            return None
+        now = clock.epoch_seconds()
+        if payment.confirming_until is not None and now < payment.confirming_until:
+            raise CONFIRMATION_IN_PROGRESS
+        return Change(stamped(payment, provider_attempts=payment.provider_attempts + 1, **leased(lease)))
+
+    return claim
+
+
+def leased(lease: str) -> dict[str, Any]:
+    return {"confirming_by": lease, "confirming_until": clock.epoch_seconds() + CONFIRM_LEASE_SECONDS}
+
+
+def release_confirmation(lease: str) -> Callable[[Payment], Change | None]:
+    """Ends the lease if it is still this attempt's."""
+
+    def release(payment: Payment) -> Change | None:
+        if payment.confirming_by != lease:
+            return None
+        return Change(stamped(payment, confirming_by=None, confirming_until=None))
+
+    return release
 
 
 def failed_outcome(payment: Payment, request_id: str) -> Outcome:
@@ -147,12 +204,14 @@ class PaymentService:
         status: Literal["requires_otp", "processing"] = (
             "requires_otp" if request.amount >= self.otp_threshold else "processing"
         )
+        lease = new_lease()
         payment = Payment(
             payment_id=operation_id("pay", user_id, idempotency_key),
             user_id=user_id,
             status=status,
             # The provider is called right after this write: the attempt is recorded with it.
             provider_attempts=1 if status == "processing" else 0,
+            **(leased(lease) if status == "processing" else {}),
             amount=request.amount,
             currency=request.currency,
             description=request.description,
@@ -168,37 +227,66 @@ class PaymentService:
         if not created:
             # A retry of an operation that got this far before (crash, or the key outlived its record).
             existing = self.get(user_id, payment.payment_id)
+            # Unless it is this request's own write, applied before a retry of it (a lost answer).
+            created = existing.confirming_by == lease and existing.status == "processing"
             if existing.request_fingerprint != request_fingerprint:
                 raise ApiError(409, "idempotency_key_reused", "This Idempotency-Key was used with a different request.")
             payment = existing
         if payment.status == "requires_otp":
             self.on_requires_otp(payment)
         elif payment.status == "processing" and payment.provider_payment_id is None:
-            payment = self.confirm(payment, attempt_recorded=created)
+            payment = self.confirm(payment, lease=lease if created else None)
         if payment.status == "failed":
             return failed_outcome(payment, request_id)
         return {"status": 201, "body": payment.public()}
 
-    def confirm(self, payment: Payment, *, attempt_recorded: bool = False) -> Payment:
+    def confirm(self, payment: Payment, *, lease: str | None = None) -> Payment:
         """Creates and confirms the provider's intent, exactly once per payment.
 
-        Every provider call is preceded by a stored attempt, so a later attempt knows to look for what
-        an earlier one may have created. ``attempt_recorded``: the payment was just created with its
-        first attempt counted (no earlier attempt can exist), which saves a write and a lookup."""
-        looked_up = not attempt_recorded and payment.provider_attempts > 0
-        intent = self.gateway.find_intent(payment.payment_id) if looked_up else None
-        decline_code = None
-        rejected: str | None = None
-        refused = False
-        if intent is None:
-            if not attempt_recorded:
-                payment = self._update(
-                    payment.user_id,
-                    payment.payment_id,
-                    lambda p: Change(stamped(p, provider_attempts=p.provider_attempts + 1)),
-                )
-            try:
-                intent = self.gateway.create_intent(
+        Every provider call is preceded by a stored attempt holding the confirmation lease, so only one
+        request at a time talks to the provider for a payment, and a later attempt knows to look for
+        what an earlier one may have created. ``lease``: the caller's own write already moved the
+        payment to ``processing`` with its first attempt under this lease, which saves a write."""
+        if lease is None:
+            lease = new_lease()
+            payment = self._update(payment.user_id, payment.payment_id, claim_confirmation(lease))
+            if payment.confirming_by != lease:
+                return payment  # nothing left to confirm: it moved on, or an intent is already linked
+        try:
+            answer = self._ask_provider(payment, look_first=payment.provider_attempts > 1)
+        except ApiError:
+            # The provider answered with an error, or could not be reached: this attempt is over, and a
+            # retry looks for what it may have made before it creates.
+            self._update(payment.user_id, payment.payment_id, release_confirmation(lease))
+            raise
+        found = answer.intent
+        extra = [self.repository.provider_link_put(found.id, payment.user_id, payment.payment_id)] if found.id else []
+
+        def apply(current: Payment) -> Change | None:
+            change = intent_change(current, found, decline_code=answer.decline_code)
+            if change is None:
+                return release_confirmation(lease)(current)
+            change.payment.confirming_by = change.payment.confirming_until = None
+            if not found.id:
+                change.payment.provider_payment_id = None
+            if answer.rejected:
+                change.payment.rejected_field = answer.rejected
+            if answer.refused:
+                change.payment.provider_refused = True
+            return change
+
+        return self._update(payment.user_id, payment.payment_id, apply, extra_items=extra)
+
+    def _ask_provider(self, payment: Payment, *, look_first: bool) -> ProviderAnswer:
+        """The provider's intent for ``payment``: the one an earlier attempt made (``look_first``), else
+        a new one. A decline or a refusal is an answer too (an intent that needs another method)."""
+        intent = self.gateway.find_intent(payment.payment_id) if look_first else None
+        if intent is not None:
+            return ProviderAnswer(intent)
+        unpaid = ProviderIntent(id="", status="requires_payment_method", amount=payment.amount)
+        try:
+            return ProviderAnswer(
+                self.gateway.create_intent(
                     amount=payment.amount,
                     currency=payment.currency,
                     payment_method=payment.payment_method,
@@ -207,40 +295,24 @@ class PaymentService:
                     metadata={**payment.metadata, "payment_id": payment.payment_id, "user_id": payment.user_id},
                     idempotency_key=f"{payment.payment_id}-create",
                 )
-            except PaymentDeclined as declined:
-                decline_code = declined.decline_code
-                intent = ProviderIntent(
-                    id=declined.intent_id or "", status="requires_payment_method", amount=payment.amount
-                )
-            except ProviderRejected as rejection:
-                rejected, decline_code = rejection.field, f"invalid_{rejection.field}"
-                intent = ProviderIntent(id="", status="requires_payment_method", amount=payment.amount)
-            except ProviderRefused:
-                # Refused as a whole (a 4xx about no one field): nothing was created there and the same
-                # call would be refused again. The payment fails rather than stay `processing` forever;
-                # the client is answered 502, and a retry with the same key gets that answer again.
-                refused = True
-                intent = ProviderIntent(id="", status="requires_payment_method", amount=payment.amount)
-            except ProviderUnavailable:
-                # The provider may have processed the call before the connection broke: look first.
-                intent = self.gateway.find_intent(payment.payment_id)
-                if intent is None:
-                    raise
-                logger.warning("recovered an intent after a lost answer", extra={"payment_id": payment.payment_id})
-        found = intent
-        extra = [self.repository.provider_link_put(found.id, payment.user_id, payment.payment_id)] if found.id else []
-
-        def apply(current: Payment) -> Change | None:
-            change = intent_change(current, found, decline_code=decline_code)
-            if change and not found.id:
-                change.payment.provider_payment_id = None
-            if change and rejected:
-                change.payment.rejected_field = rejected
-            if change and refused:
-                change.payment.provider_refused = True
-            return change
-
-        return self._update(payment.user_id, payment.payment_id, apply, extra_items=extra)
+            )
+        except PaymentDeclined as declined:
+            intent = unpaid.model_copy(update={"id": declined.intent_id or ""})
+            return ProviderAnswer(intent, decline_code=declined.decline_code)
+        except ProviderRejected as rejection:
+            return ProviderAnswer(unpaid, decline_code=f"invalid_{rejection.field}", rejected=rejection.field)
+        except ProviderRefused:
+            # Refused as a whole (a 4xx about no one field): nothing was created there and the same call
+            # would be refused again. The payment fails rather than stay `processing` forever; the client
+            # is answered 502, and a retry with the same key gets that answer again.
+            return ProviderAnswer(unpaid, refused=True)
+        except ProviderUnavailable:
+            # The provider may have processed the call before the connection broke: look first.
+            intent = self.gateway.find_intent(payment.payment_id)
+            if intent is None:
+                raise
+            logger.warning("recovered an intent after a lost answer", extra={"payment_id": payment.payment_id})
+            return ProviderAnswer(intent)
 
     # --- capture and cancel ----------------------------------------------------------------------
     def capture(self, user_id: str, payment_id: str, request: CaptureRequest) -> Outcome:
