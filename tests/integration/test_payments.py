@@ -423,6 +423,41 @@ def test_a_refund_retry_with_the_same_key_refunds_once(user: ApiClient) -> None:
     assert user.call("GET", f"/payments/{pid}").json()["amount_refunded"] == 400
 
 
+def forget_idempotency_records(stack: RunningStack, before: set[str]) -> None:
+    """Deletes the API idempotency records made since ``before``, as their 48 h expiry would."""
+    dynamodb = stack.client("dynamodb")
+    for item in dynamodb.scan(TableName="IdempotencyTable")["Items"]:  # a test, not a request path
+        if item["id"]["S"] not in before:
+            dynamodb.delete_item(TableName="IdempotencyTable", Key={"id": item["id"]})
+
+
+def idempotency_records(stack: RunningStack) -> set[str]:
+    items = stack.client("dynamodb").scan(TableName="IdempotencyTable")["Items"]
+    return {item["id"]["S"] for item in items}
+
+
+@pytest.mark.parametrize("operation", ["payment", "refund"])
+def test_a_key_reused_with_another_body_after_its_record_expired_is_still_refused(
+    stack: RunningStack, user: ApiClient, operation: str
+) -> None:
+    # Given a payment (and a refund of it) made with a key whose idempotency record has since expired
+    pid = user.pay(1000).json()["payment_id"]
+    before = idempotency_records(stack)
+    first = user.pay(1500, key="k-reused") if operation == "payment" else user.refund(pid, 400, key="k-reused")
+    assert first.status_code == 201, first.text
+    forget_idempotency_records(stack, before)
+    # When the key comes back with another amount, then it is refused and nothing more moves
+    other = user.pay(1600, key="k-reused") if operation == "payment" else user.refund(pid, 500, key="k-reused")
+    assert other.status_code == 409, other.text
+    assert other.json()["error"]["code"] == "idempotency_key_reused"
+    # And with the same body, it is the same operation again, not a second one
+    again = user.pay(1500, key="k-reused") if operation == "payment" else user.refund(pid, 400, key="k-reused")
+    assert again.status_code == 201, again.text
+    assert again.json() == first.json()
+    if operation == "refund":
+        assert user.call("GET", f"/payments/{pid}").json()["amount_refunded"] == 400
+
+
 # --- outbox --------------------------------------------------------------------------------------
 
 

@@ -34,6 +34,7 @@ from payments_core.errors import ApiError, RequestValidationError
 KEY_RETENTION_SECONDS = 2 * 24 * 60 * 60
 IN_PROGRESS_WAIT_SECONDS = 8.0
 Outcome = dict[str, Any]  # {"status": int, "body": ...}
+KEY_REUSED = ApiError(409, "idempotency_key_reused", "This Idempotency-Key was used with a different request.")
 
 
 def _mark_replayed(response: Any, _record: Any) -> Any:
@@ -99,9 +100,7 @@ def run_once(
         try:
             outcome = _runner()(request=request, operation=operation)
         except IdempotencyValidationError:
-            raise ApiError(
-                409, "idempotency_key_reused", "This Idempotency-Key was used with a different request."
-            ) from None
+            raise KEY_REUSED from None
         except IdempotencyAlreadyInProgressError:
             if time.monotonic() < deadline:
                 time.sleep(0.1)

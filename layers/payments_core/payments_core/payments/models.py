@@ -153,9 +153,12 @@ class Refund(BaseModel):
     created_at: str
     provider_refund_id: str | None = None
     provider_attempts: int = 0
+    # The request that made it (None for refunds stored before it was kept), so its key cannot be
+    # reused with another body once the idempotency record has expired.
+    request_fingerprint: str | None = None
 
     def public(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"provider_refund_id", "provider_attempts"})
+        return self.model_dump(exclude={"provider_refund_id", "provider_attempts", "request_fingerprint"})
 
 
 class Payment(BaseModel):

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from payments_core import clock
 from payments_core.currencies import amount_problem
 from payments_core.errors import NOT_FOUND, ApiError, RequestValidationError
-from payments_core.idempotency import Outcome, fingerprint
+from payments_core.idempotency import KEY_REUSED, Outcome, fingerprint
 from payments_core.observability import logger
 from payments_core.outbox import EVENT_FOR_STATUS
 from payments_core.payments import lifecycle
@@ -230,7 +230,7 @@ class PaymentService:
             # Unless it is this request's own write, applied before a retry of it (a lost answer).
             created = existing.confirming_by == lease and existing.status == "processing"
             if existing.request_fingerprint != request_fingerprint:
-                raise ApiError(409, "idempotency_key_reused", "This Idempotency-Key was used with a different request.")
+                raise KEY_REUSED
             payment = existing
         if payment.status == "requires_otp":
             self.on_requires_otp(payment)
@@ -371,9 +371,13 @@ class PaymentService:
     # --- refunds ---------------------------------------------------------------------------------
     def refund(self, user_id: str, payment_id: str, request: RefundRequest, idempotency_key: str) -> Outcome:
         refund_id = operation_id("ref", user_id, payment_id, idempotency_key)
+        request_fingerprint = fingerprint(request.model_dump(mode="json"))
 
         def reserve(payment: Payment) -> Change | None:
             if refund_id in payment.refunds:
+                earlier = payment.refunds[refund_id].request_fingerprint
+                if earlier is not None and earlier != request_fingerprint:
+                    raise KEY_REUSED  # the same key for another refund, after its record expired
                 return None  # reserved by an earlier attempt of this same operation
             if payment.status not in lifecycle.MONEY_MOVED:
                 raise ApiError(409, "payment_not_refundable", "Only a succeeded payment can be refunded.")
@@ -395,6 +399,7 @@ class PaymentService:
                 status="pending",
                 reason=request.reason,
                 created_at=clock.iso(clock.now()),
+                request_fingerprint=request_fingerprint,
             )
             updated = stamped(payment, amount_reserved=payment.amount_reserved + amount)
             updated.refunds[refund_id] = refund
