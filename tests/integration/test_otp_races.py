@@ -215,3 +215,22 @@ def test_a_guess_at_a_payment_whose_code_was_never_stored_cancels_nothing(races:
     assert races.status(payment_id) == "requires_otp"
     races.otp.send(races.payments.get(races.user_id, payment_id))
     assert races.verify(payment_id, last_code())["body"]["status"] == "succeeded"
+
+
+def test_a_guess_made_while_a_code_is_being_resent_still_counts(races: Otp) -> None:
+    # Given a large payment that has had three wrong guesses
+    payment_id = races.create()
+    wrong = f"{(int(last_code()) + 1) % 1_000_000:06d}"
+    for _ in range(3):
+        with pytest.raises(ApiError):
+            races.verify(payment_id, wrong)
+    # When a fourth lands while a fresh code is being sent (after the send read the attempts so far)
+    fourth = after_first_call(races.otp, "_load", lambda: races.verify(payment_id, wrong))
+    races.otp.send(races.payments.get(races.user_id, payment_id))
+    assert isinstance(fourth[0], ApiError)
+    assert fourth[0].extra["attempts_remaining"] == 1
+    # Then the resend did not give that guess back: the fifth wrong one cancels the payment
+    with pytest.raises(ApiError) as fifth:
+        races.verify(payment_id, "000000" if last_code() != "000000" else "000001")
+    assert (fifth.value.status, fifth.value.code) == (429, "too_many_attempts")
+    assert races.status(payment_id) == "canceled"

@@ -194,7 +194,8 @@ class OtpService:
             response = dynamodb_client().update_item(
                 TableName=self.table_name,
                 Key=to_item(otp_key(payment.user_id, payment.payment_id)),
-                UpdateExpression="SET attempts = attempts + :one",
+                # The version moves too, so a concurrent send (conditional on it) reads the attempt.
+                UpdateExpression="SET attempts = attempts + :one, version = version + :one",
                 ConditionExpression="attribute_exists(PK) AND attempts < :max AND attribute_not_exists(used_at)",
                 ExpressionAttributeValues=to_item({":one": 1, ":max": MAX_ATTEMPTS}),
                 ReturnValues="ALL_NEW",
@@ -211,9 +212,9 @@ class OtpService:
             dynamodb_client().update_item(
                 TableName=self.table_name,
                 Key=to_item(otp_key(payment.user_id, payment.payment_id)),
-                UpdateExpression="SET used_at = :now",
+                UpdateExpression="SET used_at = :now, version = version + :one",
                 ConditionExpression="attribute_not_exists(used_at) AND code_hash = :hash",
-                ExpressionAttributeValues=to_item({":now": clock.epoch_seconds(), ":hash": code_hash}),
+                ExpressionAttributeValues=to_item({":now": clock.epoch_seconds(), ":hash": code_hash, ":one": 1}),
             )
         except ClientError as error:
             if is_condition_failure(error):
