@@ -169,12 +169,13 @@ def test_signin_returns_a_bearer_token_for_the_account(invoke: Invoker) -> None:
     }
 
 
-def test_signin_costs_one_read_on_success(invoke: Invoker) -> None:
+def test_signin_costs_one_read_and_two_writes_on_success(invoke: Invoker) -> None:
     signup(invoke)
     calls: list[str] = []
     dynamodb_client().meta.events.register("before-call.dynamodb.*", lambda model, **_: calls.append(model.name))
     assert signin(invoke)[0] == 200
-    assert calls == ["GetItem"]
+    # The account item, the attempt counted before the password is checked, and the count cleared.
+    assert calls == ["GetItem", "UpdateItem", "UpdateItem"]
 
 
 def test_unknown_email_and_wrong_password_look_the_same(invoke: Invoker) -> None:
@@ -217,6 +218,41 @@ def test_five_failures_lock_the_account_for_the_rest_of_the_window(
     monkeypatch.setattr(clock, "epoch_seconds", lambda: int(start + 901))
     expected = 200 if email == "a@example.com" else 401
     assert signin(invoke, email=email)[0] == expected
+
+
+def test_guesses_that_arrive_together_get_no_more_password_checks_than_guesses_one_by_one(
+    invoke: Invoker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from payments_core.auth import accounts, passwords
+    from payments_core.auth.models import SigninRequest
+    from payments_core.errors import ApiError
+
+    # Given an account, and 19 wrong guesses that arrive while the first wrong guess is being checked
+    signup(invoke)
+    real_verify = passwords.verify_password
+    checks: list[int] = []
+    answers: list[int] = []
+
+    def guess(password: str) -> None:
+        try:
+            accounts.signin(SigninRequest(email="a@example.com", password=password), jwt_key="k" * 32)
+            answers.append(200)
+        except ApiError as error:
+            answers.append(error.status)
+
+    def verify(stored: str, password: str) -> bool:
+        checks.append(1)
+        if len(checks) == 1:
+            for _ in range(19):
+                guess("wrong password")
+        return real_verify(stored, password)
+
+    monkeypatch.setattr(passwords, "verify_password", verify)
+    guess("wrong password")
+    # Then only five passwords were checked, and the account is locked even for the right one
+    assert len(checks) == 5
+    assert sorted(answers) == [401] * 5 + [429] * 15
+    assert signin(invoke)[0] == 429
 
 
 def test_lockout_is_per_account(invoke: Invoker) -> None:

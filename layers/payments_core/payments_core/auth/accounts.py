@@ -1,7 +1,8 @@
 """Sign-up and sign-in: the logic, and the account items it keeps in the application table.
 
 Keys: ``EMAIL#<email> / EMAIL`` holds the user id, the password hash and the lock-out counters, so a
-sign-in costs one read; ``USER#<id> / PROFILE`` holds the profile. Failed sign-ins for an email that
+sign-in costs one read and two writes (the attempt counted before the password is checked, and
+cleared after a success); ``USER#<id> / PROFILE`` holds the profile. Failed sign-ins for an email that
 has no account are counted on a placeholder item with a TTL, so lock-out looks the same whether the
 email exists or not.
 """
@@ -86,35 +87,40 @@ def signin(request: SigninRequest, *, jwt_key: str, settings: Settings | None = 
     )
     item = from_item(response["Item"]) if "Item" in response else {}
     lock = _LockState(int(item.get("failures", 0)), int(item.get("window_start", 0)))
-    retry_after = lock.retry_after(now)
-    if retry_after:
+    account_exists = "user_id" in item
+    # Each attempt counts as a failure before its password is checked (a success then clears the
+    # count), so however many guesses arrive at once, at most five are checked per window.
+    in_window = lock.window_start > now - LOCKOUT_WINDOW_SECONDS
+    if lock.retry_after(now) or not _claim_attempt(
+        request.email, account_exists=account_exists, in_window=in_window, now=now, settings=settings
+    ):
+        # Locked; if by guesses that landed after our read, the window they opened is at most this long.
         raise ApiError(
             429,
             "rate_limited",
             "Too many failed sign-ins. Try again later.",
-            headers={"Retry-After": str(retry_after)},
+            headers={"Retry-After": str(lock.retry_after(now) or LOCKOUT_WINDOW_SECONDS)},
         )
 
-    account_exists = "user_id" in item
     if account_exists:
         valid = passwords.verify_password(str(item["password_hash"]), request.password)
     else:
         passwords.burn_verification(request.password)
         valid = False
     if not valid:
-        _record_failure(request.email, account_exists=account_exists, now=now, settings=settings)
         raise INVALID_CREDENTIALS
 
-    if lock.failures:
-        _reset_failures(request.email, settings=settings)
+    _reset_failures(request.email, settings=settings)
     from payments_core.auth import tokens  # here, so sign-up never pays for importing PyJWT
 
     token = tokens.issue_token(str(item["user_id"]), key=jwt_key, settings=settings, issued_at=clock.now())
     return TokenOut(access_token=token, expires_in=settings.jwt_ttl_seconds)
 
 
-def _record_failure(email: str, *, account_exists: bool, now: int, settings: Settings) -> None:
-    """Count one failure atomically: inside the current window, or opening a new one."""
+def _claim_attempt(email: str, *, account_exists: bool, in_window: bool, now: int, settings: Settings) -> bool:
+    """Counts one attempt as a failure atomically, inside the current window (while it holds fewer
+    than five) or opening a new one; False when the account is locked out. ``in_window``: what our
+    read saw, so the first write tried is the one that usually applies."""
     ownership = "attribute_exists(user_id)" if account_exists else "attribute_not_exists(user_id)"
     expiry = {} if account_exists else {":ttl": now + LOCKOUT_WINDOW_SECONDS}
     set_ttl = "" if account_exists else ", #ttl = :ttl"
@@ -123,20 +129,21 @@ def _record_failure(email: str, *, account_exists: bool, now: int, settings: Set
     attempts = [
         (
             "SET #failures = #failures + :one" + set_ttl,
-            f"{ownership} AND window_start > :cutoff",
+            f"{ownership} AND window_start > :cutoff AND #failures < :max",
         ),
         (
             "SET #failures = :one, window_start = :now" + set_ttl,
             f"{ownership} AND (attribute_not_exists(window_start) OR window_start <= :cutoff)",
         ),
     ]
-    # The two conditions cover every state; a race only sends us round again. If an unknown email is
-    # signed up meanwhile, both fail and the new account starts with a clean slate.
+    if not in_window:
+        attempts.reverse()
+    # The two conditions cover every state but a lock-out; a race only sends us round again. If an
+    # unknown email is signed up meanwhile, both fail and the new account starts with a clean slate.
     for _ in range(3):
         for update, condition in attempts:
             values = {":one": 1, ":cutoff": cutoff, **expiry}
-            if ":now" in update:
-                values[":now"] = now
+            values |= {":now": now} if ":now" in update else {":max": LOCKOUT_FAILURES}
             try:
                 dynamodb_client().update_item(
                     TableName=settings.table_name,
@@ -146,10 +153,11 @@ def _record_failure(email: str, *, account_exists: bool, now: int, settings: Set
                     ExpressionAttributeNames=names,
                     ExpressionAttributeValues=to_item(values),
                 )
-                return
+                return True
             except ClientError as error:
                 if not is_condition_failure(error):
                     raise
+    return False
 
 
 def _reset_failures(email: str, *, settings: Settings) -> None:
