@@ -22,7 +22,7 @@ from payments_core.errors import ApiError
 from payments_core.payments.gateway import StripeGateway
 from payments_core.payments.models import CreatePaymentRequest, RefundRequest
 from payments_core.payments.repository import PaymentRepository
-from payments_core.payments.service import CONFIRM_LEASE_SECONDS, PaymentService
+from payments_core.payments.service import LEASE_SECONDS, PaymentService
 from tests.integration.conftest import RunningStack
 from tests.integration.test_payments import stripe_intents_for
 
@@ -105,7 +105,7 @@ def test_a_lambda_timeout_after_the_provider_call_then_a_retry_makes_one_intent(
     with pytest.raises(ApiError) as early:
         service.create("usr_1", order(), key, "req")
     assert (early.value.status, early.value.code) == (409, "request_in_progress")
-    now[0] += CONFIRM_LEASE_SECONDS
+    now[0] += LEASE_SECONDS
     retry = service.create("usr_1", order(), key, "req")
     assert retry["body"]["status"] == "succeeded"
     assert len(stripe_intents_for(stack, retry["body"]["payment_id"])) == 1
@@ -275,3 +275,56 @@ def test_a_creation_applied_before_its_lost_answer_is_retried_is_still_this_requ
     assert outcome["status"] == 201, outcome
     assert outcome["body"]["status"] == "succeeded"
     assert len(stripe_intents_for(stack, outcome["body"]["payment_id"])) == 1
+
+
+def test_a_second_capture_racing_the_first_waits_its_turn_and_changes_nothing(stack: RunningStack, faulty: Any) -> None:
+    from payments_core.payments.models import CaptureRequest
+
+    # Given a hold of 40.00, captured for 30.00 by one request
+    service, _ = faulty
+    user = f"usr_{uuid.uuid4().hex[:12]}"
+    hold = service.create(user, order(4000).model_copy(update={"capture_method": "manual"}), uuid.uuid4().hex, "req")
+    pid = hold["body"]["payment_id"]
+    real_capture = service.gateway.capture
+    second: list[Any] = []
+
+    def capture_then_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        captured = real_capture(*args, **kwargs)
+        if not second:  # a second request, for 10.00, lands before the first has stored its answer
+            second.append(None)
+            try:
+                second[0] = service.capture(user, pid, CaptureRequest(amount=1000))
+            except ApiError as error:
+                second[0] = error
+        return captured
+
+    service.gateway.capture = capture_then_meanwhile
+    first = service.capture(user, pid, CaptureRequest(amount=3000))
+    # Then the second never reached the provider (localstripe would have captured again), what is
+    # stored is what moved there, and a retry of the second, once the first is done, is refused
+    assert isinstance(second[0], ApiError)
+    assert (second[0].status, second[0].code) == (409, "request_in_progress")
+    assert second[0].headers["Retry-After"] == "1"
+    stored = service.repository.get(user, pid)
+    assert stored is not None
+    assert stored.amount_captured == first["body"]["amount_captured"] == 3000
+    with pytest.raises(ApiError) as retry:
+        service.capture(user, pid, CaptureRequest(amount=1000))
+    assert (retry.value.status, retry.value.code) == (409, "payment_not_capturable")
+    assert service.repository.get(user, pid).amount_captured == 3000
+
+
+def test_a_cancel_racing_a_verified_code_cancels_only_a_payment_still_waiting_for_it() -> None:
+    from payments_core.payments.models import Payment
+    from payments_core.payments.service import cancel_locally
+
+    # A verified code moves the payment to `processing` and confirms it with the provider; a cancel
+    # that read it before the move must not cancel it after (the provider may be charging it).
+    waiting = Payment(
+        payment_id="pay_1", user_id="usr_1", status="requires_otp", amount=60_000, currency="usd",
+        payment_method="pm_card_visa", request_fingerprint="f", created_at="t", updated_at="t",
+    )  # fmt: skip
+    change = cancel_locally(waiting)
+    assert change is not None
+    assert change.payment.status == "canceled"
+    assert cancel_locally(waiting.model_copy(update={"status": "processing"})) is None

@@ -168,7 +168,7 @@ class OtpService:
             )
 
         stored = self._payments().repository.update(payment.user_id, payment.payment_id, start_confirming)
-        if stored is None or stored.status != "processing" or stored.confirming_by != lease:
+        if stored is None or stored.status != "processing" or stored.lease_holder != lease:
             raise OTP_NOT_REQUIRED
         return self._confirm(stored, request_id, lease=lease)
 

@@ -182,10 +182,10 @@ class Payment(BaseModel):
     provider: str = "stripe"
     provider_payment_id: str | None = None
     provider_attempts: int = 0
-    # The confirmation lease (see service.confirm): which attempt may be talking to the provider for
-    # this payment, and until when (epoch seconds).
-    confirming_by: str | None = None
-    confirming_until: int | None = None
+    # The provider-call lease (see service.take_lease): which request may be talking to the provider
+    # about this payment (confirm, capture, cancel), and until when (epoch seconds).
+    lease_holder: str | None = None
+    lease_until: int | None = None
     next_action: dict[str, Any] | None = None
     client_secret: str | None = None
     decline_code: str | None = None

@@ -35,12 +35,17 @@ from payments_core.payments.models import (
 )
 from payments_core.payments.repository import Change, PaymentRepository
 
-# How long one confirmation may be talking to the provider: past the 20 s timeout of every function
-# that confirms (CreatePayment, OtpVerify), so once it has run out no such attempt can still be alive.
-CONFIRM_LEASE_SECONDS = 30
-CONFIRMATION_IN_PROGRESS = ApiError(
-    409, "request_in_progress", "This payment is being confirmed. Retry shortly.", headers={"Retry-After": "1"}
+# How long one request may be talking to the provider about a payment: past the 20 s timeout of every
+# function that does (create, OTP verify, capture, cancel), so once it has run out none can be alive.
+LEASE_SECONDS = 30
+PROVIDER_CALL_IN_PROGRESS = ApiError(
+    409,
+    "request_in_progress",
+    "Another request is changing this payment at the provider. Retry shortly.",
+    headers={"Retry-After": "1"},
 )
+NOT_CAPTURABLE = ApiError(409, "payment_not_capturable", "Only a payment on hold can be captured.")
+NOT_CANCELABLE = ApiError(409, "payment_not_cancelable", "Only a payment that has not moved money can be canceled.")
 
 
 def operation_id(prefix: str, *parts: str) -> str:
@@ -81,8 +86,9 @@ def refuse_amount_the_provider_would(amount: int | None, currency: str) -> None:
 
 
 def cancel_locally(payment: Payment) -> Change | None:
-    """Cancels a payment the provider never saw (one still waiting for its one-time code)."""
-    if not lifecycle.can_move(payment.status, "canceled"):
+    """Cancels a payment the provider never saw (one still waiting for its one-time code); nothing
+    once a verified code has moved it on (its confirmation may already be talking to the provider)."""
+    if payment.status != "requires_otp":
         return None
     canceled = stamped(payment, status="canceled", next_action=None, client_secret=None)
     return Change(canceled, [("PaymentCanceled", None)])
@@ -99,39 +105,54 @@ class ProviderAnswer:
 
 
 def new_lease() -> str:
-    """The id of one confirmation attempt (made at request time, never before a snapshot)."""
+    """The id of one request's provider call (made at request time, never before a snapshot)."""
     return uuid.uuid4().hex
 
 
+def take_lease(payment: Payment, lease: str, *, count_attempt: bool = False) -> Change | None:
+    """The provider-call lease for ``lease``: one request at a time talks to the provider about a
+    payment. Nothing to change if it is already ours (a write whose answer was lost and retried);
+    409 while another request may still be talking to the provider."""
+    if payment.lease_holder == lease:
+        return None
+    if payment.lease_until is not None and clock.epoch_seconds() < payment.lease_until:
+        raise PROVIDER_CALL_IN_PROGRESS
+    attempts = payment.provider_attempts + (1 if count_attempt else 0)
+    return Change(stamped(payment, provider_attempts=attempts, **leased(lease)))
+
+
 def claim_confirmation(lease: str) -> Callable[[Payment], Change | None]:
-    """Counts one provider attempt and takes the confirmation lease for it; nothing when there is
-    nothing to confirm or the lease is already ours (a write whose answer was lost and retried);
-    409 while another attempt may still be talking to the provider for this payment."""
+    """Counts one attempt to create the intent and takes the lease for it; nothing when there is
+    nothing to confirm (the payment moved on, or an intent is already linked)."""
 
     def claim(payment: Payment) -> Change | None:
         if payment.status != "processing" or payment.provider_payment_id is not None:
             return None
-        if payment.confirming_by == lease:
-            return None
-        now = clock.epoch_seconds()
-        if payment.confirming_until is not None and now < payment.confirming_until:
-            raise CONFIRMATION_IN_PROGRESS
-        return Change(stamped(payment, provider_attempts=payment.provider_attempts + 1, **leased(lease)))
+        return take_lease(payment, lease, count_attempt=True)
 
     return claim
 
 
 def leased(lease: str) -> dict[str, Any]:
-    return {"confirming_by": lease, "confirming_until": clock.epoch_seconds() + CONFIRM_LEASE_SECONDS}
+    return {"lease_holder": lease, "lease_until": clock.epoch_seconds() + LEASE_SECONDS}
 
 
-def release_confirmation(lease: str) -> Callable[[Payment], Change | None]:
-    """Ends the lease if it is still this attempt's."""
+def unleased(change: Change | None, current: Payment, lease: str) -> Change | None:
+    """``change`` with the lease ended (or, with no change, just the lease ended if still ours)."""
+    if change is None:
+        return release_lease(lease)(current)
+    if change.payment.lease_holder == lease:
+        change.payment.lease_holder = change.payment.lease_until = None
+    return change
+
+
+def release_lease(lease: str) -> Callable[[Payment], Change | None]:
+    """Ends the lease if it is still this request's."""
 
     def release(payment: Payment) -> Change | None:
-        if payment.confirming_by != lease:
+        if payment.lease_holder != lease:
             return None
-        return Change(stamped(payment, confirming_by=None, confirming_until=None))
+        return Change(stamped(payment, lease_holder=None, lease_until=None))
 
     return release
 
@@ -228,7 +249,7 @@ class PaymentService:
             # A retry of an operation that got this far before (crash, or the key outlived its record).
             existing = self.get(user_id, payment.payment_id)
             # Unless it is this request's own write, applied before a retry of it (a lost answer).
-            created = existing.confirming_by == lease and existing.status == "processing"
+            created = existing.lease_holder == lease and existing.status == "processing"
             if existing.request_fingerprint != request_fingerprint:
                 raise KEY_REUSED
             payment = existing
@@ -250,30 +271,28 @@ class PaymentService:
         if lease is None:
             lease = new_lease()
             payment = self._update(payment.user_id, payment.payment_id, claim_confirmation(lease))
-            if payment.confirming_by != lease:
+            if payment.lease_holder != lease:
                 return payment  # nothing left to confirm: it moved on, or an intent is already linked
         try:
             answer = self._ask_provider(payment, look_first=payment.provider_attempts > 1)
         except ApiError:
             # The provider answered with an error, or could not be reached: this attempt is over, and a
             # retry looks for what it may have made before it creates.
-            self._update(payment.user_id, payment.payment_id, release_confirmation(lease))
+            self._update(payment.user_id, payment.payment_id, release_lease(lease))
             raise
         found = answer.intent
         extra = [self.repository.provider_link_put(found.id, payment.user_id, payment.payment_id)] if found.id else []
 
         def apply(current: Payment) -> Change | None:
             change = intent_change(current, found, decline_code=answer.decline_code)
-            if change is None:
-                return release_confirmation(lease)(current)
-            change.payment.confirming_by = change.payment.confirming_until = None
-            if not found.id:
-                change.payment.provider_payment_id = None
-            if answer.rejected:
-                change.payment.rejected_field = answer.rejected
-            if answer.refused:
-                change.payment.provider_refused = True
-            return change
+            if change is not None:
+                if not found.id:
+                    change.payment.provider_payment_id = None
+                if answer.rejected:
+                    change.payment.rejected_field = answer.rejected
+                if answer.refused:
+                    change.payment.provider_refused = True
+            return unleased(change, current, lease)
 
         return self._update(payment.user_id, payment.payment_id, apply, extra_items=extra)
 
@@ -318,47 +337,74 @@ class PaymentService:
     def capture(self, user_id: str, payment_id: str, request: CaptureRequest) -> Outcome:
         payment = self.get(user_id, payment_id)
         if payment.status != "requires_capture" or not payment.provider_payment_id:
-            raise ApiError(409, "payment_not_capturable", "Only a payment on hold can be captured.")
+            raise NOT_CAPTURABLE
         if request.amount is not None and request.amount > payment.amount:
             raise RequestValidationError([{"field": "amount", "message": "At most the held amount."}])
         refuse_amount_the_provider_would(request.amount, payment.currency)
-        try:
-            intent = self.gateway.capture(payment.provider_payment_id, request.amount, f"{payment_id}-capture")
-        except ApiError:
-            intent = self.gateway.retrieve_intent(payment.provider_payment_id)  # captured by a lost attempt?
-            # Unless the hold moved on at the provider (expired, canceled): then ours follows it, below.
-            if intent.status != "succeeded" and not self._moved_on(payment, intent):
-                raise
         requested = request.amount or payment.amount
+        lease = new_lease()
+
+        def claim(current: Payment) -> Change | None:
+            if current.status != "requires_capture" or not current.provider_payment_id:
+                raise NOT_CAPTURABLE
+            return take_lease(current, lease)
+
+        payment = self._update(user_id, payment_id, claim)
+        intent_id = payment.provider_payment_id or ""
+        answered = True
+        try:
+            try:
+                intent = self.gateway.capture(intent_id, request.amount, f"{payment_id}-capture")
+            except ApiError:
+                answered = False
+                intent = self.gateway.retrieve_intent(intent_id)  # captured by a lost attempt of this request?
+                # Unless the hold moved on at the provider (expired, canceled): then ours follows it, below.
+                if intent.status != "succeeded" and not self._moved_on(payment, intent):
+                    raise
+        except ApiError:
+            self._update(user_id, payment_id, release_lease(lease))
+            raise
 
         def apply(current: Payment) -> Change | None:
             change = intent_change(current, intent)
-            if change is not None and change.payment.status == "succeeded":
-                # Never count more as captured than we asked for (localstripe reports the whole hold).
+            if answered and change is not None and change.payment.status == "succeeded":
+                # Never count more as captured than this capture asked for, whatever the provider echoes.
                 change.payment.amount_captured = min(change.payment.amount_captured, requested)
-            return change
+            return unleased(change, current, lease)
 
         payment = self._update(user_id, payment_id, apply)
         if payment.status in lifecycle.FINAL:  # the hold had ended at the provider
-            raise ApiError(409, "payment_not_capturable", "Only a payment on hold can be captured.")
+            raise NOT_CAPTURABLE
         return {"status": 200, "body": payment.public()}
 
     def cancel(self, user_id: str, payment_id: str) -> Outcome:
         payment = self.get(user_id, payment_id)
         if payment.status not in lifecycle.CANCELABLE:
-            raise ApiError(409, "payment_not_cancelable", "Only a payment that has not moved money can be canceled.")
+            raise NOT_CANCELABLE
         if payment.provider_payment_id:
+            lease = new_lease()
+
+            def claim(current: Payment) -> Change | None:
+                if current.status not in lifecycle.CANCELABLE:
+                    raise NOT_CANCELABLE
+                return take_lease(current, lease)
+
+            payment = self._update(user_id, payment_id, claim)
             try:
-                intent = self.gateway.cancel(payment.provider_payment_id, f"{payment_id}-cancel")
+                try:
+                    intent = self.gateway.cancel(payment.provider_payment_id or "", f"{payment_id}-cancel")
+                except ApiError:
+                    intent = self.gateway.retrieve_intent(payment.provider_payment_id or "")
+                    if intent.status != "canceled" and not self._moved_on(payment, intent):
+                        raise
             except ApiError:
-                intent = self.gateway.retrieve_intent(payment.provider_payment_id)
-                if intent.status != "canceled" and not self._moved_on(payment, intent):
-                    raise
-            payment = self._update(user_id, payment_id, lambda p: intent_change(p, intent))
+                self._update(user_id, payment_id, release_lease(lease))
+                raise
+            payment = self._update(user_id, payment_id, lambda p: unleased(intent_change(p, intent), p, lease))
         else:
             payment = self._update(user_id, payment_id, cancel_locally)
         if payment.status != "canceled":
-            raise ApiError(409, "payment_not_cancelable", "Only a payment that has not moved money can be canceled.")
+            raise NOT_CANCELABLE
         return {"status": 200, "body": payment.public()}
 
     def _moved_on(self, payment: Payment, intent: ProviderIntent) -> bool:
