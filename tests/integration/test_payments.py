@@ -130,6 +130,33 @@ def test_a_hold_is_captured(stack: RunningStack, user: ApiClient) -> None:
     assert again.json()["error"]["code"] == "payment_not_capturable"
 
 
+def test_concurrent_captures_of_one_hold_capture_once_and_ours_matches_the_provider(
+    stack: RunningStack, user: ApiClient
+) -> None:
+    # Given a hold of 40.00, and six captures of different amounts sent at once with their own keys
+    hold = user.pay(4000, capture_method="manual").json()
+    pid = hold["payment_id"]
+    amounts = [1000, 1500, 2000, 2500, 3000, 4000]
+
+    def capture(amount: int) -> requests.Response:
+        return user.call("POST", f"/payments/{pid}/capture", {"amount": amount}, key=uuid.uuid4().hex)
+
+    with ThreadPoolExecutor(len(amounts)) as pool:
+        answers = list(pool.map(capture, amounts))
+    # Then exactly one was captured, the others were refused, and what we hold is what moved there
+    winners = [(answer, amount) for answer, amount in zip(answers, amounts, strict=True) if answer.status_code == 200]
+    assert len(winners) == 1, [answer.text for answer in answers]
+    assert {answer.json()["error"]["code"] for answer in answers if answer.status_code != 200} <= {
+        "request_in_progress",
+        "payment_not_capturable",
+    }
+    at_provider = requests.get(
+        f"{stack.stripe_url}/v1/payment_intents/{hold['provider_payment_id']}", auth=("sk_test_x", ""), timeout=10
+    ).json()
+    ours = user.call("GET", f"/payments/{pid}").json()
+    assert ours["amount_captured"] == at_provider["amount_received"] == winners[0][1]
+
+
 def test_a_hold_is_canceled(user: ApiClient) -> None:
     hold = user.pay(4000, capture_method="manual").json()
     canceled = user.call("POST", f"/payments/{hold['payment_id']}/cancel", key="c-1")
