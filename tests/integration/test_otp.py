@@ -103,6 +103,38 @@ def test_twenty_concurrent_wrong_guesses_get_at_most_five_checks(stack: RunningS
     assert user.call("GET", f"/payments/{payment['payment_id']}").json()["status"] == "canceled"
 
 
+def race_a_cancel_against_four_verifies(stack: RunningStack, user: ApiClient) -> None:
+    """Four verifies of the right code (a double-clicking client) and a cancel, all at once: either the
+    cancel or one verify wins; ours says which, and the provider agrees."""
+    pid = large_payment(stack, user)["payment_id"]
+    code = wait_for(lambda: codes_for(stack, user.email), 10, "the code email")[0]
+
+    def send(job: str) -> requests.Response:
+        if job == "cancel":
+            return user.call("POST", f"/payments/{pid}/cancel", key=f"cancel-{pid}")
+        return verify(user, pid, code)
+
+    jobs = ["v1", "v2", "v3", "v4", "cancel"]
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        answers = dict(zip(jobs, pool.map(send, jobs), strict=True))
+    ours = user.call("GET", f"/payments/{pid}").json()["status"]
+    charged = [pi["status"] for pi in stripe_intents_for(stack, pid)]
+    winners = [job for job, answer in answers.items() if answer.status_code == 200]
+    assert len(winners) == 1, {job: answer.text for job, answer in answers.items()}
+    if winners == ["cancel"]:
+        assert (ours, charged) == ("canceled", []), "a canceled payment was charged"
+    else:
+        assert (ours, charged) == ("succeeded", ["succeeded"])
+        assert answers["cancel"].json()["error"]["code"] == "payment_not_cancelable"
+
+
+def test_a_cancel_sent_with_the_right_code_leaves_ours_and_the_provider_agreeing(
+    stack: RunningStack, user: ApiClient
+) -> None:
+    for _ in range(3):
+        race_a_cancel_against_four_verifies(stack, user)
+
+
 def test_a_resend_invalidates_the_old_code_and_a_fourth_send_is_refused(stack: RunningStack, user: ApiClient) -> None:
     payment = large_payment(stack, user)
     first = wait_for(lambda: codes_for(stack, user.email), 10, "the code email")[0]
