@@ -264,9 +264,9 @@ class PaymentService:
     def confirm(self, payment: Payment, *, lease: str | None = None) -> Payment:
         """Creates and confirms the provider's intent, exactly once per payment.
 
-        Every provider call is preceded by a stored attempt holding the confirmation lease, so only one
-        request at a time talks to the provider for a payment, and a later attempt knows to look for
-        what an earlier one may have created. ``lease``: the caller's own write already moved the
+        Every provider call is preceded by a stored attempt holding the provider-call lease, so only
+        one request at a time talks to the provider for a payment, and a later attempt knows to look
+        for what an earlier one may have created. ``lease``: the caller's own write already moved the
         payment to ``processing`` with its first attempt under this lease, which saves a write."""
         if lease is None:
             lease = new_lease()
