@@ -28,7 +28,7 @@ def cancel_payment(payment_id: str) -> Any:
         route=f"POST /payments/{payment_id}/cancel",
         key=key,
         body={},
-        operation=lambda: payment_service().cancel(user_id, payment_id),
+        operation=lambda: payment_service().cancel(user_id, payment_id, key),
         context=app.lambda_context,
     )
     return outcome_response(outcome, replayed)

@@ -30,7 +30,7 @@ def capture_payment(payment_id: str) -> Any:
         route=f"POST /payments/{payment_id}/capture",
         key=key,
         body=request.model_dump(mode="json"),
-        operation=lambda: payment_service().capture(user_id, payment_id, request),
+        operation=lambda: payment_service().capture(user_id, payment_id, request, key),
         context=app.lambda_context,
     )
     return outcome_response(outcome, replayed)

@@ -293,13 +293,13 @@ def test_a_second_capture_racing_the_first_waits_its_turn_and_changes_nothing(st
         if not second:  # a second request, for 10.00, lands before the first has stored its answer
             second.append(None)
             try:
-                second[0] = service.capture(user, pid, CaptureRequest(amount=1000))
+                second[0] = service.capture(user, pid, CaptureRequest(amount=1000), uuid.uuid4().hex)
             except ApiError as error:
                 second[0] = error
         return captured
 
     service.gateway.capture = capture_then_meanwhile
-    first = service.capture(user, pid, CaptureRequest(amount=3000))
+    first = service.capture(user, pid, CaptureRequest(amount=3000), uuid.uuid4().hex)
     # Then the second never reached the provider (localstripe would have captured again), what is
     # stored is what moved there, and a retry of the second, once the first is done, is refused
     assert isinstance(second[0], ApiError)
@@ -309,7 +309,7 @@ def test_a_second_capture_racing_the_first_waits_its_turn_and_changes_nothing(st
     assert stored is not None
     assert stored.amount_captured == first["body"]["amount_captured"] == 3000
     with pytest.raises(ApiError) as retry:
-        service.capture(user, pid, CaptureRequest(amount=1000))
+        service.capture(user, pid, CaptureRequest(amount=1000), uuid.uuid4().hex)
     assert (retry.value.status, retry.value.code) == (409, "payment_not_capturable")
     assert service.repository.get(user, pid).amount_captured == 3000
 
@@ -328,3 +328,36 @@ def test_a_cancel_racing_a_verified_code_cancels_only_a_payment_still_waiting_fo
     assert change is not None
     assert change.payment.status == "canceled"
     assert cancel_locally(waiting.model_copy(update={"status": "processing"})) is None
+
+
+def test_the_provider_key_of_a_capture_is_the_client_operations_own(stack: RunningStack, faulty: Any) -> None:
+    from payments_core.payments.models import CaptureRequest
+
+    # Given a hold whose first capture the provider refuses (Stripe keeps that answer for its key)
+    service, client = faulty
+    user = f"usr_{uuid.uuid4().hex[:12]}"
+    pid = service.create(user, order(4000).model_copy(update={"capture_method": "manual"}), uuid.uuid4().hex, "r")[
+        "body"
+    ]["payment_id"]
+    sent: list[str] = []
+    forward = client.request
+
+    def recording(method: str, url: str, headers: Any, post_data: Any = None, **kwargs: Any) -> Any:
+        if url.split("?")[0].endswith("/capture"):
+            sent.append(headers.get("Idempotency-Key"))
+        return forward(method, url, headers, post_data, **kwargs)
+
+    client.request = recording
+    client.plan = [("POST", "/capture", "refused")]
+    with pytest.raises(ApiError) as failed:
+        service.capture(user, pid, CaptureRequest(amount=3000), "client-key-1")
+    assert failed.value.status == 502
+    # When the client sends another capture under a new key, then the provider is asked under a new key
+    captured = service.capture(user, pid, CaptureRequest(amount=2000), "client-key-2")
+    assert captured["body"]["amount_captured"] == 2000
+    assert len(sent) == 2
+    assert sent[0] != sent[1], "a second capture would meet the first one's stored error at Stripe"
+    # And the provider key is derived from our stored ids, so a retry of one operation re-sends its key
+    from payments_core.payments.service import operation_id
+
+    assert sent == [operation_id("cap", user, pid, "client-key-1"), operation_id("cap", user, pid, "client-key-2")]

@@ -124,7 +124,9 @@ def test_a_cancel_that_lands_after_the_code_is_used_moves_no_money(stack: Runnin
     payment_id = races.create()
     code = last_code()
     # When the client cancels it right after a verify has used the code, before that verify confirms
-    canceled = after_first_call(races.otp, "_use", lambda: races.payments.cancel(races.user_id, payment_id))
+    canceled = after_first_call(
+        races.otp, "_use", lambda: races.payments.cancel(races.user_id, payment_id, uuid.uuid4().hex)
+    )
     answer = outcome_of(lambda: races.verify(payment_id, code))
     # Then nothing was charged at the provider, the cancel stands and the verify says so
     assert stripe_intents_for(stack, payment_id) == [], "a canceled payment was charged"

@@ -72,7 +72,10 @@ class PaymentLifecycle(RuleBasedStateMachine):
         payment = self.service.get(USER, data.draw(st.sampled_from(self.ids)))
         try:
             self.service.capture(
-                USER, payment.payment_id, CaptureRequest(amount=max(1, int(payment.amount * fraction)))
+                USER,
+                payment.payment_id,
+                CaptureRequest(amount=max(1, int(payment.amount * fraction))),
+                uuid.uuid4().hex,
             )
         except ApiError as error:
             assert error.code == "payment_not_capturable"
@@ -83,7 +86,7 @@ class PaymentLifecycle(RuleBasedStateMachine):
     def cancel(self, data: st.DataObject) -> None:
         payment_id = data.draw(st.sampled_from(self.ids))
         try:
-            self.service.cancel(USER, payment_id)
+            self.service.cancel(USER, payment_id, uuid.uuid4().hex)
         except ApiError as error:
             assert error.code == "payment_not_cancelable"
 

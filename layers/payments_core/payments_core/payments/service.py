@@ -334,7 +334,7 @@ class PaymentService:
             return ProviderAnswer(intent)
 
     # --- capture and cancel ----------------------------------------------------------------------
-    def capture(self, user_id: str, payment_id: str, request: CaptureRequest) -> Outcome:
+    def capture(self, user_id: str, payment_id: str, request: CaptureRequest, idempotency_key: str) -> Outcome:
         payment = self.get(user_id, payment_id)
         if payment.status != "requires_capture" or not payment.provider_payment_id:
             raise NOT_CAPTURABLE
@@ -354,7 +354,10 @@ class PaymentService:
         answered = True
         try:
             try:
-                intent = self.gateway.capture(intent_id, request.amount, f"{payment_id}-capture")
+                # The provider's key is this client operation's: a retry re-sends it, another capture
+                # (after this one failed there) is not refused by the provider as a reused key.
+                stripe_key = operation_id("cap", user_id, payment_id, idempotency_key)
+                intent = self.gateway.capture(intent_id, request.amount, stripe_key)
             except ApiError:
                 answered = False
                 intent = self.gateway.retrieve_intent(intent_id)  # captured by a lost attempt of this request?
@@ -377,7 +380,7 @@ class PaymentService:
             raise NOT_CAPTURABLE
         return {"status": 200, "body": payment.public()}
 
-    def cancel(self, user_id: str, payment_id: str) -> Outcome:
+    def cancel(self, user_id: str, payment_id: str, idempotency_key: str) -> Outcome:
         payment = self.get(user_id, payment_id)
         if payment.status not in lifecycle.CANCELABLE:
             raise NOT_CANCELABLE
@@ -392,7 +395,8 @@ class PaymentService:
             payment = self._update(user_id, payment_id, claim)
             try:
                 try:
-                    intent = self.gateway.cancel(payment.provider_payment_id or "", f"{payment_id}-cancel")
+                    stripe_key = operation_id("can", user_id, payment_id, idempotency_key)
+                    intent = self.gateway.cancel(payment.provider_payment_id or "", stripe_key)
                 except ApiError:
                     intent = self.gateway.retrieve_intent(payment.provider_payment_id or "")
                     if intent.status != "canceled" and not self._moved_on(payment, intent):
