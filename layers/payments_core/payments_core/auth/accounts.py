@@ -94,12 +94,13 @@ def signin(request: SigninRequest, *, jwt_key: str, settings: Settings | None = 
     if lock.retry_after(now) or not _claim_attempt(
         request.email, account_exists=account_exists, in_window=in_window, now=now, settings=settings
     ):
-        # Locked; if by guesses that landed after our read, the window they opened is at most this long.
+        # Locked, maybe by guesses that landed after our read: the rest of the window we saw, or a new one.
+        window_left = lock.window_start + LOCKOUT_WINDOW_SECONDS - now if in_window else LOCKOUT_WINDOW_SECONDS
         raise ApiError(
             429,
             "rate_limited",
             "Too many failed sign-ins. Try again later.",
-            headers={"Retry-After": str(lock.retry_after(now) or LOCKOUT_WINDOW_SECONDS)},
+            headers={"Retry-After": str(window_left)},
         )
 
     if account_exists:
