@@ -43,6 +43,7 @@ MAX_SENDS = 3
 SEND_WINDOW_SECONDS = 15 * 60
 
 OTP_NOT_REQUIRED = ApiError(409, "otp_not_required", "This payment is not waiting for a one-time code.")
+OTP_EXPIRED = ApiError(410, "otp_expired", "The code has expired. Ask for a new one.")
 TOO_MANY_ATTEMPTS = ApiError(429, "too_many_attempts", "Too many wrong codes: the payment was canceled.")
 
 
@@ -144,7 +145,7 @@ class OtpService:
             self._refuse_unclaimed(payment)
         attempts, stored_hash, expires_at = claimed
         if clock.epoch_seconds() > expires_at:
-            raise ApiError(410, "otp_expired", "The code has expired. Ask for a new one.")
+            raise OTP_EXPIRED
         if not hmac.compare_digest(stored_hash, self._hash(payment.payment_id, code)):
             if attempts >= MAX_ATTEMPTS:
                 self._cancel(payment)
@@ -176,7 +177,7 @@ class OtpService:
         """Why no attempt could be claimed: only five wrong codes cancel the payment."""
         current = self._load(payment)
         if current is None:  # no code was stored (its first send was cut short)
-            raise ApiError(410, "otp_expired", "The code has expired. Ask for a new one.")
+            raise OTP_EXPIRED
         if "used_at" in current:  # a right code was used: that request is confirming the payment
             raise OTP_NOT_REQUIRED
         self._cancel(payment)

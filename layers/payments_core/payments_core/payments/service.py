@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -83,6 +84,14 @@ def refuse_amount_the_provider_would(amount: int | None, currency: str) -> None:
     problem = amount_problem(amount, currency) if amount is not None else None
     if problem:
         raise RequestValidationError([{"field": "amount", "message": problem}])
+
+
+def capturable(payment: Payment) -> bool:
+    return payment.status == "requires_capture" and payment.provider_payment_id is not None
+
+
+def cancelable(payment: Payment) -> bool:
+    return payment.status in lifecycle.CANCELABLE
 
 
 def cancel_locally(payment: Payment) -> Change | None:
@@ -273,13 +282,8 @@ class PaymentService:
             payment = self._update(payment.user_id, payment.payment_id, claim_confirmation(lease))
             if payment.lease_holder != lease:
                 return payment  # nothing left to confirm: it moved on, or an intent is already linked
-        try:
+        with self._lease_ended_on_error(payment, lease):
             answer = self._ask_provider(payment, look_first=payment.provider_attempts > 1)
-        except ApiError:
-            # The provider answered with an error, or could not be reached: this attempt is over, and a
-            # retry looks for what it may have made before it creates.
-            self._update(payment.user_id, payment.payment_id, release_lease(lease))
-            raise
         found = answer.intent
         extra = [self.repository.provider_link_put(found.id, payment.user_id, payment.payment_id)] if found.id else []
 
@@ -336,37 +340,20 @@ class PaymentService:
     # --- capture and cancel ----------------------------------------------------------------------
     def capture(self, user_id: str, payment_id: str, request: CaptureRequest, idempotency_key: str) -> Outcome:
         payment = self.get(user_id, payment_id)
-        if payment.status != "requires_capture" or not payment.provider_payment_id:
+        if not capturable(payment):
             raise NOT_CAPTURABLE
         if request.amount is not None and request.amount > payment.amount:
             raise RequestValidationError([{"field": "amount", "message": "At most the held amount."}])
         refuse_amount_the_provider_would(request.amount, payment.currency)
         requested = request.amount or payment.amount
         lease = new_lease()
-
-        def claim(current: Payment) -> Change | None:
-            if current.status != "requires_capture" or not current.provider_payment_id:
-                raise NOT_CAPTURABLE
-            return take_lease(current, lease)
-
-        payment = self._update(user_id, payment_id, claim)
-        intent_id = payment.provider_payment_id or ""
-        answered = True
-        try:
-            try:
-                # The provider's key is this client operation's: a retry re-sends it, another capture
-                # (after this one failed there) is not refused by the provider as a reused key.
-                stripe_key = operation_id("cap", user_id, payment_id, idempotency_key)
-                intent = self.gateway.capture(intent_id, request.amount, stripe_key)
-            except ApiError:
-                answered = False
-                intent = self.gateway.retrieve_intent(intent_id)  # captured by a lost attempt of this request?
-                # Unless the hold moved on at the provider (expired, canceled): then ours follows it, below.
-                if intent.status != "succeeded" and not self._moved_on(payment, intent):
-                    raise
-        except ApiError:
-            self._update(user_id, payment_id, release_lease(lease))
-            raise
+        payment = self._claim_lease(payment, lease, capturable, NOT_CAPTURABLE)
+        # The provider's key is this client operation's: a retry re-sends it, another capture (after
+        # this one failed there) is not refused by the provider as a reused key.
+        stripe_key = operation_id("cap", user_id, payment_id, idempotency_key)
+        intent, answered = self._call_under_lease(
+            payment, lease, lambda intent_id: self.gateway.capture(intent_id, request.amount, stripe_key), "succeeded"
+        )
 
         def apply(current: Payment) -> Change | None:
             change = intent_change(current, intent)
@@ -382,34 +369,60 @@ class PaymentService:
 
     def cancel(self, user_id: str, payment_id: str, idempotency_key: str) -> Outcome:
         payment = self.get(user_id, payment_id)
-        if payment.status not in lifecycle.CANCELABLE:
+        if not cancelable(payment):
             raise NOT_CANCELABLE
         if payment.provider_payment_id:
             lease = new_lease()
-
-            def claim(current: Payment) -> Change | None:
-                if current.status not in lifecycle.CANCELABLE:
-                    raise NOT_CANCELABLE
-                return take_lease(current, lease)
-
-            payment = self._update(user_id, payment_id, claim)
-            try:
-                try:
-                    stripe_key = operation_id("can", user_id, payment_id, idempotency_key)
-                    intent = self.gateway.cancel(payment.provider_payment_id or "", stripe_key)
-                except ApiError:
-                    intent = self.gateway.retrieve_intent(payment.provider_payment_id or "")
-                    if intent.status != "canceled" and not self._moved_on(payment, intent):
-                        raise
-            except ApiError:
-                self._update(user_id, payment_id, release_lease(lease))
-                raise
+            payment = self._claim_lease(payment, lease, cancelable, NOT_CANCELABLE)
+            stripe_key = operation_id("can", user_id, payment_id, idempotency_key)
+            intent, _ = self._call_under_lease(
+                payment, lease, lambda intent_id: self.gateway.cancel(intent_id, stripe_key), "canceled"
+            )
             payment = self._update(user_id, payment_id, lambda p: unleased(intent_change(p, intent), p, lease))
         else:
             payment = self._update(user_id, payment_id, cancel_locally)
         if payment.status != "canceled":
             raise NOT_CANCELABLE
         return {"status": 200, "body": payment.public()}
+
+    def _claim_lease(
+        self, payment: Payment, lease: str, eligible: Callable[[Payment], bool], refusal: ApiError
+    ) -> Payment:
+        """The payment with this request's provider-call lease, if it is still ``eligible``."""
+
+        def claim(current: Payment) -> Change | None:
+            if not eligible(current):
+                raise refusal
+            return take_lease(current, lease)
+
+        return self._update(payment.user_id, payment.payment_id, claim)
+
+    def _call_under_lease(
+        self, payment: Payment, lease: str, call: Callable[[str], ProviderIntent], reached: str
+    ) -> tuple[ProviderIntent, bool]:
+        """Runs one provider call on the payment's intent; returns the intent and whether the call
+        itself answered. If the provider refuses it, the intent is read: one in status ``reached`` (a
+        lost attempt of this request did it) or one that moved on elsewhere (ours follows it) is an
+        answer too; otherwise the error stands and the lease ends."""
+        intent_id = payment.provider_payment_id or ""
+        try:
+            return call(intent_id), True
+        except ApiError:
+            with self._lease_ended_on_error(payment, lease):
+                intent = self.gateway.retrieve_intent(intent_id)
+                if intent.status != reached and not self._moved_on(payment, intent):
+                    raise
+            return intent, False
+
+    @contextmanager
+    def _lease_ended_on_error(self, payment: Payment, lease: str) -> Iterator[None]:
+        """A provider call that ends in an error ends its attempt: the lease goes (a retry looks for
+        what the attempt may have made before it acts)."""
+        try:
+            yield
+        except ApiError:
+            self._update(payment.user_id, payment.payment_id, release_lease(lease))
+            raise
 
     def _moved_on(self, payment: Payment, intent: ProviderIntent) -> bool:
         """After the provider refused a call: if its intent has moved on from what we hold (a hold that
