@@ -195,3 +195,34 @@ def wait_for(condition: Callable[[], Any], seconds: float = 30, message: str = "
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {message}")
         time.sleep(0.2)
+
+
+def outcome_of(call: Callable[[], Any]) -> Any:
+    """What ``call`` returns, or the client error it raises."""
+    from payments_core.errors import ApiError
+
+    try:
+        return call()
+    except ApiError as error:
+        return error
+
+
+def run_meanwhile(target: Any, name: str, meanwhile: Callable[[], Any], *, before: bool = False) -> list[Any]:
+    """Wraps ``target.name`` so that ``meanwhile`` runs once, right after its first call returns (or
+    just before it starts); the returned list then holds what ``meanwhile`` returned or raised."""
+    original = getattr(target, name)
+    seen: list[Any] = []
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        first = not seen
+        if first:
+            seen.append(None)
+        if first and before:
+            seen[0] = outcome_of(meanwhile)
+        result = original(*args, **kwargs)
+        if first and not before:
+            seen[0] = outcome_of(meanwhile)
+        return result
+
+    setattr(target, name, wrapped)
+    return seen

@@ -23,7 +23,7 @@ from payments_core.payments.gateway import StripeGateway
 from payments_core.payments.models import CreatePaymentRequest, RefundRequest
 from payments_core.payments.repository import PaymentRepository
 from payments_core.payments.service import LEASE_SECONDS, PaymentService
-from tests.integration.conftest import RunningStack
+from tests.integration.conftest import RunningStack, run_meanwhile
 from tests.integration.test_payments import stripe_intents_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("aws")]
@@ -285,20 +285,10 @@ def test_a_second_capture_racing_the_first_waits_its_turn_and_changes_nothing(st
     user = f"usr_{uuid.uuid4().hex[:12]}"
     hold = service.create(user, order(4000).model_copy(update={"capture_method": "manual"}), uuid.uuid4().hex, "req")
     pid = hold["body"]["payment_id"]
-    real_capture = service.gateway.capture
-    second: list[Any] = []
-
-    def capture_then_meanwhile(*args: Any, **kwargs: Any) -> Any:
-        captured = real_capture(*args, **kwargs)
-        if not second:  # a second request, for 10.00, lands before the first has stored its answer
-            second.append(None)
-            try:
-                second[0] = service.capture(user, pid, CaptureRequest(amount=1000), uuid.uuid4().hex)
-            except ApiError as error:
-                second[0] = error
-        return captured
-
-    service.gateway.capture = capture_then_meanwhile
+    # When a second request, for 10.00, lands before the first has stored the provider's answer
+    second = run_meanwhile(
+        service.gateway, "capture", lambda: service.capture(user, pid, CaptureRequest(amount=1000), uuid.uuid4().hex)
+    )
     first = service.capture(user, pid, CaptureRequest(amount=3000), uuid.uuid4().hex)
     # Then the second never reached the provider (localstripe would have captured again), what is
     # stored is what moved there, and a retry of the second, once the first is done, is refused

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +24,7 @@ from payments_core.payments.gateway import StripeGateway
 from payments_core.payments.models import CreatePaymentRequest
 from payments_core.payments.repository import PaymentRepository
 from payments_core.payments.service import PaymentService
-from tests.integration.conftest import RunningStack
+from tests.integration.conftest import RunningStack, outcome_of, run_meanwhile
 from tests.integration.test_payments import stripe_intents_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("aws")]
@@ -75,56 +74,12 @@ def last_code() -> str:
     return match.group(1)
 
 
-def outcome_of(call: Callable[[], Any]) -> Any:
-    try:
-        return call()
-    except ApiError as error:
-        return error
-
-
-def after_first_call(target: Any, name: str, meanwhile: Callable[[], Any]) -> list[Any]:
-    """Wraps ``target.name`` so that ``meanwhile`` runs once, right after its first call returns."""
-    original = getattr(target, name)
-    seen: list[Any] = []
-
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        result = original(*args, **kwargs)
-        if not seen:
-            seen.append(None)
-            try:
-                seen[0] = meanwhile()
-            except ApiError as error:
-                seen[0] = error
-        return result
-
-    setattr(target, name, wrapped)
-    return seen
-
-
-def before_first_call(target: Any, name: str, meanwhile: Callable[[], Any]) -> list[Any]:
-    """Wraps ``target.name`` so that ``meanwhile`` runs once, just before its first call starts."""
-    original = getattr(target, name)
-    seen: list[Any] = []
-
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if not seen:
-            seen.append(None)
-            try:
-                seen[0] = meanwhile()
-            except ApiError as error:
-                seen[0] = error
-        return original(*args, **kwargs)
-
-    setattr(target, name, wrapped)
-    return seen
-
-
 def test_a_cancel_that_lands_after_the_code_is_used_moves_no_money(stack: RunningStack, races: Otp) -> None:
     # Given a large payment and its code
     payment_id = races.create()
     code = last_code()
     # When the client cancels it right after a verify has used the code, before that verify confirms
-    canceled = after_first_call(
+    canceled = run_meanwhile(
         races.otp, "_use", lambda: races.payments.cancel(races.user_id, payment_id, uuid.uuid4().hex)
     )
     answer = outcome_of(lambda: races.verify(payment_id, code))
@@ -141,7 +96,7 @@ def test_a_second_verify_while_the_first_confirms_cancels_nothing(stack: Running
     payment_id = races.create()
     code = last_code()
     # When the same code arrives again (a double submit) just after the first verify used it
-    second = after_first_call(races.otp, "_use", lambda: races.verify(payment_id, code))
+    second = run_meanwhile(races.otp, "_use", lambda: races.verify(payment_id, code))
     first = outcome_of(lambda: races.verify(payment_id, code))
     # Then the first charges once, and the second is told the payment no longer waits for a code
     assert len(stripe_intents_for(stack, payment_id)) == 1
@@ -156,7 +111,7 @@ def test_a_wrong_guess_while_the_first_confirms_cancels_nothing(stack: RunningSt
     payment_id = races.create()
     code = last_code()
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
-    second = after_first_call(races.otp, "_use", lambda: races.verify(payment_id, wrong))
+    second = run_meanwhile(races.otp, "_use", lambda: races.verify(payment_id, wrong))
     first = races.verify(payment_id, code)
     assert isinstance(second[0], ApiError)
     assert (second[0].status, second[0].code) == (409, "otp_not_required")
@@ -169,7 +124,7 @@ def test_a_verify_while_the_provider_call_is_in_flight_waits_for_it(stack: Runni
     payment_id = races.create()
     code = last_code()
     # When another verify arrives while that provider call is still on its way
-    second = before_first_call(races.payments.gateway, "create_intent", lambda: races.verify(payment_id, code))
+    second = run_meanwhile(races.payments.gateway, "create_intent", lambda: races.verify(payment_id, code), before=True)
     first = races.verify(payment_id, code)
     # Then only one PaymentIntent exists, and the second is asked to come back
     assert len(stripe_intents_for(stack, payment_id)) == 1
@@ -227,7 +182,7 @@ def test_a_guess_made_while_a_code_is_being_resent_still_counts(races: Otp) -> N
         with pytest.raises(ApiError):
             races.verify(payment_id, wrong)
     # When a fourth lands while a fresh code is being sent (after the send read the attempts so far)
-    fourth = after_first_call(races.otp, "_load", lambda: races.verify(payment_id, wrong))
+    fourth = run_meanwhile(races.otp, "_load", lambda: races.verify(payment_id, wrong))
     races.otp.send(races.payments.get(races.user_id, payment_id))
     assert isinstance(fourth[0], ApiError)
     assert fourth[0].extra["attempts_remaining"] == 1
