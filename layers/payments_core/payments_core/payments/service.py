@@ -47,6 +47,15 @@ PROVIDER_CALL_IN_PROGRESS = ApiError(
 )
 NOT_CAPTURABLE = ApiError(409, "payment_not_capturable", "Only a payment on hold can be captured.")
 NOT_CANCELABLE = ApiError(409, "payment_not_cancelable", "Only a payment that has not moved money can be canceled.")
+# A payment's refunds live in its item (one conditional write keeps them within the captured amount),
+# and a DynamoDB item holds at most 400 KB: about 1,000 refunds. The cap keeps the largest payment
+# (tests/unit/test_item_size.py) far below that, and its bus events below EventBridge's 256 KB.
+MAX_REFUNDS_PER_PAYMENT = 100
+REFUND_LIMIT_REACHED = ApiError(
+    409,
+    "refund_limit_reached",
+    f"This payment already has {MAX_REFUNDS_PER_PAYMENT} refunds, the most one payment can have.",
+)
 
 
 def operation_id(prefix: str, *parts: str) -> str:
@@ -454,6 +463,8 @@ class PaymentService:
                     "The refund would exceed what remains of the captured amount.",
                     extra={"amount_remaining": max(remaining, 0)},
                 )
+            if len(payment.refunds) >= MAX_REFUNDS_PER_PAYMENT:
+                raise REFUND_LIMIT_REACHED
             refund = Refund(
                 refund_id=refund_id,
                 payment_id=payment.payment_id,

@@ -1,0 +1,76 @@
+"""The largest payment we can store fits DynamoDB's item limit, and its bus events EventBridge's."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from payments_core.outbox import event_detail
+from payments_core.payments.models import Payment, Refund
+from payments_core.payments.repository import PaymentRepository
+from payments_core.payments.service import MAX_REFUNDS_PER_PAYMENT
+
+DYNAMODB_ITEM_LIMIT = 400 * 1024
+EVENTBRIDGE_ENTRY_LIMIT = 256 * 1024
+NOW = "2026-12-02T12:00:00.000000Z"
+
+
+def largest_payment() -> Payment:
+    """Every field at the most the models let a client or the provider put there."""
+    refunds = {
+        f"ref_{n:024x}": Refund(
+            refund_id=f"ref_{n:024x}",
+            payment_id="pay_" + "f" * 24,
+            amount=99_999_999,
+            currency="usd",
+            status="failed",
+            reason="requested_by_customer",
+            created_at=NOW,
+            provider_refund_id="re_" + "x" * 60,
+            provider_attempts=99,
+            request_fingerprint="a" * 64,
+        )
+        for n in range(MAX_REFUNDS_PER_PAYMENT)
+    }
+    return Payment(
+        payment_id="pay_" + "f" * 24,
+        user_id="usr_" + "f" * 32,
+        status="partially_refunded",
+        amount=99_999_999,
+        currency="usd",
+        amount_captured=99_999_999,
+        amount_refunded=99_999_998,
+        amount_reserved=99_999_998,
+        description="d" * 1000,
+        # 20 keys of 40 characters and values of 500 (CreatePaymentRequest), each character stored as a
+        # six-byte JSON escape: more than any character the models accept takes (four bytes at most).
+        metadata={f"{n:02d}".ljust(40, "k"): "\u0001" * 500 for n in range(20)},
+        capture_method="manual",
+        payment_method="pm_" + "m" * 250,
+        request_fingerprint="a" * 64,
+        provider_payment_id="pi_" + "x" * 60,
+        provider_attempts=99,
+        lease_holder="l" * 32,
+        lease_until=1_800_000_000,
+        next_action={"type": "redirect_to_url", "redirect_to_url": {"url": "https://" + "u" * 2000}},
+        client_secret="pi_" + "x" * 60 + "_secret_" + "s" * 60,
+        decline_code="d" * 100,
+        refunds=refunds,
+        created_at=NOW,
+        updated_at=NOW,
+        version=10_000,
+    )
+
+
+def test_a_payment_with_the_most_refunds_fits_a_dynamodb_item_with_room_to_spare() -> None:
+    item = PaymentRepository("AppTable")._item(largest_payment())
+    # The typed JSON of an item is longer than DynamoDB counts it (type tags, quotes): an upper bound.
+    size = len(json.dumps(item).encode())
+    assert size < DYNAMODB_ITEM_LIMIT / 2, size
+
+
+def test_its_bus_events_fit_an_eventbridge_entry() -> None:
+    payment = largest_payment()
+    refund = next(iter(payment.refunds.values()))
+    detail = json.dumps(event_detail(payment, refund, datetime.now(UTC)), separators=(",", ":"))
+    assert len(detail.encode()) < EVENTBRIDGE_ENTRY_LIMIT / 2, len(detail)
