@@ -86,6 +86,28 @@ def test_a_webhook_moves_a_payment_forward_once(stack: RunningStack, user: ApiCl
     assert stack.events_for(payment["payment_id"]).count("PaymentSucceeded") == 1
 
 
+def test_an_event_about_another_intent_never_moves_a_payment(stack: RunningStack, user: ApiClient) -> None:
+    # Given a hold of 20.00, and a signed event saying it succeeded for 9,000.00, but about an intent
+    # that is not the hold's (its metadata pointing at the hold: edited on Stripe, or a stray intent)
+    payment = user.pay(2000, capture_method="manual").json()
+    stray = intent_object(payment, user_id_of(user), "succeeded") | {
+        "id": "pi_" + uuid.uuid4().hex[:24],
+        "amount": 900_000,
+        "amount_received": 900_000,
+    }
+    before = stack.events_for(payment["payment_id"])
+    # When it is delivered
+    response = deliver(stack, stripe_event("payment_intent.succeeded", stray))
+    # Then it is acknowledged (Stripe need not retry it) and the hold is untouched
+    assert response.status_code == 200, response.text
+    stored = user.call("GET", f"/payments/{payment['payment_id']}").json()
+    assert stored["status"] == "requires_capture"
+    assert stored["provider_payment_id"] == payment["provider_payment_id"]
+    assert stored["amount_captured"] == 0
+    assert stack.events_for(payment["payment_id"]) == before
+    assert "webhook for another intent" in stack.log()
+
+
 def test_a_late_processing_event_never_moves_a_succeeded_payment_back(stack: RunningStack, user: ApiClient) -> None:
     payment = user.pay(1200).json()
     before = stack.events_for(payment["payment_id"])

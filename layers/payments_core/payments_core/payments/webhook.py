@@ -169,7 +169,19 @@ class WebhookProcessor:
             )
             error = obj.get("last_payment_error") or {}
             decline = error.get("decline_code") or error.get("code")
-            return lambda payment: intent_change(payment, intent, decline_code=decline)
+
+            def follow_intent(payment: Payment) -> Change | None:
+                if payment.provider_payment_id not in (None, intent.id):
+                    # Not this payment's intent, whatever its metadata says: its status and amount say
+                    # nothing about ours. Remembered (no redelivery) and logged for a person to look at.
+                    logger.error(
+                        "webhook for another intent",
+                        extra={"payment_id": payment.payment_id, "intent_id": intent.id},
+                    )
+                    return None
+                return intent_change(payment, intent, decline_code=decline)
+
+            return follow_intent
         if event_type == "charge.dispute.created":
 
             def dispute(payment: Payment) -> Change | None:
