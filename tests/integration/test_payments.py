@@ -229,6 +229,15 @@ def test_a_missing_or_bad_idempotency_key_is_422(user: ApiClient, key: str | Non
             {"amount": 100, "currency": "usd", "payment_method": "pm_card_visa", "metadata": {"k": "\u001b[31mred"}},
             "metadata",
         ),
+        # Our own ids take these keys at Stripe, where the client's value would be replaced unseen.
+        (
+            {"amount": 100, "currency": "usd", "payment_method": "pm_card_visa", "metadata": {"payment_id": "o-77"}},
+            "metadata.payment_id",
+        ),
+        (
+            {"amount": 100, "currency": "usd", "payment_method": "pm_card_visa", "metadata": {"user_id": "u-1"}},
+            "metadata.user_id",
+        ),
         ({"amount": 100, "currency": "usd", "payment_method": "card_123"}, "payment_method"),
         (
             {

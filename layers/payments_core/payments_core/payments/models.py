@@ -77,10 +77,21 @@ def _clean_free_text(text: str) -> str:
     return refuse_card_number(text)
 
 
+# The metadata keys our own ids take at Stripe (a PaymentIntent's, a refund's): webhooks find the
+# payment by them, so the client's value for one would be replaced there without a word.
+RESERVED_METADATA_KEYS = frozenset({"payment_id", "user_id", "refund_id"})
+
+
+def _metadata_key(key: str) -> str:
+    if key in RESERVED_METADATA_KEYS:
+        raise ValueError(f"Reserved for our own ids at Stripe: {', '.join(sorted(RESERVED_METADATA_KEYS))}.")
+    return _clean_free_text(key)
+
+
 # Free text we store, send to Stripe and publish: a card number typed into it is refused (card_numbers).
 # Stripe's limits: keys of at most 40 characters without square brackets, values of at most 500.
 MetadataKey = Annotated[
-    str, StringConstraints(min_length=1, max_length=40, pattern=r"^[^\[\]]+$"), AfterValidator(_clean_free_text)
+    str, StringConstraints(min_length=1, max_length=40, pattern=r"^[^\[\]]+$"), AfterValidator(_metadata_key)
 ]
 MetadataValue = Annotated[str, StringConstraints(max_length=500), AfterValidator(_clean_free_text)]
 Description = Annotated[str, StringConstraints(max_length=1000), AfterValidator(_clean_free_text)]
@@ -108,8 +119,9 @@ class CreatePaymentRequest(BaseModel):
     )
     metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=20)] = Field(
         default_factory=dict,
-        description="Kept with the payment and sent to Stripe. Keys without square brackets; a card number or a "
-        "control character other than tab and line breaks is refused.",
+        description="Kept with the payment and sent to Stripe. Keys without square brackets, other than "
+        "payment_id, user_id and refund_id (our own ids at Stripe); a card number or a control character other "
+        "than tab and line breaks is refused.",
         # pydantic states the key pattern as patternProperties; this makes it exclude the other keys too.
         json_schema_extra={"additionalProperties": False},
     )
