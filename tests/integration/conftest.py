@@ -22,6 +22,7 @@ import pytest
 import requests
 import yaml
 
+from payments_core.payments.models import Payment, Refund
 from tests.conftest import ROOT
 
 
@@ -226,3 +227,34 @@ def run_meanwhile(target: Any, name: str, meanwhile: Callable[[], Any], *, befor
 
     setattr(target, name, wrapped)
     return seen
+
+
+def user_id_of(client: ApiClient) -> str:
+    import jwt
+
+    return str(jwt.decode(client.token, options={"verify_signature": False})["sub"])
+
+
+def store_refunds(stack: RunningStack, user_id: str, payment_id: str, refunds: list[Refund]) -> None:
+    """Writes refunds onto a stored payment as refund requests would have left them (a faster way to
+    reach a state than as many requests, or one localstripe cannot make: a refund still pending)."""
+    dynamodb = stack.client("dynamodb")
+    key = {"PK": {"S": f"USER#{user_id}"}, "SK": {"S": f"PAY#{payment_id}"}}
+    item = dynamodb.get_item(TableName="AppTable", Key=key, ConsistentRead=True)["Item"]
+    payment = Payment.model_validate_json(item["doc"]["S"])
+    for refund in refunds:
+        payment.refunds[refund.refund_id] = refund
+        payment.amount_reserved += refund.amount if refund.status != "failed" else 0
+        payment.amount_refunded += refund.amount if refund.status == "succeeded" else 0
+    if payment.amount_refunded:
+        payment.status = "refunded" if payment.amount_refunded == payment.amount_captured else "partially_refunded"
+    payment.version += 1
+    dynamodb.put_item(
+        TableName="AppTable",
+        Item={
+            **item,
+            "doc": {"S": payment.model_dump_json()},
+            "status": {"S": payment.status},
+            "version": {"N": str(payment.version)},
+        },
+    )

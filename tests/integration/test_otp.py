@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.integration.conftest import ApiClient, RunningStack, wait_for
+from tests.integration.conftest import ApiClient, RunningStack, user_id_of, wait_for
 from tests.integration.test_payments import stripe_intents_for
 
 pytestmark = pytest.mark.integration
@@ -166,9 +166,3 @@ def test_no_response_carried_a_code(stack: RunningStack) -> None:
     assert codes
     leaked = [code for code in codes for text in SEEN_RESPONSES if f'"{code}"' in text or f" {code}" in text]
     assert leaked == []
-
-
-def user_id_of(user: ApiClient) -> str:
-    import jwt
-
-    return str(jwt.decode(user.token, options={"verify_signature": False})["sub"])

@@ -7,13 +7,12 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import jwt
 import pytest
 import requests
 
-from payments_core.payments.models import Payment, Refund
+from payments_core.payments.models import Refund
 from payments_core.payments.service import MAX_REFUNDS_PER_PAYMENT
-from tests.integration.conftest import ApiClient, RunningStack, new_user
+from tests.integration.conftest import ApiClient, RunningStack, new_user, store_refunds, user_id_of
 
 pytestmark = pytest.mark.integration
 TOO_MUCH_METADATA = {str(i): "v" for i in range(21)}
@@ -456,9 +455,21 @@ def test_concurrent_refunds_never_exceed_the_captured_amount(user: ApiClient) ->
 def test_a_payment_takes_at_most_a_hundred_refunds(stack: RunningStack, user: ApiClient) -> None:
     # Given a payment of 10.00 already refunded a cent at a time 99 times (written into the store:
     # 99 requests through the stack would take a while)
-    pid = user.pay(1000).json()["payment_id"]
-    user_id = jwt.decode(user.token, options={"verify_signature": False})["sub"]
-    add_refunds(stack, user_id, pid, MAX_REFUNDS_PER_PAYMENT - 1)
+    payment = user.pay(1000).json()
+    pid = payment["payment_id"]
+    seeded = [
+        Refund(
+            refund_id=f"ref_seeded{n:014d}",
+            payment_id=pid,
+            amount=1,
+            currency="usd",
+            status="succeeded",
+            created_at=payment["created_at"],
+            provider_refund_id=f"re_seeded{n}",
+        )
+        for n in range(MAX_REFUNDS_PER_PAYMENT - 1)
+    ]
+    store_refunds(stack, user_id_of(user), pid, seeded)
     # When it is refunded once more, and then again
     last = user.refund(pid, 1)
     over = user.refund(pid, 1)
@@ -470,38 +481,6 @@ def test_a_payment_takes_at_most_a_hundred_refunds(stack: RunningStack, user: Ap
     final = user.call("GET", f"/payments/{pid}").json()
     assert len(final["refunds"]) == MAX_REFUNDS_PER_PAYMENT
     assert final["amount_refunded"] == MAX_REFUNDS_PER_PAYMENT
-
-
-def add_refunds(stack: RunningStack, user_id: str, payment_id: str, count: int) -> None:
-    """Stores ``count`` succeeded refunds of 1 on a payment, as that many refund requests would have."""
-    dynamodb = stack.client("dynamodb")
-    key = {"PK": {"S": f"USER#{user_id}"}, "SK": {"S": f"PAY#{payment_id}"}}
-    item = dynamodb.get_item(TableName="AppTable", Key=key, ConsistentRead=True)["Item"]
-    payment = Payment.model_validate_json(item["doc"]["S"])
-    for n in range(count):
-        refund_id = f"ref_seeded{n:014d}"
-        payment.refunds[refund_id] = Refund(
-            refund_id=refund_id,
-            payment_id=payment_id,
-            amount=1,
-            currency=payment.currency,
-            status="succeeded",
-            created_at=payment.created_at,
-            provider_refund_id=f"re_seeded{n}",
-        )
-    payment.amount_refunded += count
-    payment.amount_reserved += count
-    payment.status = "partially_refunded"
-    payment.version += 1
-    dynamodb.put_item(
-        TableName="AppTable",
-        Item={
-            **item,
-            "doc": {"S": payment.model_dump_json()},
-            "status": {"S": payment.status},
-            "version": {"N": str(payment.version)},
-        },
-    )
 
 
 def test_a_refund_retry_with_the_same_key_refunds_once(user: ApiClient) -> None:

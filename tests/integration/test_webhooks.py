@@ -12,7 +12,8 @@ import requests
 
 from devstack.webhook_event import sign, stripe_event
 from payments_core.dynamo import from_item
-from tests.integration.conftest import ApiClient, RunningStack
+from payments_core.payments.models import Refund
+from tests.integration.conftest import ApiClient, RunningStack, store_refunds, user_id_of
 
 pytestmark = pytest.mark.integration
 
@@ -46,12 +47,6 @@ def intent_object(payment: dict[str, Any], user_id: str, status: str) -> dict[st
         "amount_received": payment["amount"] if status == "succeeded" else 0,
         "metadata": {"payment_id": payment["payment_id"], "user_id": user_id},
     }
-
-
-def user_id_of(user: ApiClient) -> str:
-    import jwt
-
-    return str(jwt.decode(user.token, options={"verify_signature": False})["sub"])
 
 
 def test_localstripe_webhooks_are_verified_and_recorded(stack: RunningStack, user: ApiClient) -> None:
@@ -106,6 +101,53 @@ def test_an_event_about_another_intent_never_moves_a_payment(stack: RunningStack
     assert stored["amount_captured"] == 0
     assert stack.events_for(payment["payment_id"]) == before
     assert "webhook for another intent" in stack.log()
+
+
+def test_an_event_about_another_refund_never_moves_ours(stack: RunningStack, user: ApiClient) -> None:
+    # Given a payment of 10.00 with a refund of 3.00 still pending at Stripe as re_ours
+    payment = user.pay(1000).json()
+    pid, user_id = payment["payment_id"], user_id_of(user)
+    pending = Refund(
+        refund_id="ref_" + uuid.uuid4().hex[:24],
+        payment_id=pid,
+        amount=300,
+        currency="usd",
+        status="pending",
+        created_at=payment["created_at"],
+        provider_refund_id="re_ours" + uuid.uuid4().hex[:8],
+    )
+    store_refunds(stack, user_id, pid, [pending])
+
+    def refund_event(refund_id: str, intent_id: str) -> dict[str, Any]:
+        refund = {
+            "id": refund_id,
+            "object": "refund",
+            "status": "succeeded",
+            "amount": 300,
+            "payment_intent": intent_id,
+            "metadata": {"refund_id": pending.refund_id, "payment_id": pid, "user_id": user_id},
+        }
+        return stripe_event("charge.refund.updated", refund)
+
+    # When Stripe reports that a refund succeeded whose metadata names ours, but which is another
+    # refund, or a refund of another intent
+    for stray in (
+        refund_event("re_stray", payment["provider_payment_id"]),
+        refund_event(pending.provider_refund_id or "", "pi_other"),
+    ):
+        assert deliver(stack, stray).status_code == 200
+    # Then ours is still pending and nothing was refunded
+    stored = user.call("GET", f"/payments/{pid}").json()
+    assert [r["status"] for r in stored["refunds"]] == ["pending"]
+    assert stored["amount_refunded"] == 0
+    # And the event about ours still moves it
+    assert (
+        deliver(stack, refund_event(pending.provider_refund_id or "", payment["provider_payment_id"])).status_code
+        == 200
+    )
+    stored = user.call("GET", f"/payments/{pid}").json()
+    assert [r["status"] for r in stored["refunds"]] == ["succeeded"]
+    assert stored["amount_refunded"] == 300
 
 
 def test_a_late_processing_event_never_moves_a_succeeded_payment_back(stack: RunningStack, user: ApiClient) -> None:

@@ -200,7 +200,7 @@ class WebhookProcessor:
                 refund_id = (refund.get("metadata") or {}).get("refund_id") or next(
                     (rid for rid, r in current.refunds.items() if r.provider_refund_id == refund.get("id")), None
                 )
-                if refund_id is None:
+                if refund_id is None or not _is_ours(current, refund_id, refund):
                     continue
                 status = "failed" if forced_failure else str(refund.get("status") or "")
                 change = refund_change(current, refund_id, status, refund.get("id"))
@@ -210,3 +210,23 @@ class WebhookProcessor:
             return Change(current, events) if current is not payment else None
 
         return apply_refunds
+
+
+def _is_ours(payment: Payment, refund_id: str, refund: dict[str, Any]) -> bool:
+    """Whether a provider refund is the one we hold as ``refund_id``, of this payment's intent: an
+    event about another refund or intent says nothing about ours, whatever its metadata names."""
+    stored = payment.refunds.get(refund_id)
+    intent = refund.get("payment_intent")
+    intent_id = intent.get("id") if isinstance(intent, dict) else intent
+    if stored is None:
+        return False
+    if stored.provider_refund_id not in (None, refund.get("id")) or intent_id not in (
+        None,
+        payment.provider_payment_id,
+    ):
+        logger.error(
+            "webhook for another refund",
+            extra={"payment_id": payment.payment_id, "refund_id": refund_id, "provider_refund_id": refund.get("id")},
+        )
+        return False
+    return True
