@@ -109,6 +109,7 @@ class Invoker:
         route_key: str | None = None,
         path_parameters: dict[str, str] | None = None,
         query: dict[str, str] | None = None,
+        token_expires_at: int | None = None,
     ) -> tuple[int, dict[str, str], Any]:
         raw = body if isinstance(body, str | bytes) or body is None else json.dumps(body)
         event = http_event(
@@ -119,7 +120,9 @@ class Invoker:
             body=raw,
             path_parameters=path_parameters,
             query=query,
-            authorizer={"user_id": user_id} if user_id is not None else None,
+            authorizer=None
+            if user_id is None
+            else {"user_id": user_id, **({"expires_at": token_expires_at} if token_expires_at is not None else {})},
         )
         result = module.lambda_handler(event, LocalLambdaContext(function_name=module.__name__))
         payload = json.loads(result["body"]) if result.get("body") else None

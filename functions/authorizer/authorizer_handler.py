@@ -4,6 +4,10 @@ It never answers "deny": HTTP APIs render a denial as ``403 {"message": "Forbidd
 contract does not allow. A request with a bad token is let through as anonymous and the handler
 answers ``401 unauthorized`` in the contract's envelope (``payments_core.api.authenticated_user_id``,
 which every protected route needs anyway to know whose data it touches).
+
+API Gateway caches a verdict per token for ``ReauthorizeEvery`` (60 s, template.yaml), so a token
+could outlive its ``exp`` by up to that long; the verdict therefore carries ``expires_at`` and the
+handler refuses it once that has passed (``authenticated_user_id``).
 """
 
 from payments_core.init_phase import init_done  # first: pauses the GC for the init phase
@@ -28,11 +32,11 @@ def authorize(event: dict[str, Any]) -> dict[str, Any]:
     if scheme.lower() != "bearer" or not token.strip():
         return ANONYMOUS
     try:
-        user_id = tokens.verify_token(token.strip(), key=get_secret("JWT_SECRET"), settings=get_settings())
+        verified = tokens.verify_token(token.strip(), key=get_secret("JWT_SECRET"), settings=get_settings())
     except tokens.InvalidToken as error:
         logger.info("token rejected", extra={"reason": str(error)})
         return ANONYMOUS
-    return {"isAuthorized": True, "context": {"user_id": user_id}}
+    return {"isAuthorized": True, "context": {"user_id": verified.user_id, "expires_at": verified.expires_at}}
 
 
 @logger.inject_lambda_context

@@ -163,10 +163,9 @@ def test_signin_returns_a_bearer_token_for_the_account(invoke: Invoker) -> None:
     assert status == 200
     assert body["token_type"] == "Bearer"
     assert body["expires_in"] == 900
-    assert authorizer_handler.authorize({"headers": {"Authorization": f"Bearer {body['access_token']}"}}) == {
-        "isAuthorized": True,
-        "context": {"user_id": user["user_id"]},
-    }
+    verdict = authorizer_handler.authorize({"headers": {"Authorization": f"Bearer {body['access_token']}"}})
+    assert verdict["isAuthorized"] is True
+    assert verdict["context"]["user_id"] == user["user_id"]
 
 
 def test_signin_costs_one_read_and_two_writes_on_success(invoke: Invoker) -> None:
@@ -359,12 +358,31 @@ def test_authorizer_rejects_bad_tokens(token_factory: Any) -> None:
 
 
 def test_authorizer_accepts_a_valid_token_and_rejects_other_schemes() -> None:
-    token = jwt.encode(_claims(), _key(), algorithm="HS256")
+    claims = _claims()
+    token = jwt.encode(claims, _key(), algorithm="HS256")
+    # The verdict carries the token's expiry: API Gateway may reuse it for 60 s, past that.
     assert authorizer_handler.authorize({"headers": {"Authorization": f"Bearer {token}"}})["context"] == {
-        "user_id": "usr_1"
+        "user_id": "usr_1",
+        "expires_at": int(claims["exp"].timestamp()),
     }
     assert authorizer_handler.authorize({"headers": {"Authorization": f"Basic {token}"}})["context"]["user_id"] == ""
     assert authorizer_handler.authorize({"headers": {}})["context"]["user_id"] == ""
+
+
+@pytest.mark.parametrize(("seconds_left", "status"), [(1, 200), (0, 401), (-59, 401)])
+def test_a_verdict_api_gateway_reuses_past_the_tokens_expiry_is_refused(
+    invoke: Invoker, seconds_left: int, status: int
+) -> None:
+    # Given the authorizer's verdict for a token, as API Gateway reuses it for up to 60 s
+    import get_payments_handler
+
+    expires_at = clock.epoch_seconds() + seconds_left
+    # When a request arrives with it
+    got, _, body = invoke(get_payments_handler, "GET", "/payments", user_id="usr_1", token_expires_at=expires_at)
+    # Then it is served only while the token is current, and refused in the envelope after
+    assert got == status, body
+    if status == 401:
+        assert body["error"]["code"] == "unauthorized"
 
 
 def test_short_signing_keys_are_refused() -> None:

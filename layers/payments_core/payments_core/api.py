@@ -11,9 +11,12 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from pydantic import BaseModel, Field, ValidationError
 
+from payments_core import clock
 from payments_core.card_numbers import holds_card_number
 from payments_core.errors import ApiError, RequestValidationError
 from payments_core.observability import logger
+
+UNAUTHORIZED = ApiError(401, "unauthorized", "A valid bearer token is required.")
 
 
 def validation_details(error: ValidationError, prefix: str = "") -> list[dict[str, str]]:
@@ -118,12 +121,16 @@ def raw_body(app: APIGatewayHttpResolver) -> str | None:
 
 
 def authenticated_user_id(app: APIGatewayHttpResolver) -> str:
-    """The user id the Lambda authorizer put in the request context."""
-    context = app.current_event.request_context.authorizer.get_lambda
-    user_id = context.get("user_id") if context else None
+    """The user id the Lambda authorizer put in the request context, while its token is current: API
+    Gateway reuses a verdict for up to 60 s (``ReauthorizeEvery``), which may be past the token's expiry."""
+    context = app.current_event.request_context.authorizer.get_lambda or {}
+    user_id = context.get("user_id")
+    expires_at = context.get("expires_at")
     if not user_id:
-        # API Gateway never routes here without the authorizer; this guards a misconfigured route.
-        raise ApiError(401, "unauthorized", "A valid bearer token is required.")
+        # A bad or missing token (the authorizer lets it through as anonymous), or a route without it.
+        raise UNAUTHORIZED
+    if expires_at is not None and clock.epoch_seconds() >= int(expires_at):
+        raise UNAUTHORIZED
     return str(user_id)
 
 

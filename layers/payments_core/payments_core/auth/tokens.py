@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import jwt
@@ -37,8 +38,15 @@ def issue_token(user_id: str, *, key: str, settings: Settings, issued_at: dateti
     return jwt.encode(claims, _checked_key(key), algorithm=ALGORITHM)
 
 
-def verify_token(token: str, *, key: str, settings: Settings) -> str:
-    """The token's subject; raises ``InvalidToken`` for anything but a valid, current token of ours."""
+@dataclass(frozen=True)
+class Verified:
+    user_id: str
+    expires_at: int  # the token's ``exp`` (epoch seconds)
+
+
+def verify_token(token: str, *, key: str, settings: Settings) -> Verified:
+    """The token's subject and expiry; raises ``InvalidToken`` for anything but a valid, current token
+    of ours."""
     try:
         claims = jwt.decode(
             token,
@@ -53,4 +61,4 @@ def verify_token(token: str, *, key: str, settings: Settings) -> str:
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject:
         raise InvalidToken("sub")
-    return subject
+    return Verified(subject, int(claims["exp"]))
