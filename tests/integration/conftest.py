@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import signal
 import socket
@@ -22,7 +23,14 @@ import pytest
 import requests
 import yaml
 
-from payments_core.payments.models import Payment, Refund
+from payments_core import clock
+from payments_core.aws import dynamodb_client
+from payments_core.dynamo import to_item
+from payments_core.otp import OtpService
+from payments_core.payments.gateway import StripeGateway
+from payments_core.payments.models import CreatePaymentRequest, Payment, Refund
+from payments_core.payments.repository import PaymentRepository
+from payments_core.payments.service import PaymentService
 from tests.conftest import ROOT
 
 
@@ -258,3 +266,56 @@ def store_refunds(stack: RunningStack, user_id: str, payment_id: str, refunds: l
             "version": {"N": str(payment.version)},
         },
     )
+
+
+OTP_PEPPER = "pepper-for-tests-only-0123456789abcdef"
+
+
+@dataclass
+class InProcessOtp:
+    """The payment and one-time-code services in this process (on the ``aws`` fixture's moto and the
+    stack's localstripe), for a user with a profile, on a clock the test moves (``now[0]``)."""
+
+    payments: PaymentService
+    otp: OtpService
+    user_id: str
+    now: list[int]
+
+    def create(self, amount: int = 60_000) -> str:
+        request = CreatePaymentRequest(amount=amount, currency="usd", payment_method="pm_card_visa")
+        return str(self.payments.create(self.user_id, request, uuid.uuid4().hex, "req")["body"]["payment_id"])
+
+    def get(self, payment_id: str) -> Payment:
+        return self.payments.get(self.user_id, payment_id)
+
+    def verify(self, payment_id: str, code: str) -> Any:
+        return self.otp.verify(self.get(payment_id), code, "req")
+
+    def status(self, payment_id: str) -> str:
+        return self.get(payment_id).status
+
+
+@pytest.fixture
+def otp_services(stack: RunningStack, monkeypatch: pytest.MonkeyPatch) -> InProcessOtp:
+    boto3.client("ses").verify_domain_identity(Domain="payments.example.com")
+    user_id = f"usr_{uuid.uuid4().hex[:12]}"
+    dynamodb_client().put_item(
+        TableName="AppTable",
+        Item=to_item({"PK": f"USER#{user_id}", "SK": "PROFILE", "user_id": user_id, "email": "otp@example.com"}),
+    )
+    payments = PaymentService(PaymentRepository("AppTable"), StripeGateway("sk_test_otp", stack.stripe_url), 50_000)
+    otp = OtpService(lambda: payments, table_name="AppTable", pepper=OTP_PEPPER, sender="no-reply@payments.example.com")
+    payments.on_requires_otp = lambda payment: otp.send(payment, first=True)
+    now = [1_800_000_000]
+    monkeypatch.setattr(clock, "epoch_seconds", lambda: now[0])
+    return InProcessOtp(payments, otp, user_id, now)
+
+
+def last_code() -> str:
+    """The code in the last email moto's SES (in this process) sent."""
+    from moto.ses.models import ses_backends
+
+    body = ses_backends["123456789012"]["us-east-1"].sent_messages[-1].body
+    match = re.search(r"Your code is (\d{6})", body)
+    assert match
+    return match.group(1)
