@@ -4,6 +4,9 @@ same request models. It is read as source (FastAPI is installed only in the benc
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 
 from pydantic import BaseModel
 
@@ -50,3 +53,13 @@ def test_the_peer_validates_the_same_request_fields_and_answers_the_same_shapes(
     fields = peer_model_fields()
     for model in MODELS:
         assert fields[model.__name__] == set(model.model_fields), model.__name__
+
+
+def test_make_bench_can_import_every_stage_outside_pytest() -> None:
+    """`python -m benchmarks` runs without pytest's `pythonpath`: the stack helpers it borrows from the
+    integration suite must still import (a module-level layer import there once failed the run at its
+    fourth stage, after twenty minutes of cold starts)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    code = "import benchmarks.__main__; from tests.integration.conftest import start_stack, stop_stack, free_port"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
