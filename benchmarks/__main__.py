@@ -74,6 +74,9 @@ def main() -> int:
     report = render(results)
     (ROOT / "benchmarks" / "results.md").write_text(report)
     print(report)
+    if results["load"]["lost"] or results["load"]["doubled"]:
+        print(f"FAIL: {results['load']['lost']} money movements lost, {results['load']['doubled']} doubled")
+        return 1
     return 0
 
 
