@@ -51,10 +51,11 @@ def test_a_second_verify_while_the_first_confirms_cancels_nothing(
     # When the same code arrives again (a double submit) just after the first verify used it
     second = run_meanwhile(otp_services.otp, "_use", lambda: otp_services.verify(payment_id, code))
     first = outcome_of(lambda: otp_services.verify(payment_id, code))
-    # Then the first charges once, and the second is told the payment no longer waits for a code
+    # Then the first charges once, and the second is asked to come back (it will find the payment done)
     assert len(stripe_intents_for(stack, payment_id)) == 1
     assert isinstance(second[0], ApiError)
-    assert (second[0].status, second[0].code) == (409, "otp_not_required")
+    assert (second[0].status, second[0].code) == (409, "request_in_progress")
+    assert second[0].headers.get("Retry-After")
     assert first["status"] == 200
     assert first["body"]["status"] == "succeeded"
     assert otp_services.status(payment_id) == "succeeded"
@@ -118,6 +119,40 @@ def test_a_confirmation_cut_short_resumes_once_its_lease_has_run_out(
     outcome = otp_services.verify(payment_id, code)
     assert outcome["body"]["status"] == "succeeded"
     assert len(stripe_intents_for(stack, payment_id)) == 1
+
+
+def test_a_verify_that_died_right_after_using_the_code_is_resumed_by_the_same_code(
+    stack: RunningStack, otp_services: InProcessOtp
+) -> None:
+    # Given a verify that used the right code and died before moving the payment on
+    payment_id = otp_services.create()
+    code = last_code()
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+
+    def crash(*_: Any) -> Any:
+        raise TimeoutError("injected: the Lambda timed out")
+
+    repository = otp_services.payments.repository
+    repository.update = crash  # type: ignore[method-assign,assignment]
+    with pytest.raises(TimeoutError):
+        otp_services.verify(payment_id, code)
+    del repository.update
+    assert otp_services.status(payment_id) == "requires_otp"
+    # When the client retries at once, the first may still be running: come back later
+    with pytest.raises(ApiError) as error:
+        otp_services.verify(payment_id, code)
+    assert (error.value.status, error.value.code) == (409, "request_in_progress")
+    assert error.value.headers.get("Retry-After")
+    # And a wrong code meanwhile neither resumes nor cancels it
+    with pytest.raises(ApiError) as error:
+        otp_services.verify(payment_id, wrong)
+    assert (error.value.status, error.value.code) == (409, "otp_not_required")
+    # Then, once no Lambda could still be running it, the same code confirms it, once
+    otp_services.now[0] += 31
+    outcome = otp_services.verify(payment_id, code)
+    assert outcome["body"]["status"] == "succeeded"
+    assert len(stripe_intents_for(stack, payment_id)) == 1
+    assert otp_services.status(payment_id) == "succeeded"
 
 
 def test_a_guess_at_a_payment_whose_code_was_never_stored_cancels_nothing(otp_services: InProcessOtp) -> None:

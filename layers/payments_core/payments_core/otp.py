@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, StringConstraints
@@ -29,6 +29,7 @@ from payments_core.observability import logger
 from payments_core.payments.models import Payment
 from payments_core.payments.repository import Change
 from payments_core.payments.service import (
+    LEASE_SECONDS,
     PaymentService,
     cancel_locally,
     failed_outcome,
@@ -142,7 +143,7 @@ class OtpService:
             raise OTP_NOT_REQUIRED
         claimed = self._claim_attempt(payment)
         if claimed is None:
-            self._refuse_unclaimed(payment)
+            return self._unclaimed(payment, code, request_id)
         attempts, stored_hash, expires_at = claimed
         if clock.epoch_seconds() > expires_at:
             raise OTP_EXPIRED
@@ -158,6 +159,10 @@ class OtpService:
             )
         if not self._use(payment, stored_hash):
             raise OTP_NOT_REQUIRED  # a concurrent right guess already used it
+        return self._start_confirming(payment, request_id)
+
+    def _start_confirming(self, payment: Payment, request_id: str) -> Outcome:
+        """Moves a payment whose right code was used to ``processing`` and confirms it."""
         lease = new_lease()
 
         def start_confirming(current: Payment) -> Change | None:
@@ -173,13 +178,26 @@ class OtpService:
             raise OTP_NOT_REQUIRED
         return self._confirm(stored, request_id, lease=lease)
 
-    def _refuse_unclaimed(self, payment: Payment) -> NoReturn:
-        """Why no attempt could be claimed: only five wrong codes cancel the payment."""
+    def _unclaimed(self, payment: Payment, code: str, request_id: str) -> Outcome:
+        """Why no attempt could be claimed: only five wrong codes cancel the payment. A code already
+        used while the payment still waits for one means the request that used it is moving it on,
+        or died between the two writes; the same right code resumes it once that request cannot be
+        alive (the lease's span), rather than leaving the payment waiting on a code no one can use."""
         current = self._load(payment)
         if current is None:  # no code was stored (its first send was cut short)
             raise OTP_EXPIRED
-        if "used_at" in current:  # a right code was used: that request is confirming the payment
-            raise OTP_NOT_REQUIRED
+        if "used_at" in current:
+            if not hmac.compare_digest(str(current["code_hash"]), self._hash(payment.payment_id, code)):
+                raise OTP_NOT_REQUIRED  # a guess after the right code: that request confirms the payment
+            wait = int(current["used_at"]) + LEASE_SECONDS - clock.epoch_seconds()
+            if wait > 0:
+                raise ApiError(
+                    409,
+                    "request_in_progress",
+                    "This payment is being confirmed.",
+                    headers={"Retry-After": str(wait)},
+                )
+            return self._start_confirming(payment, request_id)
         self._cancel(payment)
         raise TOO_MANY_ATTEMPTS
 
