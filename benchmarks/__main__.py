@@ -19,8 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import artifacts, cold_start, cost, load
+from devstack.template import Template
 
 ROOT = Path(__file__).resolve().parent.parent
+# The stack helpers borrowed from the integration suite import the layer, which pytest's `pythonpath`
+# makes importable there.
+Template(ROOT / "template.yaml").put_layers_on_path()
 
 
 def stack_startup(runs: int = 3) -> dict[str, Any]:

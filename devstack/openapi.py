@@ -11,9 +11,7 @@ from devstack.template import Template
 
 def handler_routes(template: Template) -> list[tuple[str, str]]:
     """(method, path) of every route registered on a handler module's Powertools resolver."""
-    for layer in template.layer_dirs():
-        if str(layer) not in sys.path:
-            sys.path.append(str(layer))
+    template.put_layers_on_path()
     found: list[tuple[str, str]] = []
     for spec in template.functions().values():
         if str(spec.code_dir) not in sys.path:

@@ -112,9 +112,7 @@ class LocalStack:
         provision(self.template, self.moto_endpoint)
         if self.config.with_stripe:
             self._start_stripe()
-        for layer_dir in self.template.layer_dirs():  # what Lambda mounts at /opt/python
-            if str(layer_dir) not in sys.path:
-                sys.path.append(str(layer_dir))
+        self.template.put_layers_on_path()
         specs = self.template.functions(self.moto_endpoint)
         # Before any payments_core import: its Powertools Logger and Metrics read the environment once.
         os.environ.update(merged_environment(specs.values(), self._local_overrides()))

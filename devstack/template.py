@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -226,6 +227,12 @@ class Template:
             (self.root / str(self.properties(logical_id)["ContentUri"])).resolve()
             for logical_id in self.of_type("AWS::Serverless::LayerVersion")
         ]
+
+    def put_layers_on_path(self) -> None:
+        """Makes the layers' code importable here, as Lambda does by mounting them at /opt/python."""
+        for layer in self.layer_dirs():
+            if str(layer) not in sys.path:
+                sys.path.append(str(layer))
 
     def _events(self, event_type: str) -> list[tuple[str, dict[str, Any]]]:
         found = []
