@@ -8,7 +8,7 @@ localstripe itself.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -94,31 +94,41 @@ def test_a_verify_while_the_provider_call_is_in_flight_waits_for_it(
     assert first["body"]["status"] == "succeeded"
 
 
+def verify_dying_in(otp_services: InProcessOtp, owner: object, name: str, payment_id: str, code: str) -> None:
+    """A verify whose Lambda times out inside ``owner.name``."""
+
+    def crash(*_: Any, **__: Any) -> NoReturn:
+        raise TimeoutError("injected: the Lambda timed out")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(owner, name, crash)
+        with pytest.raises(TimeoutError):
+            otp_services.verify(payment_id, code)
+
+
+def assert_resumed_after_the_lease(stack: RunningStack, otp_services: InProcessOtp, payment_id: str, code: str) -> None:
+    """A retry at once may overlap the request that died: come back later. Once no Lambda could still be
+    running it, a retry confirms the payment, with one PaymentIntent."""
+    with pytest.raises(ApiError) as error:
+        otp_services.verify(payment_id, code)
+    assert (error.value.status, error.value.code) == (409, "request_in_progress")
+    assert error.value.headers.get("Retry-After")
+    otp_services.now[0] += 31
+    outcome = otp_services.verify(payment_id, code)
+    assert outcome["body"]["status"] == "succeeded"
+    assert len(stripe_intents_for(stack, payment_id)) == 1
+
+
 def test_a_confirmation_cut_short_resumes_once_its_lease_has_run_out(
     stack: RunningStack, otp_services: InProcessOtp
 ) -> None:
     # Given a verify that used the right code and then died while the provider call was in flight
     payment_id = otp_services.create()
     code = last_code()
-
-    def crash(**_: Any) -> Any:
-        raise TimeoutError("injected: the Lambda timed out")
-
-    original = otp_services.payments.gateway.create_intent
-    otp_services.payments.gateway.create_intent = crash  # type: ignore[method-assign]
-    with pytest.raises(TimeoutError):
-        otp_services.verify(payment_id, code)
-    otp_services.payments.gateway.create_intent = original  # type: ignore[method-assign]
+    verify_dying_in(otp_services, otp_services.payments.gateway, "create_intent", payment_id, code)
     assert otp_services.status(payment_id) == "processing"
-    # When the client retries at once, the first may still be running: come back later
-    with pytest.raises(ApiError) as error:
-        otp_services.verify(payment_id, code)
-    assert (error.value.status, error.value.code) == (409, "request_in_progress")
-    # Then, once no Lambda could still be running it, a retry confirms it, once
-    otp_services.now[0] += 31
-    outcome = otp_services.verify(payment_id, code)
-    assert outcome["body"]["status"] == "succeeded"
-    assert len(stripe_intents_for(stack, payment_id)) == 1
+    # Then a retry at once is asked to come back, and one after the lease confirms it, once
+    assert_resumed_after_the_lease(stack, otp_services, payment_id, code)
 
 
 def test_a_verify_that_died_right_after_using_the_code_is_resumed_by_the_same_code(
@@ -127,31 +137,14 @@ def test_a_verify_that_died_right_after_using_the_code_is_resumed_by_the_same_co
     # Given a verify that used the right code and died before moving the payment on
     payment_id = otp_services.create()
     code = last_code()
-    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
-
-    def crash(*_: Any) -> Any:
-        raise TimeoutError("injected: the Lambda timed out")
-
-    repository = otp_services.payments.repository
-    repository.update = crash  # type: ignore[method-assign,assignment]
-    with pytest.raises(TimeoutError):
-        otp_services.verify(payment_id, code)
-    del repository.update
+    verify_dying_in(otp_services, otp_services.payments.repository, "update", payment_id, code)
     assert otp_services.status(payment_id) == "requires_otp"
-    # When the client retries at once, the first may still be running: come back later
+    # When a wrong code arrives meanwhile, it neither resumes nor cancels it
     with pytest.raises(ApiError) as error:
-        otp_services.verify(payment_id, code)
-    assert (error.value.status, error.value.code) == (409, "request_in_progress")
-    assert error.value.headers.get("Retry-After")
-    # And a wrong code meanwhile neither resumes nor cancels it
-    with pytest.raises(ApiError) as error:
-        otp_services.verify(payment_id, wrong)
+        otp_services.verify(payment_id, f"{(int(code) + 1) % 1_000_000:06d}")
     assert (error.value.status, error.value.code) == (409, "otp_not_required")
-    # Then, once no Lambda could still be running it, the same code confirms it, once
-    otp_services.now[0] += 31
-    outcome = otp_services.verify(payment_id, code)
-    assert outcome["body"]["status"] == "succeeded"
-    assert len(stripe_intents_for(stack, payment_id)) == 1
+    # Then the same code, retried at once, is asked to come back, and after the lease confirms it, once
+    assert_resumed_after_the_lease(stack, otp_services, payment_id, code)
     assert otp_services.status(payment_id) == "succeeded"
 
 

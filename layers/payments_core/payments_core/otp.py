@@ -30,6 +30,7 @@ from payments_core.payments.models import Payment
 from payments_core.payments.repository import Change
 from payments_core.payments.service import (
     LEASE_SECONDS,
+    PROVIDER_CALL_IN_PROGRESS,
     PaymentService,
     cancel_locally,
     failed_outcome,
@@ -189,14 +190,8 @@ class OtpService:
         if "used_at" in current:
             if not hmac.compare_digest(str(current["code_hash"]), self._hash(payment.payment_id, code)):
                 raise OTP_NOT_REQUIRED  # a guess after the right code: that request confirms the payment
-            wait = int(current["used_at"]) + LEASE_SECONDS - clock.epoch_seconds()
-            if wait > 0:
-                raise ApiError(
-                    409,
-                    "request_in_progress",
-                    "This payment is being confirmed.",
-                    headers={"Retry-After": str(wait)},
-                )
+            if int(current["used_at"]) + LEASE_SECONDS > clock.epoch_seconds():
+                raise PROVIDER_CALL_IN_PROGRESS
             return self._start_confirming(payment, request_id)
         self._cancel(payment)
         raise TOO_MANY_ATTEMPTS
