@@ -61,6 +61,7 @@ def main() -> int:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()} ({sys.platform})",
     }
     results["cold_start"] = cold_start.measure(Path(args.bench_python), runs=runs)
+    results["each_library"] = cold_start.each_library(Path(args.bench_python), runs=runs)
     subprocess.run(
         [str(ROOT / ".venv" / "bin" / "sam"), "build", "--parallel"], cwd=ROOT, check=True, capture_output=True
     )
@@ -98,6 +99,9 @@ def render(results: dict[str, Any]) -> str:
         f"# Benchmark results\n\n{results['date']} on {results['machine']}.\n\n"
         "## Cold start (median wall time of a fresh interpreter: handler import + its declared one-time work)\n\n"
         + table(results["cold_start"])
+        + "\n## Each prescribed library alone, over boto3 and a DynamoDB client (both GC-paused)\n\n"
+        + "<= 1.25 x floor leaves 0.25 x floor for everything above it.\n\n"
+        + table(results["each_library"])
         + "\n## Built artifacts (bytes, unzipped)\n\n"
         + table(results["artifacts"])
         + f"\n## Local stack startup\n\n{results['startup']}\n"

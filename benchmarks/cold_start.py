@@ -199,3 +199,48 @@ def measure(python: Path, runs: int = 15) -> list[dict[str, object]]:
         )
         print(f"cold start {logical_id}: {rows[-1]}", flush=True)
     return rows
+
+
+def each_library(python: Path, runs: int = 15) -> list[dict[str, object]]:
+    """Each prescribed library alone, used once, over a floor of boto3 and a DynamoDB client (the
+    client nearly every function creates), both with the GC pause of the *libraries* baseline: what
+    one library costs above the floor, as a share of it. "<= 1.25 x floor" leaves 0.25 of the floor
+    for everything above it, libraries and our code together. Shares overlap where libraries share
+    dependencies (Parser includes pydantic), so they do not add up to a function's *libraries* row."""
+    python = python.absolute()
+    layer = python.parent.parent / "layer" / "python"
+    if not layer.exists():  # measure() builds it
+        layer, _ = build_layers(python, python.parent.parent)
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "POWERTOOLS_SERVICE_NAME": "bench",
+        "POWERTOOLS_METRICS_NAMESPACE": "bench",
+        "PYTHONPATH": str(layer),
+    }
+    bodies = {
+        name: "\n".join([PAUSE_GC, "import boto3", *([code] if code else []), RESUME_GC, "boto3.client('dynamodb')"])
+        for name, code in {"(floor)": "", **LIBRARIES}.items()
+    }
+    samples: dict[str, list[float]] = {name: [] for name in bodies}
+    for _ in range(runs):
+        for name, body in bodies.items():
+            samples[name].append(run(python, body, env, ROOT).wall_s)
+    floor_s = statistics.median(samples["(floor)"])
+    rows: list[dict[str, object]] = []
+    for name in LIBRARIES:
+        library_s = statistics.median(samples[name])
+        rows.append(
+            {
+                "library": name,
+                "ms": round(library_s * 1000),
+                "floor_ms": round(floor_s * 1000),
+                "extra_ms": round((library_s - floor_s) * 1000),
+                "extra_vs_floor": round((library_s - floor_s) / floor_s, 2),
+            }
+        )
+    print(f"each library: {rows}", flush=True)
+    return rows
