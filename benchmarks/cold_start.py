@@ -125,17 +125,22 @@ def build_layers(python: Path, into: Path) -> tuple[Path, Path]:
     return compiled / "python", source / "python"
 
 
-def measure(python: Path, runs: int = 15) -> list[dict[str, object]]:
-    python = python.absolute()
-    template = Template(ROOT / "template.yaml")
-    layer, layer_without_bytecode = build_layers(python, python.parent.parent)
-    base_env = {
+def probe_env() -> dict[str, str]:
+    """What every probe runs with: a region and dummy keys (no credential lookup), no bytecode written."""
+    return {
         "PATH": os.environ.get("PATH", ""),
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "bench",
         "AWS_SECRET_ACCESS_KEY": "bench",
         "PYTHONDONTWRITEBYTECODE": "1",
     }
+
+
+def measure(python: Path, runs: int = 15) -> list[dict[str, object]]:
+    python = python.absolute()
+    template = Template(ROOT / "template.yaml")
+    layer, layer_without_bytecode = build_layers(python, python.parent.parent)
+    base_env = probe_env()
     peer_env = {**base_env, "PYTHONPATH": str(ROOT / "benchmarks")}
     rows: list[dict[str, object]] = []
     for logical_id, spec in sorted(template.functions().items()):
@@ -212,11 +217,7 @@ def each_library(python: Path, runs: int = 15) -> list[dict[str, object]]:
     if not layer.exists():  # measure() builds it
         layer, _ = build_layers(python, python.parent.parent)
     env = {
-        "PATH": os.environ.get("PATH", ""),
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "PYTHONDONTWRITEBYTECODE": "1",
+        **probe_env(),
         "POWERTOOLS_SERVICE_NAME": "bench",
         "POWERTOOLS_METRICS_NAMESPACE": "bench",
         "PYTHONPATH": str(layer),
