@@ -110,10 +110,16 @@ def libraries_of(python: Path, body: str, env: dict[str, str], cwd: Path) -> lis
     return names
 
 
-def build_layers(python: Path, into: Path) -> tuple[Path, Path]:
+def layer_dirs(python: Path) -> tuple[Path, Path]:
+    """Where build_layers() puts the layer for this interpreter's venv: (with bytecode, without)."""
+    into = python.absolute().parent.parent  # not resolve(): a venv's python is a symlink
+    return into / "layer", into / "layer-without-bytecode"
+
+
+def build_layers(python: Path) -> tuple[Path, Path]:
     """The layer as `sam build` makes it, for this machine: (with bytecode, without bytecode)."""
-    python, into = python.absolute(), into.absolute()  # not resolve(): a venv's python is a symlink
-    compiled, source = into / "layer", into / "layer-without-bytecode"
+    python = python.absolute()
+    compiled, source = layer_dirs(python)
     for path in (compiled, source):
         shutil.rmtree(path, ignore_errors=True)
     subprocess.run(
@@ -139,7 +145,7 @@ def probe_env() -> dict[str, str]:
 def measure(python: Path, runs: int = 15) -> list[dict[str, object]]:
     python = python.absolute()
     template = Template(ROOT / "template.yaml")
-    layer, layer_without_bytecode = build_layers(python, python.parent.parent)
+    layer, layer_without_bytecode = build_layers(python)
     base_env = probe_env()
     peer_env = {**base_env, "PYTHONPATH": str(ROOT / "benchmarks")}
     rows: list[dict[str, object]] = []
@@ -213,9 +219,9 @@ def each_library(python: Path, runs: int = 15) -> list[dict[str, object]]:
     for everything above it, libraries and our code together. Shares overlap where libraries share
     dependencies (Parser includes pydantic), so they do not add up to a function's *libraries* row."""
     python = python.absolute()
-    layer = python.parent.parent / "layer" / "python"
+    layer = layer_dirs(python)[0] / "python"
     if not layer.exists():  # measure() builds it
-        layer, _ = build_layers(python, python.parent.parent)
+        layer, _ = build_layers(python)
     env = {
         **probe_env(),
         "POWERTOOLS_SERVICE_NAME": "bench",
@@ -223,7 +229,7 @@ def each_library(python: Path, runs: int = 15) -> list[dict[str, object]]:
         "PYTHONPATH": str(layer),
     }
     bodies = {
-        name: "\n".join([PAUSE_GC, "import boto3", *([code] if code else []), RESUME_GC, "boto3.client('dynamodb')"])
+        name: "\n".join([PAUSE_GC, "import boto3", code, RESUME_GC, "boto3.client('dynamodb')"])
         for name, code in {"(floor)": "", **LIBRARIES}.items()
     }
     samples: dict[str, list[float]] = {name: [] for name in bodies}
