@@ -1,7 +1,7 @@
-"""A Hypothesis state machine mixing creates, captures, cancels, partial refunds and duplicated,
-reordered webhook events. After every step: refunded <= captured, final states stay final, and the
-ledger (fed every outbox event twice) holds exactly one entry per money movement, for the amount
-that moved (a hold captured in part is charged the part)."""
+"""A Hypothesis state machine mixing creates, captures, cancels, partial refunds (also made on
+Stripe's dashboard) and duplicated, reordered webhook events. After every step: refunded <= captured,
+final states stay final, and the ledger (fed every outbox event twice) holds exactly one entry per
+money movement, for the amount that moved (a hold captured in part is charged the part)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 from moto import mock_aws
+from stripe import StripeClient
 
 from devstack.provision import create_tables
 from devstack.template import Template
@@ -44,6 +45,7 @@ class PaymentLifecycle(RuleBasedStateMachine):
         self.repository = PaymentRepository("AppTable")
         self.service = PaymentService(self.repository, gateway, otp_threshold=10**8)
         self.webhooks = WebhookProcessor(self.repository)
+        self.stripe = StripeClient("sk_test_props", base_addresses={"api": STRIPE_URL["url"]})
         self.ids: list[str] = []
         self.seen_final: dict[str, str] = {}
         self.money_moved: set[str] = set()
@@ -125,6 +127,36 @@ class PaymentLifecycle(RuleBasedStateMachine):
         }
         self.delivered.append(event)
         self.webhooks.process(event)
+
+    @precondition(lambda self: self.ids)
+    @rule(data=st.data(), charge_first=st.booleans())
+    def dashboard_refund(self, data: st.DataObject, charge_first: bool) -> None:
+        """A refund made at Stripe, not through our API (its dashboard): no id of ours in it. Stripe
+        refunds at most what its own refunds leave, which, ours all having succeeded, is ours too."""
+        payment = self.service.get(USER, data.draw(st.sampled_from(self.ids)))
+        remaining = payment.amount_captured - payment.amount_reserved
+        if (
+            payment.status not in ("succeeded", "partially_refunded")
+            or remaining <= 0
+            or not payment.provider_payment_id
+        ):
+            return
+        amount = data.draw(st.integers(min_value=1, max_value=remaining))
+        made = self.stripe.v1.refunds.create(params={"payment_intent": payment.provider_payment_id, "amount": amount})
+        refund = json.loads(json.dumps(made.to_dict()))
+        charge = {
+            "id": "ch_" + uuid.uuid4().hex,
+            "object": "charge",
+            "payment_intent": payment.provider_payment_id,
+            "refunds": {"data": [refund]},
+        }
+        # Stripe announces it twice (refund.created, charge.refunded): one now, the other later
+        announced = [
+            {"id": "evt_" + uuid.uuid4().hex, "type": "refund.created", "data": {"object": refund}},
+            {"id": "evt_" + uuid.uuid4().hex, "type": "charge.refunded", "data": {"object": charge}},
+        ]
+        self.delivered.extend(announced)
+        self.webhooks.process(announced[1] if charge_first else announced[0])
 
     @precondition(lambda self: self.delivered)
     @rule(data=st.data())

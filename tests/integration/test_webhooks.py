@@ -13,7 +13,7 @@ import requests
 from devstack.webhook_event import sign, stripe_event
 from payments_core.dynamo import from_item
 from payments_core.payments.models import Refund
-from tests.integration.conftest import ApiClient, RunningStack, store_refunds, user_id_of
+from tests.integration.conftest import ApiClient, RunningStack, new_user, store_refunds, user_id_of, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -242,3 +242,138 @@ def test_a_signed_event_with_no_status_changes_nothing(stack: RunningStack, user
     del intent["status"]
     assert deliver(stack, stripe_event("payment_intent.succeeded", intent)).status_code == 200
     assert user.call("GET", f"/payments/{payment['payment_id']}").json()["status"] == "requires_capture"
+
+
+def refund_at_stripe(stack: RunningStack, payment: dict[str, Any], amount: int) -> dict[str, Any]:
+    """A refund made at the provider, not through our API (as on Stripe's dashboard): no id of ours."""
+    import stripe
+
+    client = stripe.StripeClient("sk_test_dashboard", base_addresses={"api": stack.stripe_url})
+    refund = client.v1.refunds.create(params={"payment_intent": payment["provider_payment_id"], "amount": amount})
+    made: dict[str, Any] = json.loads(json.dumps(refund.to_dict()))
+    assert not made.get("metadata"), "made outside our API: it names no refund of ours"
+    return made
+
+
+def charge_refunded(payment: dict[str, Any], refunds: list[dict[str, Any]]) -> dict[str, Any]:
+    return stripe_event(
+        "charge.refunded",
+        {
+            "id": "ch_" + uuid.uuid4().hex[:24],
+            "object": "charge",
+            "payment_intent": payment["provider_payment_id"],
+            "currency": payment["currency"],
+            "amount_refunded": sum(int(r["amount"]) for r in refunds),
+            "refunds": {"object": "list", "data": refunds},
+        },
+    )
+
+
+def test_a_refund_made_on_stripes_dashboard_is_recorded_once(stack: RunningStack) -> None:
+    # Given a payment of 25.00, and 7.00 of it refunded on Stripe's dashboard
+    user = new_user(stack.api_url)
+    payment = user.pay(2500).json()
+    pid = payment["payment_id"]
+    made = refund_at_stripe(stack, payment, 700)
+    # When Stripe announces it: refund.created (delivered twice), then charge.refunded listing it
+    created = stripe_event("refund.created", made)
+    for event in (created, created, charge_refunded(payment, [made])):
+        response = deliver(stack, event)
+        assert response.status_code == 200, response.text
+    # Then the payment holds it once, as succeeded, and the bus heard of it once
+    stored = user.call("GET", f"/payments/{pid}").json()
+    assert (stored["status"], stored["amount_refunded"]) == ("partially_refunded", 700)
+    assert [(r["amount"], r["status"]) for r in stored["refunds"]] == [(700, "succeeded")]
+    assert stack.events_for(pid).count("RefundSucceeded") == 1
+
+    # And the ledger has its entry next to the charge's
+    def both_entries() -> list[dict[str, Any]] | None:
+        items: list[dict[str, Any]] = user.call("GET", "/transactions").json()["items"]
+        return items if len(items) == 2 else None
+
+    ledger = wait_for(both_entries, message="the charge's and the refund's ledger entries")
+    assert sorted((t["type"], t["amount"]) for t in ledger) == [("charge", 2500), ("refund", 700)]
+    # And what remains refundable through the API is what the dashboard left: 18.00, then nothing
+    rest = user.refund(pid)
+    assert (rest.status_code, rest.json()["amount"]) == (201, 1800), rest.text
+    over = user.refund(pid, 100)
+    assert (over.status_code, over.json()["error"]["code"]) == (409, "refund_exceeds_remaining")
+    assert user.call("GET", f"/payments/{pid}").json()["status"] == "refunded"
+
+
+def test_a_dashboard_refund_still_reserved_by_a_pending_one_of_ours_is_delivered_again(
+    stack: RunningStack,
+) -> None:
+    # Given a payment of 10.00 with a refund of ours of 6.00 still pending at Stripe
+    user = new_user(stack.api_url)
+    payment = user.pay(1000).json()
+    pid, user_id = payment["payment_id"], user_id_of(user)
+    ours = Refund(
+        refund_id="ref_" + uuid.uuid4().hex[:24],
+        payment_id=pid,
+        amount=600,
+        currency="usd",
+        status="pending",
+        created_at=payment["created_at"],
+        provider_refund_id="re_ours" + uuid.uuid4().hex[:8],
+    )
+    store_refunds(stack, user_id, pid, [ours])
+    # When Stripe reports 6.00 refunded on its dashboard (so ours is about to fail there)
+    dashboard = stripe_event("refund.created", refund_at_stripe(stack, payment, 600))
+    first = deliver(stack, dashboard)
+    # Then it is not applied yet: not a 2xx, so Stripe delivers it again, and nothing changed
+    assert first.status_code == 500, first.text
+    assert first.json()["error"]["code"] == "internal_error"
+    stored = user.call("GET", f"/payments/{pid}").json()
+    assert [r["status"] for r in stored["refunds"]] == ["pending"]
+    assert "RefundSucceeded" not in stack.events_for(pid)
+    # And once ours has failed, the same delivery again is applied
+    failed = {
+        "id": ours.provider_refund_id,
+        "object": "refund",
+        "status": "failed",
+        "amount": 600,
+        "payment_intent": payment["provider_payment_id"],
+        "metadata": {"refund_id": ours.refund_id, "payment_id": pid, "user_id": user_id},
+    }
+    assert deliver(stack, stripe_event("refund.failed", failed)).status_code == 200
+    again = deliver(stack, dashboard)
+    assert again.status_code == 200, again.text
+    stored = user.call("GET", f"/payments/{pid}").json()
+    assert sorted((r["amount"], r["status"]) for r in stored["refunds"]) == [(600, "failed"), (600, "succeeded")]
+    assert stored["amount_refunded"] == 600
+    assert stack.events_for(pid).count("RefundSucceeded") == 1
+
+
+def test_a_dashboard_refund_arriving_before_the_payment_succeeded_waits_for_it(stack: RunningStack) -> None:
+    # Given a hold, captured and partly refunded on Stripe's dashboard, the refund's event first
+    user = new_user(stack.api_url)
+    hold = user.pay(2000, capture_method="manual").json()
+    import stripe
+
+    client = stripe.StripeClient("sk_test_dashboard", base_addresses={"api": stack.stripe_url})
+    client.v1.payment_intents.capture(hold["provider_payment_id"])
+    refund = stripe_event("refund.created", refund_at_stripe(stack, hold, 500))
+    # When it arrives before the payment's own event, Then it waits (Stripe delivers it again)
+    assert deliver(stack, refund).status_code == 500
+    assert user.call("GET", f"/payments/{hold['payment_id']}").json()["refunds"] == []
+    # And once the capture is known here, it is recorded
+    succeeded = stripe_event("payment_intent.succeeded", intent_object(hold, user_id_of(user), "succeeded"))
+    assert deliver(stack, succeeded).status_code == 200
+    assert deliver(stack, refund).status_code == 200
+    stored = user.call("GET", f"/payments/{hold['payment_id']}").json()
+    assert (stored["status"], stored["amount_refunded"]) == ("partially_refunded", 500)
+
+
+def test_a_refund_made_at_stripe_of_another_intent_or_currency_is_not_recorded(stack: RunningStack) -> None:
+    user = new_user(stack.api_url)
+    payment = user.pay(1000).json()
+    made = refund_at_stripe(stack, payment, 300)
+    # When the payment's charge lists a refund of another intent, or in another currency
+    for stray in (made | {"payment_intent": "pi_other"}, made | {"currency": "eur"}):
+        assert deliver(stack, charge_refunded(payment, [stray])).status_code == 200
+    stored = user.call("GET", f"/payments/{payment['payment_id']}").json()
+    # Then neither is recorded, and both are logged for a person to look at
+    assert (stored["refunds"], stored["amount_refunded"]) == ([], 0)
+    assert "webhook for a refund of another intent" in stack.log()
+    assert "provider refund in another currency" in stack.log()

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from payments_core import clock
 from payments_core.currencies import amount_problem
@@ -32,6 +32,7 @@ from payments_core.payments.models import (
     CreatePaymentRequest,
     Payment,
     Refund,
+    RefundReason,
     RefundRequest,
 )
 from payments_core.payments.repository import Change, PaymentRepository
@@ -475,9 +476,7 @@ class PaymentService:
                 created_at=clock.iso(clock.now()),
                 request_fingerprint=request_fingerprint,
             )
-            updated = stamped(payment, amount_reserved=payment.amount_reserved + amount)
-            updated.refunds[refund_id] = refund
-            return Change(updated, [("RefundCreated", refund)])
+            return Change(reserving(payment, refund), [("RefundCreated", refund)])
 
         payment = self._update(user_id, payment_id, reserve)
         refund = payment.refunds[refund_id]
@@ -525,6 +524,73 @@ class PaymentService:
             payment.payment_id,
             lambda p: refund_change(p, refund.refund_id, provider_refund.status, provider_refund.id),
         )
+
+
+def reserving(payment: Payment, refund: Refund) -> Payment:
+    """The payment holding a new pending refund, its amount reserved against the captured amount."""
+    updated = stamped(payment, amount_reserved=payment.amount_reserved + refund.amount)
+    updated.refunds[refund.refund_id] = refund
+    return updated
+
+
+class NotRecordableYet(Exception):
+    """A refund the provider made that our store cannot take yet: the payment has not moved money in
+    our view (its success event is still on its way), or our own pending refunds still reserve what
+    it refunded. Nothing is written; the webhook answers non-2xx so Stripe delivers it again later."""
+
+
+_REFUND_REASONS: frozenset[str] = frozenset(get_args(RefundReason))
+
+
+def provider_refund_change(payment: Payment, provider_refund: dict[str, Any]) -> Change | None:
+    """A refund made at the provider but not through our API (Stripe's dashboard, its API directly):
+    the money moved, so it is recorded like one of ours, under an id derived from the provider's, and
+    goes to the bus, the ledger and the receipts. None when there is nothing to record (a refund that
+    failed, of another currency, of no amount)."""
+    provider_refund_id = str(provider_refund.get("id") or "")
+    amount = provider_refund.get("amount")
+    status = {"succeeded": "succeeded", "pending": "pending", "requires_action": "pending"}.get(
+        str(provider_refund.get("status") or "")
+    )
+    if not provider_refund_id or status is None or type(amount) is not int or amount <= 0:
+        return None
+    if provider_refund.get("currency") not in (None, payment.currency):
+        logger.error(
+            "provider refund in another currency",
+            extra={"payment_id": payment.payment_id, "provider_refund_id": provider_refund_id},
+        )
+        return None
+    refund_id = operation_id("ref", payment.user_id, payment.payment_id, "provider", provider_refund_id)
+    if refund_id in payment.refunds:
+        return None  # recorded already (webhook.py finds it by its provider id first)
+    if payment.status not in lifecycle.MONEY_MOVED:
+        raise NotRecordableYet("the payment has not succeeded here yet")
+    if payment.amount_reserved + amount > payment.amount_captured:
+        raise NotRecordableYet("our pending refunds still reserve what it refunded")
+    if len(payment.refunds) >= MAX_REFUNDS_PER_PAYMENT:
+        logger.error(
+            "provider refund not recorded: the payment has the most refunds it can hold",
+            extra={"payment_id": payment.payment_id, "provider_refund_id": provider_refund_id},
+        )
+        return None
+    created = provider_refund.get("created")
+    reason = provider_refund.get("reason")
+    refund = Refund(
+        refund_id=refund_id,
+        payment_id=payment.payment_id,
+        amount=amount,
+        currency=payment.currency,
+        status="pending",
+        reason=reason if reason in _REFUND_REASONS else None,
+        created_at=clock.iso(clock.from_epoch(created) if type(created) is int else clock.now()),
+        provider_refund_id=provider_refund_id,
+    )
+    updated = reserving(payment, refund)
+    if status == "pending":
+        return Change(updated, [("RefundCreated", refund)])
+    succeeded = refund_change(updated, refund.refund_id, "succeeded", provider_refund_id)
+    assert succeeded is not None  # a pending refund always moves to succeeded
+    return Change(succeeded.payment, [("RefundCreated", refund), *succeeded.events])
 
 
 def refund_change(

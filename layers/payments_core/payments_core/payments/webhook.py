@@ -17,12 +17,20 @@ from payments_core.observability import logger
 from payments_core.payments.gateway import ProviderIntent
 from payments_core.payments.models import Payment
 from payments_core.payments.repository import Change, DuplicateDelivery, PaymentRepository
-from payments_core.payments.service import intent_change, refund_change, stamped
+from payments_core.payments.service import (
+    NotRecordableYet,
+    intent_change,
+    provider_refund_change,
+    refund_change,
+    stamped,
+)
 
 SIGNATURE_TOLERANCE_SECONDS = 300
 DEDUP_RETENTION = timedelta(days=30)  # Stripe retries deliveries for up to 3 days
 
 INVALID_SIGNATURE = ApiError(400, "invalid_signature", "The webhook signature is missing or not valid.")
+# Any answer but a 2xx makes Stripe deliver the event again, with backoff, for up to 3 days.
+DELIVER_AGAIN = ApiError(500, "internal_error", "The event cannot be applied yet; it will be delivered again.")
 
 HANDLED_TYPES = frozenset(
     {
@@ -32,6 +40,7 @@ HANDLED_TYPES = frozenset(
         "payment_intent.requires_action",
         "payment_intent.canceled",
         "charge.refunded",
+        "refund.created",
         "refund.updated",
         "charge.refund.updated",
         "refund.failed",
@@ -43,6 +52,11 @@ HANDLED_TYPES = frozenset(
 class _StripeRefund(BaseModel):
     id: str
     status: str | None = None
+    amount: int | None = None
+    currency: str | None = None
+    reason: str | None = None
+    created: int | None = None
+    payment_intent: str | dict[str, Any] | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
 
 
@@ -59,6 +73,9 @@ class _StripeObject(BaseModel):
     metadata: dict[str, str] | None = None
     amount: int | None = None
     amount_received: int | None = None
+    currency: str | None = None
+    reason: str | None = None
+    created: int | None = None
     payment_intent: str | dict[str, Any] | None = None
     next_action: dict[str, Any] | None = None
     client_secret: str | None = None
@@ -152,6 +169,12 @@ class WebhookProcessor:
             stored = self.repository.update(*owner, mutate, extra_items=[self._dedup_put(event)])
         except DuplicateDelivery:
             return "duplicate"
+        except NotRecordableYet as reason:
+            # Not remembered either: the redelivery is applied once the payment can take it.
+            logger.warning(
+                "webhook deferred", extra={"event_id": event["id"], "type": event_type, "reason": str(reason)}
+            )
+            raise DELIVER_AGAIN from None
         return "applied" if stored is not None else "unknown_payment"
 
     @staticmethod
@@ -190,7 +213,13 @@ class WebhookProcessor:
                 return Change(stamped(payment, disputed=True), [("DisputeOpened", None)])
 
             return dispute
-        refunds = (obj.get("refunds") or {}).get("data") or [] if event_type == "charge.refunded" else [obj]
+        if event_type == "charge.refunded":
+            # The charge's refunds, each of the charge's intent and currency where it does not say.
+            of_charge = {"payment_intent": obj.get("payment_intent"), "currency": obj.get("currency")}
+            listed = (obj.get("refunds") or {}).get("data") or []
+            refunds = [of_charge | {k: v for k, v in refund.items() if v is not None} for refund in listed]
+        else:
+            refunds = [obj]
         forced_failure = event_type == "refund.failed"
 
         def apply_refunds(payment: Payment) -> Change | None:
@@ -200,10 +229,17 @@ class WebhookProcessor:
                 refund_id = (refund.get("metadata") or {}).get("refund_id") or next(
                     (rid for rid, r in current.refunds.items() if r.provider_refund_id == refund.get("id")), None
                 )
-                if refund_id is None or not _is_ours(current, refund_id, refund):
-                    continue
                 status = "failed" if forced_failure else str(refund.get("status") or "")
-                change = refund_change(current, refund_id, status, refund.get("id"))
+                if refund_id is None:
+                    # Made at the provider, not through our API (no id of ours in its metadata): the
+                    # money moved all the same, so it is recorded, once, if it is of this intent.
+                    if not _of_intent(current, refund):
+                        continue
+                    change = provider_refund_change(current, refund | {"status": status})
+                elif not _is_ours(current, refund_id, refund):
+                    continue
+                else:
+                    change = refund_change(current, refund_id, status, refund.get("id"))
                 if change is not None:
                     current = change.payment
                     events.extend(change.events)
@@ -212,12 +248,27 @@ class WebhookProcessor:
         return apply_refunds
 
 
+def _intent_of(refund: dict[str, Any]) -> Any:
+    intent = refund.get("payment_intent")
+    return intent.get("id") if isinstance(intent, dict) else intent
+
+
+def _of_intent(payment: Payment, refund: dict[str, Any]) -> bool:
+    """Whether a refund made at the provider is of this payment's intent: it must say so."""
+    if payment.provider_payment_id is not None and _intent_of(refund) == payment.provider_payment_id:
+        return True
+    logger.error(
+        "webhook for a refund of another intent",
+        extra={"payment_id": payment.payment_id, "provider_refund_id": refund.get("id")},
+    )
+    return False
+
+
 def _is_ours(payment: Payment, refund_id: str, refund: dict[str, Any]) -> bool:
     """Whether a provider refund is the one we hold as ``refund_id``, of this payment's intent: an
     event about another refund or intent says nothing about ours, whatever its metadata names."""
     stored = payment.refunds.get(refund_id)
-    intent = refund.get("payment_intent")
-    intent_id = intent.get("id") if isinstance(intent, dict) else intent
+    intent_id = _intent_of(refund)
     if stored is None:
         return False
     if stored.provider_refund_id not in (None, refund.get("id")) or intent_id not in (
