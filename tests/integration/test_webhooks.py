@@ -377,3 +377,17 @@ def test_a_refund_made_at_stripe_of_another_intent_or_currency_is_not_recorded(s
     assert (stored["refunds"], stored["amount_refunded"]) == ([], 0)
     assert "webhook for a refund of another intent" in stack.log()
     assert "provider refund in another currency" in stack.log()
+
+
+def test_a_charge_refunded_beyond_what_we_hold_without_its_refunds_is_logged(stack: RunningStack) -> None:
+    # Given a payment of 10.00, and a charge.refunded saying 7.00 was refunded, listing no refunds
+    # (API versions from 2022-11-15, before refund.created was sent for every refund)
+    user = new_user(stack.api_url)
+    payment = user.pay(1000).json()
+    event = charge_refunded(payment, [])
+    event["data"]["object"]["amount_refunded"] = 700
+    del event["data"]["object"]["refunds"]
+    # When it is delivered, Then it is acknowledged, nothing is invented, and a person is told
+    assert deliver(stack, event).status_code == 200
+    assert user.call("GET", f"/payments/{payment['payment_id']}").json()["amount_refunded"] == 0
+    assert "the provider refunded more than we hold" in stack.log()

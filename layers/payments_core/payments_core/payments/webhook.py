@@ -73,6 +73,7 @@ class _StripeObject(BaseModel):
     metadata: dict[str, str] | None = None
     amount: int | None = None
     amount_received: int | None = None
+    amount_refunded: int | None = None
     currency: str | None = None
     reason: str | None = None
     created: int | None = None
@@ -243,9 +244,28 @@ class WebhookProcessor:
                 if change is not None:
                     current = change.payment
                     events.extend(change.events)
+            _check_charge_total(current, obj if event_type == "charge.refunded" else None)
             return Change(current, events) if current is not payment else None
 
         return apply_refunds
+
+
+def _check_charge_total(payment: Payment, charge: dict[str, Any] | None) -> None:
+    """A charge that says more was refunded than all our refunds not failed: refunds we cannot see.
+    On API versions from 2022-11-15 to 2024-10-28 a charge lists no refunds and a dashboard refund
+    sends no ``refund.*`` event, so this log line is all there is for a person to reconcile."""
+    if charge is None or _intent_of(charge) != payment.provider_payment_id:
+        return
+    refunded_there = charge.get("amount_refunded")
+    if type(refunded_there) is int and refunded_there > payment.amount_reserved:
+        logger.error(
+            "the provider refunded more than we hold",
+            extra={
+                "payment_id": payment.payment_id,
+                "amount_refunded_at_provider": refunded_there,
+                "amount_reserved": payment.amount_reserved,
+            },
+        )
 
 
 def _intent_of(refund: dict[str, Any]) -> Any:
