@@ -150,13 +150,15 @@ class PaymentLifecycle(RuleBasedStateMachine):
             "payment_intent": payment.provider_payment_id,
             "refunds": {"data": [refund]},
         }
-        # Stripe announces it twice (refund.created, charge.refunded): one now, the other later
+        # Stripe announces it twice (refund.created, charge.refunded), in either order; either may
+        # come again later
         announced = [
             {"id": "evt_" + uuid.uuid4().hex, "type": "refund.created", "data": {"object": refund}},
             {"id": "evt_" + uuid.uuid4().hex, "type": "charge.refunded", "data": {"object": charge}},
         ]
         self.delivered.extend(announced)
-        self.webhooks.process(announced[1] if charge_first else announced[0])
+        for event in reversed(announced) if charge_first else announced:
+            self.webhooks.process(event)
 
     @precondition(lambda self: self.delivered)
     @rule(data=st.data())
