@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import requests
+import stripe
 
 from devstack.webhook_event import sign, stripe_event
 from payments_core.dynamo import from_item
@@ -36,6 +37,21 @@ def deliver(
         headers={"Content-Type": "application/json", "Stripe-Signature": signature},
         timeout=30,
     )
+
+
+def store_pending_refund(stack: RunningStack, user_id: str, payment: dict[str, Any], amount: int) -> Refund:
+    """A refund of ours still pending at Stripe (one localstripe cannot leave pending), stored."""
+    pending = Refund(
+        refund_id="ref_" + uuid.uuid4().hex[:24],
+        payment_id=payment["payment_id"],
+        amount=amount,
+        currency=payment["currency"],
+        status="pending",
+        created_at=payment["created_at"],
+        provider_refund_id="re_ours" + uuid.uuid4().hex[:8],
+    )
+    store_refunds(stack, user_id, payment["payment_id"], [pending])
+    return pending
 
 
 def intent_object(payment: dict[str, Any], user_id: str, status: str) -> dict[str, Any]:
@@ -107,16 +123,7 @@ def test_an_event_about_another_refund_never_moves_ours(stack: RunningStack, use
     # Given a payment of 10.00 with a refund of 3.00 still pending at Stripe as re_ours
     payment = user.pay(1000).json()
     pid, user_id = payment["payment_id"], user_id_of(user)
-    pending = Refund(
-        refund_id="ref_" + uuid.uuid4().hex[:24],
-        payment_id=pid,
-        amount=300,
-        currency="usd",
-        status="pending",
-        created_at=payment["created_at"],
-        provider_refund_id="re_ours" + uuid.uuid4().hex[:8],
-    )
-    store_refunds(stack, user_id, pid, [pending])
+    pending = store_pending_refund(stack, user_id, payment, 300)
 
     def refund_event(refund_id: str, intent_id: str) -> dict[str, Any]:
         refund = {
@@ -244,12 +251,16 @@ def test_a_signed_event_with_no_status_changes_nothing(stack: RunningStack, user
     assert user.call("GET", f"/payments/{payment['payment_id']}").json()["status"] == "requires_capture"
 
 
+def stripe_dashboard(stack: RunningStack) -> stripe.StripeClient:
+    """Stripe itself, as its dashboard acts on it: calls that bypass our API."""
+    return stripe.StripeClient("sk_test_dashboard", base_addresses={"api": stack.stripe_url})
+
+
 def refund_at_stripe(stack: RunningStack, payment: dict[str, Any], amount: int) -> dict[str, Any]:
     """A refund made at the provider, not through our API (as on Stripe's dashboard): no id of ours."""
-    import stripe
-
-    client = stripe.StripeClient("sk_test_dashboard", base_addresses={"api": stack.stripe_url})
-    refund = client.v1.refunds.create(params={"payment_intent": payment["provider_payment_id"], "amount": amount})
+    refund = stripe_dashboard(stack).v1.refunds.create(
+        params={"payment_intent": payment["provider_payment_id"], "amount": amount}
+    )
     made: dict[str, Any] = json.loads(json.dumps(refund.to_dict()))
     assert not made.get("metadata"), "made outside our API: it names no refund of ours"
     return made
@@ -308,16 +319,7 @@ def test_a_dashboard_refund_still_reserved_by_a_pending_one_of_ours_is_delivered
     user = new_user(stack.api_url)
     payment = user.pay(1000).json()
     pid, user_id = payment["payment_id"], user_id_of(user)
-    ours = Refund(
-        refund_id="ref_" + uuid.uuid4().hex[:24],
-        payment_id=pid,
-        amount=600,
-        currency="usd",
-        status="pending",
-        created_at=payment["created_at"],
-        provider_refund_id="re_ours" + uuid.uuid4().hex[:8],
-    )
-    store_refunds(stack, user_id, pid, [ours])
+    ours = store_pending_refund(stack, user_id, payment, 600)
     # When Stripe reports 6.00 refunded on its dashboard (so ours is about to fail there)
     dashboard = stripe_event("refund.created", refund_at_stripe(stack, payment, 600))
     first = deliver(stack, dashboard)
@@ -349,10 +351,7 @@ def test_a_dashboard_refund_arriving_before_the_payment_succeeded_waits_for_it(s
     # Given a hold, captured and partly refunded on Stripe's dashboard, the refund's event first
     user = new_user(stack.api_url)
     hold = user.pay(2000, capture_method="manual").json()
-    import stripe
-
-    client = stripe.StripeClient("sk_test_dashboard", base_addresses={"api": stack.stripe_url})
-    client.v1.payment_intents.capture(hold["provider_payment_id"])
+    stripe_dashboard(stack).v1.payment_intents.capture(hold["provider_payment_id"])
     refund = stripe_event("refund.created", refund_at_stripe(stack, hold, 500))
     # When it arrives before the payment's own event, Then it waits (Stripe delivers it again)
     assert deliver(stack, refund).status_code == 500

@@ -542,16 +542,14 @@ class NotRecordableYet(Exception):
 _REFUND_REASONS: frozenset[str] = frozenset(get_args(RefundReason))
 
 
-def provider_refund_change(payment: Payment, provider_refund: dict[str, Any]) -> Change | None:
+def provider_refund_change(payment: Payment, provider_refund: dict[str, Any], provider_status: str) -> Change | None:
     """A refund made at the provider but not through our API (Stripe's dashboard, its API directly):
     the money moved, so it is recorded like one of ours, under an id derived from the provider's, and
     goes to the bus, the ledger and the receipts. None when there is nothing to record (a refund that
     failed, of another currency, of no amount)."""
     provider_refund_id = str(provider_refund.get("id") or "")
     amount = provider_refund.get("amount")
-    status = {"succeeded": "succeeded", "pending": "pending", "requires_action": "pending"}.get(
-        str(provider_refund.get("status") or "")
-    )
+    status = {"succeeded": "succeeded", "pending": "pending", "requires_action": "pending"}.get(provider_status)
     if not provider_refund_id or status is None or type(amount) is not int or amount <= 0:
         return None
     if provider_refund.get("currency") not in (None, payment.currency):

@@ -236,7 +236,7 @@ class WebhookProcessor:
                     # money moved all the same, so it is recorded, once, if it is of this intent.
                     if not _of_intent(current, refund):
                         continue
-                    change = provider_refund_change(current, refund | {"status": status})
+                    change = provider_refund_change(current, refund, status)
                 elif not _is_ours(current, refund_id, refund):
                     continue
                 else:
