@@ -52,6 +52,17 @@ def accept_payment_intent_description() -> None:
     accept_parameter("PaymentIntent", "description", lambda v: isinstance(v, str), "must be a string")
 
 
+def accept_allowed_payment_method_types() -> None:
+    """Stripe's replacement (2026-07-29.dahlia) for ``payment_method_types``, which endive refuses:
+    the types a PaymentIntent may use. localstripe knows only cards, so only ``card`` is taken."""
+    accept_parameter(
+        "PaymentIntent",
+        "allowed_payment_method_types",
+        lambda v: isinstance(v, list) and v == ["card"],
+        "localstripe takes cards only",
+    )
+
+
 def report_amount_received() -> None:
     """Gives PaymentIntents Stripe's ``amount_received``, which localstripe lacks: what was captured (the
     part of a hold captured in part), 0 before. Without it a partly captured hold's own
@@ -84,6 +95,7 @@ def main() -> int:
 
     accept_refund_reason()
     accept_payment_intent_description()
+    accept_allowed_payment_method_types()
     report_amount_received()
     sys.argv[0] = "localstripe"
     start()

@@ -16,6 +16,14 @@ from payments_core.config import get_secret, get_settings
 from payments_core.errors import ApiError
 from payments_core.observability import logger
 
+# The Stripe API version every call is made at, pinned here rather than left to the SDK's default, so an
+# SDK upgrade that moves it is a visible change (tests/unit/test_stripe_version.py) and a reviewed one:
+# parameters come and go between versions (endive removed payment_method_types from PaymentIntents).
+STRIPE_API_VERSION = "2026-10-28.endive"
+# Card only, confirmed on the server: a card's 3-D Secure is a next action, never a redirect.
+# (payment_method_types is refused at this version with payment_method_types_no_longer_supported.)
+ALLOWED_PAYMENT_METHOD_TYPES = ["card"]
+
 # Stripe calls must finish inside the Lambda timeout (20 s): 2 tries x (2 s connect + 6 s read) + backoff.
 STRIPE_TIMEOUT = (2.0, 6.0)
 STRIPE_NETWORK_RETRIES = 1
@@ -112,6 +120,7 @@ class StripeGateway:
         self._stripe = stripe
         self.client = stripe.StripeClient(
             api_key,
+            stripe_version=STRIPE_API_VERSION,
             base_addresses={"api": api_base} if api_base else None,
             max_network_retries=STRIPE_NETWORK_RETRIES,
             http_client=http_client or stripe.RequestsClient(timeout=STRIPE_TIMEOUT),
@@ -187,7 +196,7 @@ class StripeGateway:
             "amount": amount,
             "currency": currency,
             "payment_method": payment_method,
-            "payment_method_types": ["card"],
+            "allowed_payment_method_types": ALLOWED_PAYMENT_METHOD_TYPES,
             "capture_method": capture_method,
             "confirm": True,
             "metadata": metadata,
