@@ -13,7 +13,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 # sam build needs a python3.13 on PATH: the virtual environment's.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help install dev test lint typecheck validate build unit pr invoke webhook-event redrive bench fuzz clean
+.PHONY: test-stripe help install dev test lint typecheck validate build unit pr invoke webhook-event redrive bench fuzz clean
 
 help:
 	@echo "make dev    - run the whole system locally (moto + localstripe, no Docker, no AWS account)"
@@ -71,6 +71,10 @@ pr: test
 
 bench: install .bench-venv/.installed
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+# Opt-in, never in CI: the payment scenarios against Stripe's test mode (skipped without a key).
+test-stripe: install
+	$(BIN)/pytest tests/stripe_test_mode -m stripe_test_mode -v
 
 # The full schemathesis run (CI runs a bounded one inside `make test`).
 fuzz: install

@@ -108,6 +108,19 @@ class RefundOut(BaseModel):
     currency: str
     status: Literal["pending", "succeeded", "failed"]
     reason: RefundReason | None
+    failure_reason: str | None = None
+    failed_after_success: bool = False
+    created_at: str
+
+
+class DisputeOut(BaseModel):
+    dispute_id: str
+    status: str
+    amount: int
+    currency: str
+    reason: str | None
+    amount_withdrawn: int
+    amount_reinstated: int
     created_at: str
 
 
@@ -125,6 +138,7 @@ class PaymentOut(BaseModel):
     next_action: dict[str, Any] | None
     client_secret: str | None
     refunds: list[RefundOut]
+    dispute: DisputeOut | None = None
     created_at: str
     updated_at: str
 
@@ -141,7 +155,7 @@ class CodeSentOut(BaseModel):
 class TransactionOut(BaseModel):
     transaction_id: str
     payment_id: str
-    type: Literal["charge", "refund"]
+    type: Literal["charge", "refund", "refund_failure", "dispute", "dispute_reversal"]
     amount: int
     currency: str
     created_at: str

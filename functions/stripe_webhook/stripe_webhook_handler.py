@@ -11,8 +11,8 @@ from payments_core.api import build_resolver, raw_body
 from payments_core.config import get_secret
 from payments_core.observability import logger, metrics, tracer
 from payments_core.payments.gateway import load_stripe_sdk
-from payments_core.payments.repository import payment_repository
-from payments_core.payments.webhook import INVALID_SIGNATURE, WebhookProcessor, verify
+from payments_core.payments.webhook import INVALID_SIGNATURE, verify
+from payments_core.payments.wiring import webhook_processor
 from payments_core.snapstart import prepare
 
 prepare(clients=("dynamodb",), secrets=True, steps=(load_stripe_sdk,))
@@ -29,7 +29,7 @@ def stripe_webhook() -> Any:
     # Several comma-separated secrets are accepted while an endpoint secret is being rotated.
     secrets = [value.strip() for value in get_secret("STRIPE_WEBHOOK_SECRETS").split(",") if value.strip()]
     event = verify(raw, signature, secrets)
-    result = WebhookProcessor(payment_repository()).process(event)
+    result = webhook_processor().process(event)
     logger.info("webhook event", extra={"event_id": event["id"], "event_type": event["type"], "result": result})
     return {"received": True}
 

@@ -306,7 +306,7 @@ def test_a_second_capture_racing_the_first_waits_its_turn_and_changes_nothing(st
 
 def test_a_cancel_racing_a_verified_code_cancels_only_a_payment_still_waiting_for_it() -> None:
     from payments_core.payments.models import Payment
-    from payments_core.payments.service import cancel_locally
+    from payments_core.payments.transitions import cancel_locally
 
     # A verified code moves the payment to `processing` and confirms it with the provider; a cancel
     # that read it before the move must not cancel it after (the provider may be charging it).
@@ -348,6 +348,6 @@ def test_the_provider_key_of_a_capture_is_the_client_operations_own(stack: Runni
     assert len(sent) == 2
     assert sent[0] != sent[1], "a second capture would meet the first one's stored error at Stripe"
     # And the provider key is derived from our stored ids, so a retry of one operation re-sends its key
-    from payments_core.payments.service import operation_id
+    from payments_core.payments.transitions import operation_id
 
     assert sent == [operation_id("cap", user, pid, "client-key-1"), operation_id("cap", user, pid, "client-key-2")]

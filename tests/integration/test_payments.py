@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from payments_core.payments.models import Refund
-from payments_core.payments.service import MAX_REFUNDS_PER_PAYMENT
+from payments_core.payments.transitions import MAX_REFUNDS_PER_PAYMENT
 from tests.integration.conftest import ApiClient, RunningStack, new_user, store_refunds, user_id_of
 
 pytestmark = pytest.mark.integration
@@ -78,9 +78,11 @@ def test_a_card_that_works_gives_a_succeeded_payment(stack: RunningStack, user: 
         "next_action",
         "client_secret",
         "refunds",
+        "dispute",
         "created_at",
         "updated_at",
     }
+    assert payment["dispute"] is None
     fetched = user.call("GET", f"/payments/{payment['payment_id']}")
     assert fetched.status_code == 200
     assert fetched.json()["status"] == "succeeded"

@@ -44,7 +44,7 @@ class PaymentLifecycle(RuleBasedStateMachine):
         gateway = StripeGateway("sk_test_props", STRIPE_URL["url"])
         self.repository = PaymentRepository("AppTable")
         self.service = PaymentService(self.repository, gateway, otp_threshold=10**8)
-        self.webhooks = WebhookProcessor(self.repository)
+        self.webhooks = WebhookProcessor(self.repository, gateway)
         self.stripe = StripeClient("sk_test_props", base_addresses={"api": STRIPE_URL["url"]})
         self.ids: list[str] = []
         self.seen_final: dict[str, str] = {}

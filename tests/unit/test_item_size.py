@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from payments_core.outbox import event_detail
 from payments_core.payments.models import Payment, Refund
 from payments_core.payments.repository import PaymentRepository
-from payments_core.payments.service import MAX_REFUNDS_PER_PAYMENT
+from payments_core.payments.transitions import MAX_REFUNDS_PER_PAYMENT
 
 DYNAMODB_ITEM_LIMIT = 400 * 1024
 EVENTBRIDGE_ENTRY_LIMIT = 256 * 1024

@@ -1,4 +1,5 @@
 """The transaction ledger: one immutable entry per money movement, however often an event arrives.
+Entries are never changed: a refund the provider reverses gets an entry of its own (refund_failure).
 
 ``USER#<user> / TXN#<occurred_at>#<transaction id>`` holds an entry; ``LEDGER#<movement>`` is the
 guard item written in the same transaction with a condition, so a redelivered event (same movement)
@@ -16,15 +17,20 @@ from pydantic import BaseModel
 from payments_core.aws import dynamodb_client
 from payments_core.cursors import decode_cursor, encode_cursor
 from payments_core.dynamo import cancellation_reasons, from_item, to_item
-from payments_core.events import PaymentEventDetail, charged_amount, movement_of
+from payments_core.events import PaymentEventDetail, moved_amount, movement_of
 
-MONEY_MOVEMENTS = ("charge", "refund")  # the kinds of events.movement_of that move money
+# The kinds of events.movement_of that move money, named after Stripe's balance reporting categories:
+# a charge and a reinstated dispute credit the merchant; a refund and a chargeback debit it; a refund
+# the provider reversed after it succeeded (refund_failure) credits it back.
+TransactionType = Literal["charge", "refund", "refund_failure", "dispute", "dispute_reversal"]
+MONEY_MOVEMENTS: tuple[str, ...] = ("charge", "refund", "refund_failure", "dispute", "dispute_reversal")
+CREDITS: frozenset[str] = frozenset({"charge", "refund_failure", "dispute_reversal"})
 
 
 class TransactionOut(BaseModel):
     transaction_id: str
     payment_id: str
-    type: Literal["charge", "refund"]
+    type: TransactionType
     amount: int
     currency: str
     created_at: str
@@ -50,7 +56,7 @@ class Ledger:
         if movement is None or kind not in MONEY_MOVEMENTS:
             return False
         payment = detail.payment
-        amount = charged_amount(payment) if kind == "charge" else int((detail.refund or {})["amount"])
+        amount = moved_amount(kind, detail)
         txn = transaction_id(movement)
         entry = {
             "transaction_id": txn,

@@ -9,7 +9,7 @@ from payments_core.currencies import format_amount
 from payments_core.dynamo import from_item, to_item
 from payments_core.events import PaymentEventDetail, charged_amount
 
-RECEIPT_EVENTS = {"PaymentSucceeded", "PaymentFailed", "RefundSucceeded"}
+RECEIPT_EVENTS = {"PaymentSucceeded", "PaymentFailed", "RefundSucceeded", "RefundFailed"}
 
 
 def receipt(detail_type: str, detail: PaymentEventDetail) -> tuple[str, str]:
@@ -26,6 +26,12 @@ def receipt(detail_type: str, detail: PaymentEventDetail) -> tuple[str, str]:
         return f"Payment of {total} failed", f"{reference}: the payment of {total} did not go through."
     refund = detail.refund or {}
     refunded = format_amount(int(refund.get("amount", 0)), str(payment["currency"]))
+    if detail_type == "RefundFailed":
+        return (
+            f"Refund of {refunded} did not go through",
+            f"{reference}: the refund of {refunded} did not go through, and the money was not returned to you. "
+            "Contact us to be refunded another way.",
+        )
     return f"Refund: {refunded}", f"{reference}: {refunded} was refunded to you on {detail.occurred_at}."
 
 
@@ -38,6 +44,8 @@ def send_receipt(*, table_name: str, sender: str, detail_type: str, detail: Paym
     """Sends the receipt for one event; returns what was sent (never secrets: none are in events)."""
     if detail_type not in RECEIPT_EVENTS:
         return {"sent": False}
+    if detail_type == "RefundFailed" and not (detail.refund or {}).get("failed_after_success"):
+        return {"sent": False}  # it never went through: the customer was told nothing was refunded yet
     subject, body = receipt(detail_type, detail)
     sent = send_email(table_name=table_name, sender=sender, user_id=detail.user_id, subject=subject, body=body)
     return {"sent": sent, "subject": subject}

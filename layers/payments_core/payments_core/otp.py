@@ -32,12 +32,11 @@ from payments_core.payments.service import (
     LEASE_SECONDS,
     PROVIDER_CALL_IN_PROGRESS,
     PaymentService,
-    cancel_locally,
     failed_outcome,
     leased,
     new_lease,
-    stamped,
 )
+from payments_core.payments.transitions import cancel_locally, stamped
 
 CODE_TTL_SECONDS = 5 * 60
 MAX_ATTEMPTS = 5

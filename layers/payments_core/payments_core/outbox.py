@@ -24,6 +24,9 @@ DetailType = Literal[
     "RefundSucceeded",
     "RefundFailed",
     "DisputeOpened",
+    "DisputeFundsWithdrawn",
+    "DisputeFundsReinstated",
+    "DisputeClosed",
 ]
 EVENT_SOURCE = "payments"
 EVENT_VERSION = 1

@@ -33,17 +33,41 @@ class ProviderIntent(BaseModel):
     id: str
     status: str
     amount: int
+    currency: str | None = None
     amount_received: int = 0
     next_action: dict[str, Any] | None = None
     client_secret: str | None = None
     metadata: dict[str, str] = {}
+    # Why the provider canceled it ("automatic": a hold released after its authorisation expired).
+    cancellation_reason: str | None = None
+    decline_code: str | None = None  # of its last failed attempt
 
 
 class ProviderRefund(BaseModel):
     id: str
     status: str
     amount: int
+    currency: str | None = None
+    payment_intent: str | None = None
+    reason: str | None = None
+    failure_reason: str | None = None
+    created: int | None = None
     metadata: dict[str, str] = {}
+
+
+class ProviderDispute(BaseModel):
+    """A dispute (chargeback) as the provider holds it now: the money it took from the merchant's
+    balance (``withdrawn``) and gave back (``reinstated``), each as a positive amount."""
+
+    id: str
+    status: str
+    amount: int
+    currency: str | None = None
+    reason: str | None = None
+    payment_intent: str | None = None
+    withdrawn: int = 0
+    reinstated: int = 0
+    created: int | None = None
 
 
 class PaymentDeclined(Exception):
@@ -110,6 +134,10 @@ class PaymentGateway(Protocol):
 
     def find_refund(self, intent_id: str, refund_id: str) -> ProviderRefund | None: ...
 
+    def list_refunds(self, intent_id: str) -> list[ProviderRefund]: ...
+
+    def retrieve_dispute(self, dispute_id: str) -> ProviderDispute: ...
+
 
 class StripeGateway:
     name = "stripe"
@@ -159,26 +187,68 @@ class StripeGateway:
         )
 
     @staticmethod
-    def _intent(obj: Any) -> ProviderIntent:
-        data = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+    def _data(obj: Any) -> dict[str, Any]:
+        return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+
+    @staticmethod
+    def _metadata(data: dict[str, Any]) -> dict[str, str]:
+        return {str(k): str(v) for k, v in (data.get("metadata") or {}).items()}  # null metadata is allowed
+
+    @staticmethod
+    def _id_of(value: Any) -> str | None:
+        """An expandable field: an id, or the object it names when expanded."""
+        if isinstance(value, dict):
+            value = value.get("id")
+        return value if isinstance(value, str) else None
+
+    @classmethod
+    def _intent(cls, obj: Any) -> ProviderIntent:
+        data = cls._data(obj)
+        error = data.get("last_payment_error") or {}
         return ProviderIntent(
             id=data["id"],
             status=data["status"],
             amount=int(data.get("amount") or 0),
+            currency=data.get("currency"),
             amount_received=int(data.get("amount_received") or 0),
             next_action=data.get("next_action"),
             client_secret=data.get("client_secret"),
-            metadata={str(k): str(v) for k, v in (data.get("metadata") or {}).items()},
+            metadata=cls._metadata(data),
+            cancellation_reason=data.get("cancellation_reason"),
+            decline_code=(error.get("decline_code") or error.get("code")) if isinstance(error, dict) else None,
         )
 
-    @staticmethod
-    def _refund(obj: Any) -> ProviderRefund:
-        data = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+    @classmethod
+    def _refund(cls, obj: Any) -> ProviderRefund:
+        data = cls._data(obj)
         return ProviderRefund(
             id=data["id"],
             status=str(data.get("status") or "pending"),
             amount=int(data.get("amount") or 0),
-            metadata={str(k): str(v) for k, v in (data.get("metadata") or {}).items()},
+            currency=data.get("currency"),
+            payment_intent=cls._id_of(data.get("payment_intent")),
+            reason=data.get("reason"),
+            failure_reason=data.get("failure_reason"),
+            created=data.get("created"),
+            metadata=cls._metadata(data),
+        )
+
+    @classmethod
+    def _dispute(cls, obj: Any) -> ProviderDispute:
+        data = cls._data(obj)
+        # The balance transactions say what moved: a withdrawal (negative) when the dispute opened,
+        # a reinstatement (positive) when it was won. Fees are left out: they are not the customer's.
+        moved = [int(t.get("amount") or 0) for t in data.get("balance_transactions") or [] if isinstance(t, dict)]
+        return ProviderDispute(
+            id=data["id"],
+            status=str(data.get("status") or ""),
+            amount=int(data.get("amount") or 0),
+            currency=data.get("currency"),
+            reason=data.get("reason"),
+            payment_intent=cls._id_of(data.get("payment_intent")),
+            withdrawn=-sum(amount for amount in moved if amount < 0),
+            reinstated=sum(amount for amount in moved if amount > 0),
+            created=data.get("created"),
         )
 
     def create_intent(
@@ -250,11 +320,22 @@ class StripeGateway:
         return self._refund(self._call(self.client.v1.refunds.create, params=params, options=options))
 
     def find_refund(self, intent_id: str, refund_id: str) -> ProviderRefund | None:
-        page = self._call(self.client.v1.refunds.list, params={"payment_intent": intent_id, "limit": 100})
-        for obj in page.data:
-            if (obj.to_dict().get("metadata") or {}).get("refund_id") == refund_id:
-                return self._refund(obj)
-        return None
+        return next((r for r in self.list_refunds(intent_id) if r.metadata.get("refund_id") == refund_id), None)
+
+    def list_refunds(self, intent_id: str) -> list[ProviderRefund]:
+        """Every refund of an intent, as the provider holds them now (a payment has at most 100 of ours)."""
+        refunds: list[ProviderRefund] = []
+        params: dict[str, Any] = {"payment_intent": intent_id, "limit": 100}
+        for _ in range(5):
+            page = self._call(self.client.v1.refunds.list, params=params)
+            refunds.extend(self._refund(obj) for obj in page.data)
+            if not page.has_more or not page.data:
+                break
+            params = {**params, "starting_after": page.data[-1].id}
+        return refunds
+
+    def retrieve_dispute(self, dispute_id: str) -> ProviderDispute:
+        return self._dispute(self._call(self.client.v1.disputes.retrieve, dispute_id))
 
 
 @functools.cache
@@ -265,7 +346,13 @@ def load_stripe_sdk() -> None:
     import stripe
 
     client = stripe.StripeClient("sk_test_unused", http_client=stripe.RequestsClient())
-    _ = (client.v1.payment_intents, client.v1.refunds, stripe.WebhookSignature, stripe.SignatureVerificationError)
+    _ = (
+        client.v1.payment_intents,
+        client.v1.refunds,
+        client.v1.disputes,
+        stripe.WebhookSignature,
+        stripe.SignatureVerificationError,
+    )
     _ = (stripe.CardError, stripe.APIConnectionError, stripe.RateLimitError, stripe.InvalidRequestError)
 
 

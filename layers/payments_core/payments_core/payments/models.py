@@ -165,12 +165,37 @@ class Refund(BaseModel):
     created_at: str
     provider_refund_id: str | None = None
     provider_attempts: int = 0
+    failure_reason: str | None = None  # the provider's, when it failed
+    # It had succeeded, then failed at the provider (e.g. the card was closed): the money came back to
+    # the merchant's balance, so the ledger reverses it and the amount is refundable again.
+    failed_after_success: bool = False
     # The request that made it (None for refunds stored before it was kept), so its key cannot be
     # reused with another body once the idempotency record has expired.
     request_fingerprint: str | None = None
 
     def public(self) -> dict[str, Any]:
         return self.model_dump(exclude={"provider_refund_id", "provider_attempts", "request_fingerprint"})
+
+
+class Dispute(BaseModel):
+    """A payment's dispute (chargeback) as the provider last reported it. ``amount_withdrawn`` left the
+    merchant's balance when it opened; ``amount_reinstated`` came back if it was won."""
+
+    dispute_id: str  # the provider's
+    status: str  # the provider's: needs_response, under_review, won, lost, warning_* ...
+    amount: int
+    currency: str
+    reason: str | None = None
+    amount_withdrawn: int = 0
+    amount_reinstated: int = 0
+    created_at: str
+
+    @property
+    def closed(self) -> bool:
+        return self.status in DISPUTE_CLOSED_STATUSES
+
+
+DISPUTE_CLOSED_STATUSES = frozenset({"won", "lost", "warning_closed", "prevented"})
 
 
 class Payment(BaseModel):
@@ -203,7 +228,7 @@ class Payment(BaseModel):
     decline_code: str | None = None
     rejected_field: str | None = None  # the provider refused the request itself (e.g. unknown payment method)
     provider_refused: bool = False  # the provider refused the create as a whole (a 4xx about no one field)
-    disputed: bool = False
+    dispute: Dispute | None = None
     refunds: dict[str, Refund] = Field(default_factory=dict)
     created_at: str
     updated_at: str
@@ -225,6 +250,7 @@ class Payment(BaseModel):
             next_action=self.next_action,
             client_secret=self.client_secret if self.status == "requires_action" else None,
             refunds=[RefundOut(**r.public()) for r in sorted(self.refunds.values(), key=lambda r: r.created_at)],
+            dispute=DisputeOut(**self.dispute.model_dump()) if self.dispute else None,
             created_at=self.created_at,
             updated_at=self.updated_at,
         )
@@ -240,6 +266,24 @@ class RefundOut(BaseModel):
     currency: str
     status: RefundStatus
     reason: RefundReason | None
+    failure_reason: str | None = Field(default=None, description="The provider's reason, when it failed.")
+    failed_after_success: bool = Field(
+        default=False,
+        description="It had succeeded and the provider reversed it later: the amount is refundable again.",
+    )
+    created_at: str
+
+
+class DisputeOut(BaseModel):
+    """A chargeback the cardholder opened with their bank, as the provider reports it."""
+
+    dispute_id: str
+    status: str = Field(description="The provider's: needs_response, under_review, won, lost, warning_* ...")
+    amount: int
+    currency: str
+    reason: str | None
+    amount_withdrawn: int = Field(description="Taken from the merchant's balance when it opened.")
+    amount_reinstated: int = Field(description="Given back when it was won.")
     created_at: str
 
 
@@ -262,6 +306,7 @@ class PaymentOut(BaseModel):
     next_action: dict[str, Any] | None
     client_secret: str | None
     refunds: list[RefundOut]
+    dispute: DisputeOut | None = None
     created_at: str
     updated_at: str
 

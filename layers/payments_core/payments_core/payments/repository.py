@@ -136,6 +136,11 @@ class PaymentRepository:
                     },
                 )
                 items.extend(self._outbox(change))
+                gained = change.payment.provider_payment_id
+                if gained and gained != current.provider_payment_id:
+                    # Whatever path links a payment to its intent (its create, a webhook, a reconciler),
+                    # the provider's id leads back to it: events that carry no id of ours find it.
+                    items.append(self.provider_link_put(gained, user_id, payment_id))
             try:
                 dynamodb_client().transact_write_items(TransactItems=items)
             except ClientError as error:

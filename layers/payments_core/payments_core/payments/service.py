@@ -4,19 +4,17 @@ before it is asked again, and every state change is a conditional write with its
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from payments_core import clock
 from payments_core.currencies import amount_problem
 from payments_core.errors import NOT_FOUND, ApiError, RequestValidationError
 from payments_core.idempotency import KEY_REUSED, Outcome, fingerprint
 from payments_core.observability import logger
-from payments_core.outbox import EVENT_FOR_STATUS
 from payments_core.payments import lifecycle
 from payments_core.payments.gateway import (
     PaymentDeclined,
@@ -27,15 +25,19 @@ from payments_core.payments.gateway import (
     ProviderRejected,
     ProviderUnavailable,
 )
-from payments_core.payments.models import (
-    CaptureRequest,
-    CreatePaymentRequest,
-    Payment,
-    Refund,
-    RefundReason,
-    RefundRequest,
-)
+from payments_core.payments.models import CaptureRequest, CreatePaymentRequest, Payment, Refund, RefundRequest
 from payments_core.payments.repository import Change, PaymentRepository
+from payments_core.payments.transitions import (
+    MAX_REFUNDS_PER_PAYMENT,
+    cancel_locally,
+    cancelable,
+    capturable,
+    intent_change,
+    operation_id,
+    refund_change,
+    reserving,
+    stamped,
+)
 
 # How long one request may be talking to the provider about a payment: past the 20 s timeout of every
 # function that does (create, OTP verify, capture, cancel), so once it has run out none can be alive.
@@ -48,10 +50,9 @@ PROVIDER_CALL_IN_PROGRESS = ApiError(
 )
 NOT_CAPTURABLE = ApiError(409, "payment_not_capturable", "Only a payment on hold can be captured.")
 NOT_CANCELABLE = ApiError(409, "payment_not_cancelable", "Only a payment that has not moved money can be canceled.")
-# A payment's refunds live in its item (one conditional write keeps them within the captured amount),
-# and a DynamoDB item holds at most 400 KB: about 1,000 refunds. The cap keeps the largest payment
-# (tests/unit/test_item_size.py) far below that, and its bus events below EventBridge's 256 KB.
-MAX_REFUNDS_PER_PAYMENT = 100
+PAYMENT_DISPUTED = ApiError(
+    409, "payment_disputed", "The cardholder disputed this payment with their bank: it cannot be refunded."
+)
 REFUND_LIMIT_REACHED = ApiError(
     409,
     "refund_limit_reached",
@@ -59,58 +60,11 @@ REFUND_LIMIT_REACHED = ApiError(
 )
 
 
-def operation_id(prefix: str, *parts: str) -> str:
-    """A stable id for one client operation, so a retry after a crash finds what the first try did."""
-    return f"{prefix}_" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
-
-
-def stamped(payment: Payment, **changes: Any) -> Payment:
-    return payment.model_copy(update={**changes, "updated_at": clock.iso(clock.now())}, deep=True)
-
-
-def intent_change(payment: Payment, intent: ProviderIntent, *, decline_code: str | None = None) -> Change | None:
-    """What the provider's view of the intent changes in ours; None when nothing moves forward."""
-    new_status = lifecycle.from_provider(intent.status)
-    updates: dict[str, Any] = {}
-    if payment.provider_payment_id is None:
-        updates["provider_payment_id"] = intent.id
-    if new_status is None or not lifecycle.can_move(payment.status, new_status):
-        return Change(stamped(payment, **updates)) if updates else None
-    updates |= {
-        "status": new_status,
-        "next_action": intent.next_action if new_status == "requires_action" else None,
-        "client_secret": intent.client_secret if new_status == "requires_action" else None,
-    }
-    if new_status == "succeeded":
-        updates["amount_captured"] = intent.amount_received or intent.amount
-    if new_status == "failed":
-        updates["decline_code"] = decline_code or payment.decline_code or "payment_failed"
-    kind = EVENT_FOR_STATUS.get(new_status)
-    return Change(stamped(payment, **updates), [(kind, None)] if kind else [])
-
-
 def refuse_amount_the_provider_would(amount: int | None, currency: str) -> None:
     """A capture or refund amount the provider refuses in this currency is a 422 before money moves."""
     problem = amount_problem(amount, currency) if amount is not None else None
     if problem:
         raise RequestValidationError([{"field": "amount", "message": problem}])
-
-
-def capturable(payment: Payment) -> bool:
-    return payment.status == "requires_capture" and payment.provider_payment_id is not None
-
-
-def cancelable(payment: Payment) -> bool:
-    return payment.status in lifecycle.CANCELABLE
-
-
-def cancel_locally(payment: Payment) -> Change | None:
-    """Cancels a payment the provider never saw (one still waiting for its one-time code); nothing
-    once a verified code has moved it on (its confirmation may already be talking to the provider)."""
-    if payment.status != "requires_otp":
-        return None
-    canceled = stamped(payment, status="canceled", next_action=None, client_secret=None)
-    return Change(canceled, [("PaymentCanceled", None)])
 
 
 @dataclass
@@ -295,7 +249,6 @@ class PaymentService:
         with self._lease_ended_on_error(payment, lease):
             answer = self._ask_provider(payment, look_first=payment.provider_attempts > 1)
         found = answer.intent
-        extra = [self.repository.provider_link_put(found.id, payment.user_id, payment.payment_id)] if found.id else []
 
         def apply(current: Payment) -> Change | None:
             change = intent_change(current, found, decline_code=answer.decline_code)
@@ -308,7 +261,7 @@ class PaymentService:
                     change.payment.provider_refused = True
             return unleased(change, current, lease)
 
-        return self._update(payment.user_id, payment.payment_id, apply, extra_items=extra)
+        return self._update(payment.user_id, payment.payment_id, apply)
 
     def _ask_provider(self, payment: Payment, *, look_first: bool) -> ProviderAnswer:
         """The provider's intent for ``payment``: the one an earlier attempt made (``look_first``), else
@@ -454,6 +407,9 @@ class PaymentService:
                 return None  # reserved by an earlier attempt of this same operation
             if payment.status not in lifecycle.MONEY_MOVED:
                 raise ApiError(409, "payment_not_refundable", "Only a succeeded payment can be refunded.")
+            if payment.dispute is not None and payment.dispute.status != "won":
+                # The provider refuses it (charge_disputed): the cardholder's bank is returning the money.
+                raise PAYMENT_DISPUTED
             refuse_amount_the_provider_would(request.amount, payment.currency)
             remaining = payment.amount_captured - payment.amount_reserved
             amount = request.amount if request.amount is not None else remaining
@@ -524,95 +480,3 @@ class PaymentService:
             payment.payment_id,
             lambda p: refund_change(p, refund.refund_id, provider_refund.status, provider_refund.id),
         )
-
-
-def reserving(payment: Payment, refund: Refund) -> Payment:
-    """The payment holding a new pending refund, its amount reserved against the captured amount."""
-    updated = stamped(payment, amount_reserved=payment.amount_reserved + refund.amount)
-    updated.refunds[refund.refund_id] = refund
-    return updated
-
-
-class NotRecordableYet(Exception):
-    """A refund the provider made that our store cannot take yet: the payment has not moved money in
-    our view (its success event is still on its way), or our own pending refunds still reserve what
-    it refunded. Nothing is written; the webhook answers non-2xx so Stripe delivers it again later."""
-
-
-_REFUND_REASONS: frozenset[str] = frozenset(get_args(RefundReason))
-
-
-def provider_refund_change(payment: Payment, provider_refund: dict[str, Any], provider_status: str) -> Change | None:
-    """A refund made at the provider but not through our API (Stripe's dashboard, its API directly):
-    the money moved, so it is recorded like one of ours, under an id derived from the provider's, and
-    goes to the bus, the ledger and the receipts. None when there is nothing to record (a refund that
-    failed, of another currency, of no amount)."""
-    provider_refund_id = str(provider_refund.get("id") or "")
-    amount = provider_refund.get("amount")
-    status = {"succeeded": "succeeded", "pending": "pending", "requires_action": "pending"}.get(provider_status)
-    if not provider_refund_id or status is None or type(amount) is not int or amount <= 0:
-        return None
-    if provider_refund.get("currency") not in (None, payment.currency):
-        logger.error(
-            "provider refund in another currency",
-            extra={"payment_id": payment.payment_id, "provider_refund_id": provider_refund_id},
-        )
-        return None
-    refund_id = operation_id("ref", payment.user_id, payment.payment_id, "provider", provider_refund_id)
-    if refund_id in payment.refunds:
-        return None  # recorded already (webhook.py finds it by its provider id first)
-    if payment.status not in lifecycle.MONEY_MOVED:
-        raise NotRecordableYet("the payment has not succeeded here yet")
-    if payment.amount_reserved + amount > payment.amount_captured:
-        raise NotRecordableYet("our pending refunds still reserve what it refunded")
-    if len(payment.refunds) >= MAX_REFUNDS_PER_PAYMENT:
-        logger.error(
-            "provider refund not recorded: the payment has the most refunds it can hold",
-            extra={"payment_id": payment.payment_id, "provider_refund_id": provider_refund_id},
-        )
-        return None
-    created = provider_refund.get("created")
-    reason = provider_refund.get("reason")
-    refund = Refund(
-        refund_id=refund_id,
-        payment_id=payment.payment_id,
-        amount=amount,
-        currency=payment.currency,
-        status="pending",
-        reason=reason if reason in _REFUND_REASONS else None,
-        created_at=clock.iso(clock.from_epoch(created) if type(created) is int else clock.now()),
-        provider_refund_id=provider_refund_id,
-    )
-    updated = reserving(payment, refund)
-    if status == "pending":
-        return Change(updated, [("RefundCreated", refund)])
-    succeeded = refund_change(updated, refund.refund_id, "succeeded", provider_refund_id)
-    assert succeeded is not None  # a pending refund always moves to succeeded
-    return Change(succeeded.payment, [("RefundCreated", refund), *succeeded.events])
-
-
-def refund_change(
-    payment: Payment, refund_id: str, provider_status: str, provider_refund_id: str | None
-) -> Change | None:
-    """A refund's status as the provider reports it: pending -> succeeded | failed, never back."""
-    refund = payment.refunds.get(refund_id)
-    if refund is None:
-        return None
-    new_status = {"succeeded": "succeeded", "failed": "failed", "canceled": "failed"}.get(provider_status)
-    updated = stamped(payment)
-    stored = updated.refunds[refund_id]
-    changed = False
-    if provider_refund_id and stored.provider_refund_id is None:
-        stored.provider_refund_id = provider_refund_id
-        changed = True
-    if refund.status != "pending" or new_status is None:
-        return Change(updated) if changed else None
-    stored.status = new_status  # type: ignore[assignment]
-    if new_status == "succeeded":
-        updated.amount_refunded += refund.amount
-        updated.status = lifecycle.status_after_refunds(  # type: ignore[assignment]
-            updated.status, updated.amount_captured, updated.amount_refunded
-        )
-        return Change(updated, [("RefundSucceeded", stored)])
-    updated.amount_reserved -= refund.amount
-    return Change(updated, [("RefundFailed", stored)])

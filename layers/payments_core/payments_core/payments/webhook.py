@@ -1,10 +1,16 @@
 """Stripe webhook deliveries: verified on the raw body first, then de-duplicated by event id in the
-same transaction as the state change they cause, which only ever moves forward."""
+same transaction as the state change they cause, which only ever moves forward.
+
+A signature proves that Stripe sent the event, not that our payment is what its snapshot says: the
+event only says which objects to look at. Each is fetched from Stripe as it is now (the intent, its
+refunds, the dispute), and applied only if it is the payment's own (``transitions``). Duplicate and
+out-of-order deliveries therefore change nothing more: each applies the provider's latest state.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -13,17 +19,10 @@ from pydantic import BaseModel, Field, ValidationError
 from payments_core import clock
 from payments_core.dynamo import to_item
 from payments_core.errors import ApiError
-from payments_core.observability import logger
-from payments_core.payments.gateway import ProviderIntent
-from payments_core.payments.models import Payment
-from payments_core.payments.repository import Change, DuplicateDelivery, PaymentRepository
-from payments_core.payments.service import (
-    NotRecordableYet,
-    intent_change,
-    provider_refund_change,
-    refund_change,
-    stamped,
-)
+from payments_core.observability import logger, metrics
+from payments_core.payments.gateway import PaymentGateway, ProviderRejected
+from payments_core.payments.repository import DuplicateDelivery, PaymentRepository
+from payments_core.payments.transitions import NotRecordableYet, ProviderState, provider_state_change
 
 SIGNATURE_TOLERANCE_SECONDS = 300
 DEDUP_RETENTION = timedelta(days=30)  # Stripe retries deliveries for up to 3 days
@@ -32,32 +31,37 @@ INVALID_SIGNATURE = ApiError(400, "invalid_signature", "The webhook signature is
 # Any answer but a 2xx makes Stripe deliver the event again, with backoff, for up to 3 days.
 DELIVER_AGAIN = ApiError(500, "internal_error", "The event cannot be applied yet; it will be delivered again.")
 
-HANDLED_TYPES = frozenset(
+PAYMENT_INTENT_TYPES = frozenset(
     {
         "payment_intent.succeeded",
         "payment_intent.payment_failed",
         "payment_intent.processing",
         "payment_intent.requires_action",
+        "payment_intent.amount_capturable_updated",
         "payment_intent.canceled",
-        "charge.refunded",
-        "refund.created",
-        "refund.updated",
-        "charge.refund.updated",
-        "refund.failed",
-        "charge.dispute.created",
     }
 )
+REFUND_TYPES = frozenset(
+    {"charge.refunded", "refund.created", "refund.updated", "refund.failed", "charge.refund.updated"}
+)
+DISPUTE_TYPES = frozenset(
+    {
+        "charge.dispute.created",
+        "charge.dispute.updated",
+        "charge.dispute.funds_withdrawn",
+        "charge.dispute.funds_reinstated",
+        "charge.dispute.closed",
+    }
+)
+HANDLED_TYPES = PAYMENT_INTENT_TYPES | REFUND_TYPES | DISPUTE_TYPES
+# Stripe's "thin" events (API v2) carry no object, only a reference to one.
+THIN_EVENT_OBJECT = "v2.core.event"
 
 
 class _StripeRefund(BaseModel):
     id: str
-    status: str | None = None
-    amount: int | None = None
-    currency: str | None = None
-    reason: str | None = None
-    created: int | None = None
     payment_intent: str | dict[str, Any] | None = None
-    metadata: dict[str, str] = Field(default_factory=dict)
+    metadata: dict[str, str] | None = None
 
 
 class _StripeRefundList(BaseModel):
@@ -65,7 +69,8 @@ class _StripeRefundList(BaseModel):
 
 
 class _StripeObject(BaseModel):
-    """The fields of a handled event's object that we read, as Stripe types them; the rest is ignored."""
+    """The fields of a handled event's object that a Stripe object has as Stripe types them: a body
+    where they are otherwise is not from Stripe. Only the ids are used: the rest is fetched."""
 
     id: str
     object: str | None = None
@@ -75,11 +80,8 @@ class _StripeObject(BaseModel):
     amount_received: int | None = None
     amount_refunded: int | None = None
     currency: str | None = None
-    reason: str | None = None
-    created: int | None = None
     payment_intent: str | dict[str, Any] | None = None
     next_action: dict[str, Any] | None = None
-    client_secret: str | None = None
     last_payment_error: dict[str, Any] | None = None
     refunds: _StripeRefundList | None = None
 
@@ -114,6 +116,8 @@ def verify(raw_body: str, signature: str | None, secrets: list[str]) -> dict[str
         event = json.loads(raw_body)
     except ValueError:
         raise INVALID_SIGNATURE from None
+    if isinstance(event, dict) and event.get("object") == THIN_EVENT_OBJECT and isinstance(event.get("id"), str):
+        return event  # no object to check: acknowledged and logged by the processor
     if not (
         isinstance(event, dict)
         and isinstance(event.get("id"), str)
@@ -126,9 +130,39 @@ def verify(raw_body: str, signature: str | None, secrets: list[str]) -> dict[str
     return event
 
 
+@dataclass
+class Subject:
+    """What an event is about: the intent to fetch, and what else of it (refunds, a dispute)."""
+
+    intent_id: str
+    refunds: bool = False
+    dispute_id: str | None = None
+
+
+def _id_of(value: Any) -> str | None:
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None
+
+
+def subject_of(event: dict[str, Any]) -> Subject | None:
+    """Which objects a handled event names; None if it names no intent."""
+    event_type, obj = event["type"], event["data"]["object"]
+    if event_type in PAYMENT_INTENT_TYPES:
+        intent_id = _id_of(obj.get("id"))
+        return Subject(intent_id) if intent_id else None
+    intent_id = _id_of(obj.get("payment_intent"))
+    if intent_id is None:
+        return None
+    if event_type in REFUND_TYPES:
+        return Subject(intent_id, refunds=True)
+    return Subject(intent_id, dispute_id=_id_of(obj.get("id")))
+
+
 class WebhookProcessor:
-    def __init__(self, repository: PaymentRepository) -> None:
+    def __init__(self, repository: PaymentRepository, gateway: PaymentGateway) -> None:
         self.repository = repository
+        self.gateway = gateway
 
     def _dedup_put(self, event: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -146,28 +180,54 @@ class WebhookProcessor:
             }
         }
 
-    def _locate(self, obj: dict[str, Any]) -> tuple[str, str] | None:
-        metadata = obj.get("metadata") or {}
+    def _fetch(self, subject: Subject) -> ProviderState | None:
+        """The provider's current state of what the event names; None if it holds no such intent."""
+        try:
+            intent = self.gateway.retrieve_intent(subject.intent_id)
+            refunds = self.gateway.list_refunds(intent.id) if subject.refunds else None
+            dispute = self.gateway.retrieve_dispute(subject.dispute_id) if subject.dispute_id else None
+        except ProviderRejected:
+            return None  # no such object at the provider: a signed event about nothing there
+        except ApiError:
+            # The provider is unreachable or failing: not a 2xx, so Stripe delivers the event again.
+            logger.warning("webhook could not fetch from the provider", extra={"intent_id": subject.intent_id})
+            raise DELIVER_AGAIN from None
+        return ProviderState(intent, refunds, dispute)
+
+    def _owner(self, state: ProviderState) -> tuple[str, str] | None:
+        """The payment the intent belongs to: by the link its create wrote, else by the intent's own
+        metadata as the provider holds it (checked against the payment before anything is applied)."""
+        linked = self.repository.find_by_provider_id(state.intent.id)
+        if linked is not None:
+            return linked
+        metadata = state.intent.metadata
         if metadata.get("payment_id") and metadata.get("user_id"):
-            return str(metadata["user_id"]), str(metadata["payment_id"])
-        intent_id = obj.get("payment_intent") if obj.get("object") != "payment_intent" else obj.get("id")
-        if isinstance(intent_id, dict):
-            intent_id = intent_id.get("id")
-        return self.repository.find_by_provider_id(str(intent_id)) if intent_id else None
+            return metadata["user_id"], metadata["payment_id"]
+        return None
 
     def process(self, event: dict[str, Any]) -> str:
         """Applies one verified event; returns what happened (for the log)."""
+        if event.get("object") == THIN_EVENT_OBJECT:
+            logger.warning("thin event acknowledged, not applied", extra={"event_id": event["id"]})
+            metrics.add_metric(name="WebhookThinEventIgnored", unit="Count", value=1)
+            return "ignored"
         event_type = event["type"]
-        obj = event["data"]["object"]
         if event_type not in HANDLED_TYPES:
             return "ignored"
-        owner = self._locate(obj)
+        subject = subject_of(event)
+        state = self._fetch(subject) if subject is not None else None
+        if state is None:
+            logger.error("webhook for an object the provider does not hold", extra={"event_id": event["id"]})
+            metrics.add_metric(name="ProviderStateMismatch", unit="Count", value=1)
+            return "unknown_payment"
+        owner = self._owner(state)
         if owner is None:
             logger.warning("webhook for an unknown payment", extra={"event_id": event["id"], "type": event_type})
             return "unknown_payment"
-        mutate = self._mutation(event_type, obj)
         try:
-            stored = self.repository.update(*owner, mutate, extra_items=[self._dedup_put(event)])
+            stored = self.repository.update(
+                *owner, lambda payment: provider_state_change(payment, state), extra_items=[self._dedup_put(event)]
+            )
         except DuplicateDelivery:
             return "duplicate"
         except NotRecordableYet as reason:
@@ -177,127 +237,3 @@ class WebhookProcessor:
             )
             raise DELIVER_AGAIN from None
         return "applied" if stored is not None else "unknown_payment"
-
-    @staticmethod
-    def _mutation(event_type: str, obj: dict[str, Any]) -> Callable[[Payment], Change | None]:
-        if event_type.startswith("payment_intent."):
-            intent = ProviderIntent(
-                id=obj["id"],
-                status="requires_payment_method"
-                if event_type == "payment_intent.payment_failed"
-                else obj.get("status") or "",
-                amount=int(obj.get("amount") or 0),
-                amount_received=int(obj.get("amount_received") or 0),
-                next_action=obj.get("next_action"),
-                client_secret=obj.get("client_secret"),
-            )
-            error = obj.get("last_payment_error") or {}
-            decline = error.get("decline_code") or error.get("code")
-
-            def follow_intent(payment: Payment) -> Change | None:
-                if payment.provider_payment_id not in (None, intent.id):
-                    # Not this payment's intent, whatever its metadata says: its status and amount say
-                    # nothing about ours. Remembered (no redelivery) and logged for a person to look at.
-                    logger.error(
-                        "webhook for another intent",
-                        extra={"payment_id": payment.payment_id, "intent_id": intent.id},
-                    )
-                    return None
-                return intent_change(payment, intent, decline_code=decline)
-
-            return follow_intent
-        if event_type == "charge.dispute.created":
-
-            def dispute(payment: Payment) -> Change | None:
-                if payment.disputed:
-                    return None
-                return Change(stamped(payment, disputed=True), [("DisputeOpened", None)])
-
-            return dispute
-        if event_type == "charge.refunded":
-            # The charge's refunds, each of the charge's intent and currency where it does not say.
-            of_charge = {"payment_intent": obj.get("payment_intent"), "currency": obj.get("currency")}
-            listed = (obj.get("refunds") or {}).get("data") or []
-            refunds = [of_charge | {k: v for k, v in refund.items() if v is not None} for refund in listed]
-        else:
-            refunds = [obj]
-        forced_failure = event_type == "refund.failed"
-
-        def apply_refunds(payment: Payment) -> Change | None:
-            current = payment
-            events: list[Any] = []
-            for refund in refunds:
-                refund_id = (refund.get("metadata") or {}).get("refund_id") or next(
-                    (rid for rid, r in current.refunds.items() if r.provider_refund_id == refund.get("id")), None
-                )
-                status = "failed" if forced_failure else str(refund.get("status") or "")
-                if refund_id is None:
-                    # Made at the provider, not through our API (no id of ours in its metadata): the
-                    # money moved all the same, so it is recorded, once, if it is of this intent.
-                    if not _of_intent(current, refund):
-                        continue
-                    change = provider_refund_change(current, refund, status)
-                elif not _is_ours(current, refund_id, refund):
-                    continue
-                else:
-                    change = refund_change(current, refund_id, status, refund.get("id"))
-                if change is not None:
-                    current = change.payment
-                    events.extend(change.events)
-            _check_charge_total(current, obj if event_type == "charge.refunded" else None)
-            return Change(current, events) if current is not payment else None
-
-        return apply_refunds
-
-
-def _check_charge_total(payment: Payment, charge: dict[str, Any] | None) -> None:
-    """A charge that says more was refunded than all our refunds not failed: refunds we cannot see.
-    On API versions from 2022-11-15 to 2024-10-28 a charge lists no refunds and a dashboard refund
-    sends no ``refund.*`` event, so this log line is all there is for a person to reconcile."""
-    if charge is None or _intent_of(charge) != payment.provider_payment_id:
-        return
-    refunded_there = charge.get("amount_refunded")
-    if type(refunded_there) is int and refunded_there > payment.amount_reserved:
-        logger.error(
-            "the provider refunded more than we hold",
-            extra={
-                "payment_id": payment.payment_id,
-                "amount_refunded_at_provider": refunded_there,
-                "amount_reserved": payment.amount_reserved,
-            },
-        )
-
-
-def _intent_of(refund: dict[str, Any]) -> Any:
-    intent = refund.get("payment_intent")
-    return intent.get("id") if isinstance(intent, dict) else intent
-
-
-def _of_intent(payment: Payment, refund: dict[str, Any]) -> bool:
-    """Whether a refund made at the provider is of this payment's intent: it must say so."""
-    if payment.provider_payment_id is not None and _intent_of(refund) == payment.provider_payment_id:
-        return True
-    logger.error(
-        "webhook for a refund of another intent",
-        extra={"payment_id": payment.payment_id, "provider_refund_id": refund.get("id")},
-    )
-    return False
-
-
-def _is_ours(payment: Payment, refund_id: str, refund: dict[str, Any]) -> bool:
-    """Whether a provider refund is the one we hold as ``refund_id``, of this payment's intent: an
-    event about another refund or intent says nothing about ours, whatever its metadata names."""
-    stored = payment.refunds.get(refund_id)
-    intent_id = _intent_of(refund)
-    if stored is None:
-        return False
-    if stored.provider_refund_id not in (None, refund.get("id")) or intent_id not in (
-        None,
-        payment.provider_payment_id,
-    ):
-        logger.error(
-            "webhook for another refund",
-            extra={"payment_id": payment.payment_id, "refund_id": refund_id, "provider_refund_id": refund.get("id")},
-        )
-        return False
-    return True

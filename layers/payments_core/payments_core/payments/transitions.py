@@ -1,0 +1,352 @@
+"""What the provider's state of a payment changes in ours: pure functions from a stored payment and
+what the provider holds now to a new payment and the events it causes (``Change``), or None.
+
+Every path that learns something from the provider goes through here: the create, capture, cancel
+and refund calls' answers, and the webhook, which fetches the provider's current objects rather than
+trusting an event's snapshot (``provider_state_change``). An object that is not the payment's own is
+never applied: it is logged as an error and counted (metric ``ProviderStateMismatch``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, get_args
+
+from payments_core import clock
+from payments_core.observability import logger, metrics
+from payments_core.outbox import EVENT_FOR_STATUS
+from payments_core.payments import lifecycle
+from payments_core.payments.gateway import ProviderDispute, ProviderIntent, ProviderRefund
+from payments_core.payments.models import Dispute, Payment, Refund, RefundReason
+from payments_core.payments.repository import Change
+
+# A payment's refunds live in its item (one conditional write keeps them within the captured amount),
+# and a DynamoDB item holds at most 400 KB: about 1,000 refunds. The cap keeps the largest payment
+# (tests/unit/test_item_size.py) far below that, and its bus events below EventBridge's 256 KB.
+MAX_REFUNDS_PER_PAYMENT = 100
+
+_REFUND_REASONS: frozenset[str] = frozenset(get_args(RefundReason))
+# A provider refund's status as ours; a refund that needs the customer to act is still pending.
+_REFUND_STATUS = {
+    "pending": "pending",
+    "requires_action": "pending",
+    "succeeded": "succeeded",
+    "failed": "failed",
+    "canceled": "failed",
+}
+
+
+def operation_id(prefix: str, *parts: str) -> str:
+    """A stable id for one client operation, so a retry after a crash finds what the first try did."""
+    return f"{prefix}_" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
+
+
+def stamped(payment: Payment, **changes: Any) -> Payment:
+    return payment.model_copy(update={**changes, "updated_at": clock.iso(clock.now())}, deep=True)
+
+
+def mismatch(payment_id: str, problem: str, **fields: Any) -> None:
+    """An object the provider holds that is not what our payment is: never applied, always seen."""
+    logger.error(problem, extra={"payment_id": payment_id, **fields})
+    metrics.add_metric(name="ProviderStateMismatch", unit="Count", value=1)
+
+
+# --- the intent ------------------------------------------------------------------------------------
+def intent_change(payment: Payment, intent: ProviderIntent, *, decline_code: str | None = None) -> Change | None:
+    """What the provider's view of the intent changes in ours; None when nothing moves forward."""
+    new_status = lifecycle.from_provider(intent.status)
+    updates: dict[str, Any] = {}
+    if payment.provider_payment_id is None:
+        updates["provider_payment_id"] = intent.id
+    if new_status is None or not lifecycle.can_move(payment.status, new_status):
+        return Change(stamped(payment, **updates)) if updates else None
+    updates |= {
+        "status": new_status,
+        "next_action": intent.next_action if new_status == "requires_action" else None,
+        "client_secret": intent.client_secret if new_status == "requires_action" else None,
+    }
+    if new_status == "succeeded":
+        received = intent.amount_received or intent.amount
+        if received > payment.amount:
+            mismatch(
+                payment.payment_id,
+                "the provider reports more received than the payment's amount",
+                intent_id=intent.id,
+                amount_received=received,
+                amount=payment.amount,
+            )
+        # Never more than the payment asked for, whatever the provider reports.
+        updates["amount_captured"] = min(received, payment.amount)
+    if new_status == "failed":
+        updates["decline_code"] = decline_code or intent.decline_code or payment.decline_code or "payment_failed"
+    kind = EVENT_FOR_STATUS.get(new_status)
+    return Change(stamped(payment, **updates), [(kind, None)] if kind else [])
+
+
+def intent_problem(payment: Payment, intent: ProviderIntent) -> str | None:
+    """Why ``intent`` is not this payment's own, or None. A payment with an intent id takes news of that
+    intent only; one without takes an intent made for it (its metadata names this payment and user, with
+    its amount and currency), and never while it waits for its one-time code (only the confirmation
+    after a verified code makes its intent)."""
+    if payment.provider_payment_id is not None:
+        return None if payment.provider_payment_id == intent.id else "webhook for another intent"
+    if payment.status == "requires_otp":
+        return "webhook for a payment still waiting for its one-time code"
+    if intent.metadata.get("payment_id") != payment.payment_id or intent.metadata.get("user_id") != payment.user_id:
+        return "webhook for an intent made for another payment"
+    if intent.amount != payment.amount or (intent.currency or "").lower() != payment.currency:
+        return "webhook for an intent of another amount or currency"
+    return None
+
+
+# --- refunds ---------------------------------------------------------------------------------------
+def reserving(payment: Payment, refund: Refund) -> Payment:
+    """The payment holding a new pending refund, its amount reserved against the captured amount."""
+    updated = stamped(payment, amount_reserved=payment.amount_reserved + refund.amount)
+    updated.refunds[refund.refund_id] = refund
+    return updated
+
+
+class NotRecordableYet(Exception):
+    """A refund the provider made that our store cannot take yet: the payment has not moved money in
+    our view, or our own pending refunds still reserve what it refunded. Nothing is written; the
+    webhook answers non-2xx so Stripe delivers it again later."""
+
+
+def refund_change(
+    payment: Payment,
+    refund_id: str,
+    provider_status: str,
+    provider_refund_id: str | None,
+    *,
+    failure_reason: str | None = None,
+) -> Change | None:
+    """A refund's status as the provider reports it: pending -> succeeded | failed, and succeeded ->
+    failed when the provider reverses a refund that had gone through (the money came back)."""
+    refund = payment.refunds.get(refund_id)
+    if refund is None:
+        return None
+    new_status = _REFUND_STATUS.get(provider_status)
+    updated = stamped(payment)
+    stored = updated.refunds[refund_id]
+    changed = False
+    if provider_refund_id and stored.provider_refund_id is None:
+        stored.provider_refund_id = provider_refund_id
+        changed = True
+    if refund.status == "succeeded" and new_status == "failed":
+        stored.status = "failed"
+        stored.failed_after_success = True
+        stored.failure_reason = failure_reason
+        updated.amount_refunded -= refund.amount
+        updated.amount_reserved -= refund.amount
+        # The one way back: what the reversed refund had taken is captured money again.
+        updated.status = lifecycle.status_after_refunds(  # type: ignore[assignment]
+            "succeeded", updated.amount_captured, updated.amount_refunded
+        )
+        return Change(updated, [("RefundFailed", stored)])
+    if refund.status != "pending" or new_status in (None, "pending"):
+        return Change(updated) if changed else None
+    stored.status = new_status  # type: ignore[assignment]
+    if new_status == "succeeded":
+        updated.amount_refunded += refund.amount
+        updated.status = lifecycle.status_after_refunds(  # type: ignore[assignment]
+            updated.status, updated.amount_captured, updated.amount_refunded
+        )
+        return Change(updated, [("RefundSucceeded", stored)])
+    stored.failure_reason = failure_reason
+    updated.amount_reserved -= refund.amount
+    return Change(updated, [("RefundFailed", stored)])
+
+
+def provider_refund_change(payment: Payment, provider_refund: ProviderRefund) -> Change | None:
+    """A refund made at the provider but not through our API (Stripe's dashboard, its API directly):
+    the money moved, so it is recorded like one of ours, under an id derived from the provider's, and
+    goes to the bus, the ledger and the receipts. None when there is nothing to record (a refund that
+    failed, of another currency, of no amount)."""
+    status = _REFUND_STATUS.get(provider_refund.status)
+    amount = provider_refund.amount
+    if not provider_refund.id or status in (None, "failed") or amount <= 0:
+        return None
+    if (provider_refund.currency or payment.currency).lower() != payment.currency:
+        mismatch(payment.payment_id, "provider refund in another currency", provider_refund_id=provider_refund.id)
+        return None
+    refund_id = operation_id("ref", payment.user_id, payment.payment_id, "provider", provider_refund.id)
+    if refund_id in payment.refunds:
+        return None  # recorded already (found by its provider id first)
+    if payment.status not in lifecycle.MONEY_MOVED:
+        raise NotRecordableYet("the payment has not succeeded here yet")
+    if payment.amount_reserved + amount > payment.amount_captured:
+        raise NotRecordableYet("our pending refunds still reserve what it refunded")
+    if len(payment.refunds) >= MAX_REFUNDS_PER_PAYMENT:
+        logger.error(
+            "provider refund not recorded: the payment has the most refunds it can hold",
+            extra={"payment_id": payment.payment_id, "provider_refund_id": provider_refund.id},
+        )
+        return None
+    created = provider_refund.created
+    reason = provider_refund.reason
+    refund = Refund(
+        refund_id=refund_id,
+        payment_id=payment.payment_id,
+        amount=amount,
+        currency=payment.currency,
+        status="pending",
+        reason=reason if reason in _REFUND_REASONS else None,
+        created_at=clock.iso(clock.from_epoch(created) if created is not None else clock.now()),
+        provider_refund_id=provider_refund.id,
+    )
+    updated = reserving(payment, refund)
+    if status == "pending":
+        return Change(updated, [("RefundCreated", refund)])
+    succeeded = refund_change(updated, refund.refund_id, "succeeded", provider_refund.id)
+    assert succeeded is not None  # a pending refund always moves to succeeded
+    return Change(succeeded.payment, [("RefundCreated", refund), *succeeded.events])
+
+
+def released_remainder(payment: Payment, provider_refund: ProviderRefund) -> bool:
+    """Whether a refund with no id of ours is the rest of a hold captured in part, which Stripe listed
+    as a refund before API version 2025-03-31.basil: the customer was never charged it, so it is no
+    refund of theirs (no ledger entry, no receipt, nothing less to refund)."""
+    return (
+        payment.capture_method == "manual"
+        and 0 < payment.amount_captured < payment.amount
+        and provider_refund.amount == payment.amount - payment.amount_captured
+        and not provider_refund.metadata
+    )
+
+
+def provider_refund_state_change(payment: Payment, provider_refund: ProviderRefund) -> Change | None:
+    """One refund of the payment's intent, as the provider holds it now, applied to ours."""
+    if provider_refund.payment_intent not in (None, payment.provider_payment_id):
+        mismatch(payment.payment_id, "webhook for a refund of another intent", provider_refund_id=provider_refund.id)
+        return None
+    ours = provider_refund.metadata.get("refund_id")
+    by_provider_id = next(
+        (rid for rid, r in payment.refunds.items() if r.provider_refund_id == provider_refund.id), None
+    )
+    refund_id = by_provider_id or (ours if ours in payment.refunds else None)
+    if refund_id is None:
+        if ours:
+            mismatch(payment.payment_id, "webhook for a refund we do not hold", provider_refund_id=provider_refund.id)
+            return None
+        if released_remainder(payment, provider_refund):
+            logger.info(
+                "the released rest of a partial capture is not a refund",
+                extra={"payment_id": payment.payment_id, "provider_refund_id": provider_refund.id},
+            )
+            return None
+        return provider_refund_change(payment, provider_refund)
+    stored = payment.refunds[refund_id]
+    if stored.provider_refund_id not in (None, provider_refund.id):
+        mismatch(
+            payment.payment_id,
+            "webhook for another refund",
+            refund_id=refund_id,
+            provider_refund_id=provider_refund.id,
+        )
+        return None
+    return refund_change(
+        payment, refund_id, provider_refund.status, provider_refund.id, failure_reason=provider_refund.failure_reason
+    )
+
+
+# --- disputes --------------------------------------------------------------------------------------
+def dispute_change(payment: Payment, provider_dispute: ProviderDispute) -> Change | None:
+    """A dispute of the payment's charge, as the provider holds it now: opened, funds withdrawn, funds
+    reinstated and closed are each announced once, in that order, however the provider's events come."""
+    if provider_dispute.payment_intent != payment.provider_payment_id:
+        mismatch(payment.payment_id, "webhook for a dispute of another intent", dispute_id=provider_dispute.id)
+        return None
+    stored = payment.dispute
+    if stored is not None and stored.dispute_id != provider_dispute.id:
+        mismatch(payment.payment_id, "webhook for another dispute", dispute_id=provider_dispute.id)
+        return None
+    if payment.status not in lifecycle.MONEY_MOVED:
+        raise NotRecordableYet("the payment has not succeeded here yet")
+    ceiling = payment.amount_captured
+    if max(provider_dispute.amount, provider_dispute.withdrawn) > ceiling:
+        mismatch(payment.payment_id, "the provider disputes more than was captured", dispute_id=provider_dispute.id)
+    withdrawn = max(min(provider_dispute.withdrawn, ceiling), stored.amount_withdrawn if stored else 0)
+    reinstated = max(min(provider_dispute.reinstated, withdrawn), stored.amount_reinstated if stored else 0)
+    # A closed dispute stays closed, whatever a later read says.
+    status = stored.status if stored is not None and stored.closed else provider_dispute.status
+    dispute = Dispute(
+        dispute_id=provider_dispute.id,
+        status=status,
+        amount=min(provider_dispute.amount, ceiling),
+        currency=payment.currency,
+        reason=provider_dispute.reason,
+        amount_withdrawn=withdrawn,
+        amount_reinstated=reinstated,
+        created_at=stored.created_at
+        if stored
+        else clock.iso(clock.from_epoch(provider_dispute.created) if provider_dispute.created else clock.now()),
+    )
+    if dispute == stored:
+        return None
+    events: list[tuple[str, Refund | None]] = []
+    if stored is None:
+        events.append(("DisputeOpened", None))
+    if withdrawn > (stored.amount_withdrawn if stored else 0):
+        events.append(("DisputeFundsWithdrawn", None))
+    if reinstated > (stored.amount_reinstated if stored else 0):
+        events.append(("DisputeFundsReinstated", None))
+    if dispute.closed and not (stored and stored.closed):
+        events.append(("DisputeClosed", None))
+    return Change(stamped(payment, dispute=dispute), events)
+
+
+# --- everything the provider holds about a payment -------------------------------------------------
+@dataclass
+class ProviderState:
+    """What the provider holds now about one payment: its intent and, when fetched, the intent's
+    refunds and a dispute of its charge. Fetched from the provider, never taken from an event."""
+
+    intent: ProviderIntent
+    refunds: list[ProviderRefund] | None = None
+    dispute: ProviderDispute | None = None
+
+
+def provider_state_change(payment: Payment, state: ProviderState) -> Change | None:
+    """Ours brought to the provider's state: the intent first (a capture before its refunds), then
+    refunds that failed (releasing what they reserved), the others, and the dispute. None when the
+    intent is not the payment's own (logged and counted) or nothing changes."""
+    problem = intent_problem(payment, state.intent)
+    if problem is not None:
+        mismatch(payment.payment_id, problem, intent_id=state.intent.id)
+        return None
+    current = payment
+    events: list[tuple[str, Refund | None]] = []
+
+    def step(change: Change | None) -> None:
+        nonlocal current
+        if change is not None:
+            current = change.payment
+            events.extend(change.events)
+
+    step(intent_change(current, state.intent))
+    failed_first = sorted(state.refunds or [], key=lambda r: (_REFUND_STATUS.get(r.status) != "failed", r.created or 0))
+    for provider_refund in failed_first:
+        step(provider_refund_state_change(current, provider_refund))
+    if state.dispute is not None:
+        step(dispute_change(current, state.dispute))
+    return Change(current, events) if current is not payment else None
+
+
+# --- local decisions -------------------------------------------------------------------------------
+def capturable(payment: Payment) -> bool:
+    return payment.status == "requires_capture" and payment.provider_payment_id is not None
+
+
+def cancelable(payment: Payment) -> bool:
+    return payment.status in lifecycle.CANCELABLE
+
+
+def cancel_locally(payment: Payment) -> Change | None:
+    """Cancels a payment the provider never saw (one still waiting for its one-time code); nothing
+    once a verified code has moved it on (its confirmation may already be talking to the provider)."""
+    if payment.status != "requires_otp":
+        return None
+    canceled = stamped(payment, status="canceled", next_action=None, client_secret=None)
+    return Change(canceled, [("PaymentCanceled", None)])
