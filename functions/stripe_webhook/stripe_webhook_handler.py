@@ -11,8 +11,7 @@ from payments_core.api import build_resolver, raw_body
 from payments_core.config import get_secret
 from payments_core.observability import logger, metrics, tracer
 from payments_core.payments.gateway import load_stripe_sdk
-from payments_core.payments.webhook import INVALID_SIGNATURE, verify
-from payments_core.payments.wiring import webhook_processor
+from payments_core.payments.webhook import INVALID_SIGNATURE, verify, webhook_processor
 from payments_core.snapstart import prepare
 
 prepare(clients=("dynamodb",), secrets=True, steps=(load_stripe_sdk,))

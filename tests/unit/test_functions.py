@@ -45,7 +45,8 @@ LOADED_LIBRARIES = {
     "RefundPaymentFunction": STRIPE_WRITER,
     "SigninFunction": HTTP | {"argon2", "jwt", "parameters"},
     "SignupFunction": HTTP | {"argon2"},
-    "StripeWebhookFunction": STRIPE_WRITER,
+    # Reads Stripe, creates nothing there: no idempotency layer.
+    "StripeWebhookFunction": HTTP | {"parameters", "stripe"},
 }
 PROBE_LIBRARIES = """
 import json, sys

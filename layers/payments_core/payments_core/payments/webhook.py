@@ -9,6 +9,7 @@ out-of-order deliveries therefore change nothing more: each applies the provider
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,8 +21,8 @@ from payments_core import clock
 from payments_core.dynamo import to_item
 from payments_core.errors import ApiError
 from payments_core.observability import logger, metrics
-from payments_core.payments.gateway import PaymentGateway, ProviderRejected
-from payments_core.payments.repository import DuplicateDelivery, PaymentRepository
+from payments_core.payments.gateway import PaymentGateway, ProviderRejected, default_gateway
+from payments_core.payments.repository import DuplicateDelivery, PaymentRepository, payment_repository
 from payments_core.payments.transitions import NotRecordableYet, ProviderState, provider_state_change
 
 SIGNATURE_TOLERANCE_SECONDS = 300
@@ -237,3 +238,10 @@ class WebhookProcessor:
             )
             raise DELIVER_AGAIN from None
         return "applied" if stored is not None else "unknown_payment"
+
+
+@functools.cache
+def webhook_processor() -> WebhookProcessor:
+    """The processor on the function's table and Stripe account, once per container (no payment
+    service: the webhook neither creates nor refunds, so it loads no idempotency layer)."""
+    return WebhookProcessor(payment_repository(), default_gateway())

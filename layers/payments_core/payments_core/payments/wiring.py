@@ -12,7 +12,6 @@ from payments_core.payments.service import PaymentService
 
 if TYPE_CHECKING:
     from payments_core.otp import OtpService
-    from payments_core.payments.webhook import WebhookProcessor
 
 
 @functools.cache
@@ -32,11 +31,3 @@ def otp_service(payments: PaymentService | None = None) -> OtpService:
         pepper=get_secret("OTP_PEPPER"),
         sender=settings.email_sender,
     )
-
-
-@functools.cache
-def webhook_processor() -> WebhookProcessor:
-    """The webhook's processor: it fetches what an event names from the provider before applying it."""
-    from payments_core.payments.webhook import WebhookProcessor
-
-    return WebhookProcessor(payment_repository(), default_gateway())
