@@ -7,8 +7,12 @@ from pydantic import ValidationError
 
 from payments_core.currencies import (
     ISO_4217,
+    MINIMUM_CHARGE_AMOUNTS,
     THREE_DECIMAL_CURRENCIES,
+    WHOLE_UNITS_WRITTEN_WITH_TWO_DECIMALS,
     ZERO_DECIMAL_CURRENCIES,
+    amount_problem,
+    charge_amount_problem,
     decimals,
     format_amount,
 )
@@ -98,3 +102,65 @@ def test_a_three_decimal_amount_must_end_in_zero_as_stripe_requires(amount: int,
         CreatePaymentRequest.model_validate(body)
     assert [error["loc"] for error in raised.value.errors()] == [("amount",)]
     assert "multiple of 10" in raised.value.errors()[0]["msg"]
+
+
+# --- what Stripe refuses (https://docs.stripe.com/currencies) ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "refused"),
+    [
+        (49, "usd", True),
+        (50, "usd", False),
+        (29, "gbp", True),
+        (30, "gbp", False),
+        (49, "jpy", True),
+        (50, "jpy", False),
+        (17_499, "huf", True),
+        (17_500, "huf", False),
+        (1_499, "czk", True),
+        (999, "mxn", True),
+        (1, "xcg", False),  # no published minimum: left to the settlement currency's, unknown here
+    ],
+)
+def test_a_charge_under_stripes_minimum_is_refused(amount: int, currency: str, refused: bool) -> None:
+    problem = charge_amount_problem(amount, currency)
+    assert (problem is not None) == refused
+    if refused:
+        assert "at least" in str(problem)
+
+
+def test_refunds_are_not_held_to_the_minimum_charge() -> None:
+    assert amount_problem(1, "usd") is None
+    assert charge_amount_problem(1, "usd") is not None
+
+
+@pytest.mark.parametrize("currency", ["isk", "ugx"])
+def test_isk_and_ugx_are_whole_units_written_with_two_decimals(currency: str) -> None:
+    assert amount_problem(550, currency) is not None
+    assert charge_amount_problem(550, currency) is not None
+    assert amount_problem(500, currency) is None
+    assert decimals(currency) == 2
+    assert format_amount(500, currency) == f"5.00 {currency.upper()}"
+
+
+@pytest.mark.parametrize("currency", ["huf", "twd"])
+def test_huf_and_twd_charges_may_carry_decimals(currency: str) -> None:
+    assert amount_problem(17_545, currency) is None
+    assert charge_amount_problem(17_545, currency) is None
+
+
+def test_the_minimums_are_for_currencies_one_can_pay_in() -> None:
+    assert set(MINIMUM_CHARGE_AMOUNTS) <= ISO_4217
+    assert WHOLE_UNITS_WRITTEN_WITH_TWO_DECIMALS <= ISO_4217
+
+
+@pytest.mark.parametrize(("amount", "taken"), [(49, False), (50, True)])
+def test_a_payment_under_the_minimum_is_a_validation_error(amount: int, taken: bool) -> None:
+    body = {"amount": amount, "currency": "usd", "payment_method": "pm_card_visa"}
+    if taken:
+        assert CreatePaymentRequest.model_validate(body).amount == amount
+        return
+    with pytest.raises(ValidationError) as raised:
+        CreatePaymentRequest.model_validate(body)
+    assert [error["loc"] for error in raised.value.errors()] == [("amount",)]
