@@ -19,7 +19,7 @@ from pydantic import (
 )
 
 from payments_core.card_numbers import refuse_card_number
-from payments_core.currencies import ISO_4217, amount_problem
+from payments_core.currencies import ISO_4217, charge_amount_problem
 
 PaymentStatus = Literal[
     "requires_otp",
@@ -132,7 +132,7 @@ class CreatePaymentRequest(BaseModel):
     @field_validator("amount")
     @classmethod
     def _amount_in_currency(cls, amount: int, info: ValidationInfo) -> int:
-        problem = amount_problem(amount, info.data["currency"]) if "currency" in info.data else None
+        problem = charge_amount_problem(amount, info.data["currency"]) if "currency" in info.data else None
         if problem:
             raise ValueError(problem)
         return amount

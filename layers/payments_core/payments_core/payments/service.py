@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from payments_core import clock
-from payments_core.currencies import amount_problem
+from payments_core.currencies import amount_problem, charge_amount_problem
 from payments_core.errors import NOT_FOUND, ApiError, RequestValidationError
 from payments_core.idempotency import KEY_REUSED, Outcome, fingerprint
 from payments_core.observability import logger
@@ -60,9 +60,11 @@ REFUND_LIMIT_REACHED = ApiError(
 )
 
 
-def refuse_amount_the_provider_would(amount: int | None, currency: str) -> None:
-    """A capture or refund amount the provider refuses in this currency is a 422 before money moves."""
-    problem = amount_problem(amount, currency) if amount is not None else None
+def refuse_amount_the_provider_would(amount: int | None, currency: str, *, charged: bool = False) -> None:
+    """A capture or refund amount the provider refuses in this currency is a 422 before money moves
+    (a capture, ``charged``, is also held to the provider's minimum charge; a refund is not)."""
+    check = charge_amount_problem if charged else amount_problem
+    problem = check(amount, currency) if amount is not None else None
     if problem:
         raise RequestValidationError([{"field": "amount", "message": problem}])
 
@@ -307,7 +309,7 @@ class PaymentService:
             raise NOT_CAPTURABLE
         if request.amount is not None and request.amount > payment.amount:
             raise RequestValidationError([{"field": "amount", "message": "At most the held amount."}])
-        refuse_amount_the_provider_would(request.amount, payment.currency)
+        refuse_amount_the_provider_would(request.amount, payment.currency, charged=True)
         requested = request.amount or payment.amount
         lease = new_lease()
         payment = self._claim_lease(payment, lease, capturable, NOT_CAPTURABLE)
