@@ -20,7 +20,14 @@ def main() -> None:
     try:
         routes = stack.template.http_routes()
         print(f"moto (AWS)        {stack.moto_endpoint}", flush=True)
-        print(f"localstripe       {stack.stripe_url}  (webhook -> {stack.api_url}/webhooks/stripe)")
+        if stack.strict_stripe is not None:
+            print(
+                f"Stripe (strict)   {stack.stripe_url}  (API {stack.strict_stripe.version}: refuses what Stripe would, "
+                f"controls at /_strict/; localstripe behind it on {stack.localstripe_url}; "
+                f"webhook -> {stack.api_url}/webhooks/stripe; DEV_STRICT_STRIPE=0 bypasses it)"
+            )
+        else:
+            print(f"localstripe       {stack.stripe_url}  (webhook -> {stack.api_url}/webhooks/stripe)")
         print(f"API               {stack.api_url}  ({len(routes)} routes from template.yaml)")
         for poller in stack.pollers:
             print(f"poller            {poller.name}")

@@ -44,6 +44,9 @@ class StackConfig:
     stripe_port: int = 8420
     region: str = "us-east-1"
     with_stripe: bool = True
+    # The strict Stripe (devstack/strict_stripe.py) answers on stripe_port, localstripe behind it on a free
+    # port; DEV_STRICT_STRIPE=0 puts localstripe itself on stripe_port.
+    strict_stripe: bool = True
     echo_emails: bool = True
     access_log: bool = True
     extra_environment: dict[str, str] = field(default_factory=dict)
@@ -56,6 +59,7 @@ class StackConfig:
             api_port=int(os.environ.get("DEV_API_PORT", "3000")),
             moto_port=int(os.environ.get("DEV_MOTO_PORT", "5000")),
             stripe_port=int(os.environ.get("DEV_STRIPE_PORT", "8420")),
+            strict_stripe=os.environ.get("DEV_STRICT_STRIPE", "1") != "0",
         )
 
 
@@ -65,6 +69,14 @@ def _die_with_parent() -> None:
     import signal
 
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
+def _free_port(host: str) -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
 
 
 def _wait_until_up(url: str, seconds: float = 20) -> None:
@@ -86,6 +98,8 @@ class LocalStack:
         self.moto_endpoint = f"http://{self.config.host}:{self.config.moto_port}"
         self.api_url = f"http://{self.config.host}:{self.config.api_port}"
         self.stripe_url = f"http://{self.config.host}:{self.config.stripe_port}"
+        self.localstripe_url = self.stripe_url  # behind the strict Stripe once started, on its own port
+        self.strict_stripe: Any = None
         # Fresh each start unless given (the end-to-end tests sign their own events with it).
         self.webhook_secret = os.environ.get("DEV_STRIPE_WEBHOOK_SECRET") or "whsec_" + secrets.token_hex(24)
         self.runtimes: dict[str, FunctionRuntime] = {}
@@ -149,6 +163,8 @@ class LocalStack:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+        if self.strict_stripe is not None:
+            self.strict_stripe.stop()
         if self._stripe is not None and self._stripe.poll() is None:
             self._stripe.terminate()
             try:
@@ -197,13 +213,19 @@ class LocalStack:
     # --- localstripe --------------------------------------------------------------------------
     def _start_stripe(self) -> None:
         launcher = Path(__file__).with_name("localstripe_server.py")  # localstripe, with reasons and descriptions
+        port = _free_port(self.config.host) if self.config.strict_stripe else self.config.stripe_port
+        self.localstripe_url = f"http://{self.config.host}:{port}"
         self._stripe = subprocess.Popen(
-            [sys.executable, str(launcher), "--port", str(self.config.stripe_port), "--from-scratch"],
+            [sys.executable, str(launcher), "--port", str(port), "--from-scratch"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
-        _wait_until_up(f"{self.stripe_url}/v1/balance")
+        _wait_until_up(f"{self.localstripe_url}/v1/balance")
+        if self.config.strict_stripe:
+            from devstack.strict_stripe import StrictStripe
+
+            self.strict_stripe = StrictStripe(self.localstripe_url, self.config.host, self.config.stripe_port).start()
         response = requests.post(
             f"{self.stripe_url}/_config/webhooks/local",
             data={"url": f"{self.api_url}/webhooks/stripe", "secret": self.webhook_secret},

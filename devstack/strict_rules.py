@@ -1,0 +1,349 @@
+"""What the strict Stripe refuses, as plain functions (no server, no network): unknown parameters read
+from the installed SDK's params TypedDicts, Stripe's idempotency keys, and its amount rules.
+
+The reference is Stripe at the API version the SDK pins; nothing here imports payments_core, which is
+what it checks. Sources: https://docs.stripe.com/api/idempotent_requests, https://docs.stripe.com/error-codes,
+https://docs.stripe.com/currencies.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeGuard
+
+# --- errors, as Stripe writes them -------------------------------------------------------------------
+
+
+@dataclass
+class StripeRefusal(Exception):
+    status: int
+    type: str
+    message: str
+    code: str | None = None
+    param: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"type": self.type, "message": self.message}
+        if self.code:
+            error["code"] = self.code
+            error["doc_url"] = "https://stripe.com/docs/error-codes/" + self.code.replace("_", "-")
+        if self.param:
+            error["param"] = self.param
+        return {"error": error | self.extra}
+
+
+def invalid(message: str, *, code: str | None = None, param: str | None = None, status: int = 400) -> StripeRefusal:
+    return StripeRefusal(status, "invalid_request_error", message, code, param)
+
+
+# --- parameters: the SDK's params TypedDicts -----------------------------------------------------------
+
+# (method, path pattern, params TypedDict in stripe.params) for every endpoint our code and tests call.
+ENDPOINTS: list[tuple[str, str, str]] = [
+    ("POST", r"/v1/payment_intents", "PaymentIntentCreateParams"),
+    ("GET", r"/v1/payment_intents", "PaymentIntentListParams"),
+    ("GET", r"/v1/payment_intents/search", "PaymentIntentSearchParams"),
+    ("GET", r"/v1/payment_intents/[^/]+", "PaymentIntentRetrieveParams"),
+    ("POST", r"/v1/payment_intents/[^/]+", "PaymentIntentUpdateParams"),
+    ("POST", r"/v1/payment_intents/[^/]+/confirm", "PaymentIntentConfirmParams"),
+    ("POST", r"/v1/payment_intents/[^/]+/capture", "PaymentIntentCaptureParams"),
+    ("POST", r"/v1/payment_intents/[^/]+/cancel", "PaymentIntentCancelParams"),
+    ("POST", r"/v1/refunds", "RefundCreateParams"),
+    ("GET", r"/v1/refunds", "RefundListParams"),
+    ("GET", r"/v1/refunds/[^/]+", "RefundRetrieveParams"),
+    ("GET", r"/v1/charges", "ChargeListParams"),
+    ("GET", r"/v1/charges/[^/]+", "ChargeRetrieveParams"),
+    ("GET", r"/v1/disputes", "DisputeListParams"),
+    ("GET", r"/v1/disputes/[^/]+", "DisputeRetrieveParams"),
+    ("GET", r"/v1/balance_transactions", "BalanceTransactionListParams"),
+    ("GET", r"/v1/balance_transactions/[^/]+", "BalanceTransactionRetrieveParams"),
+    ("GET", r"/v1/balance", "BalanceRetrieveParams"),
+    ("POST", r"/v1/payment_methods", "PaymentMethodCreateParams"),
+    ("GET", r"/v1/payment_methods/[^/]+", "PaymentMethodRetrieveParams"),
+    ("GET", r"/v1/events", "EventListParams"),
+    ("GET", r"/v1/events/[^/]+", "EventRetrieveParams"),
+]
+# Request options every params TypedDict inherits from RequestOptions: sent as headers, never as form fields.
+_REQUEST_OPTIONS = frozenset(
+    {
+        "api_key",
+        "stripe_version",
+        "stripe_account",
+        "stripe_context",
+        "max_network_retries",
+        "idempotency_key",
+        "content_type",
+        "headers",
+    }
+)
+_FREE_FORM = frozenset({"Dict", "Mapping", "UntypedStripeObject", "Any"})
+_LISTS = frozenset({"List", "Sequence"})
+# Endpoints where Stripe answers 400 payment_method_types_no_longer_supported (changelog 2026-09-30.endive).
+_PAYMENT_METHOD_TYPES_REMOVED = ("PaymentIntentCreateParams", "PaymentIntentConfirmParams", "PaymentIntentUpdateParams")
+
+
+def endpoint_params(method: str, path: str) -> str | None:
+    """The name of the params TypedDict of ``method path``, or None for an endpoint not mapped."""
+    for verb, pattern, name in ENDPOINTS:
+        if verb == method and re.fullmatch(pattern, path):
+            return name
+    return None
+
+
+@dataclass
+class Shape:
+    """What a parameter may hold: named fields (a TypedDict), anything (metadata), or a plain value."""
+
+    fields: dict[str, Any] | None = None  # name -> annotation, resolved on first use
+    namespace: dict[str, Any] = field(default_factory=dict)
+    free: bool = False
+    is_list: bool = False
+
+
+def _is_typeddict(value: Any) -> TypeGuard[type]:
+    return isinstance(value, type) and issubclass(value, dict) and hasattr(value, "__required_keys__")
+
+
+def _shape_of(annotation: Any, namespace: dict[str, Any]) -> Shape:
+    """The shape of a field's annotation. Annotations are forward references (strings) to names in the
+    params module, so the annotation's text is read and its names are looked up in that module."""
+    text = annotation if isinstance(annotation, str) else repr(annotation)
+    names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
+    is_list = bool(names & _LISTS)
+    if names & _FREE_FORM:
+        return Shape(free=True, is_list=is_list)
+    fields: dict[str, Any] = {}
+    found = False
+    for name in names:
+        candidate = namespace.get(name) or _params_namespace().get(name)
+        if _is_typeddict(candidate):
+            found = True
+            fields.update(_annotations(candidate))
+            namespace = {**namespace, **vars(sys.modules[candidate.__module__])}
+    if found:
+        return Shape(fields=fields, namespace=namespace, is_list=is_list)
+    return Shape(is_list=is_list)
+
+
+def _annotations(cls: type) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        merged.update(getattr(klass, "__annotations__", {}) or {})
+    return merged
+
+
+def _params_namespace() -> dict[str, Any]:
+    import stripe.params
+
+    return vars(stripe.params)
+
+
+def top_shape(params_name: str) -> Shape | None:
+    import stripe.params
+
+    cls = getattr(stripe.params, params_name, None)
+    if not _is_typeddict(cls):
+        return None
+    fields = {k: v for k, v in _annotations(cls).items() if k not in _REQUEST_OPTIONS}
+    return Shape(fields=fields, namespace=dict(vars(sys.modules[cls.__module__])))
+
+
+def split_key(key: str) -> list[str]:
+    """``a[b][0][]`` -> ``["a", "b", "0", ""]``."""
+    head, _, rest = key.partition("[")
+    return [head, *re.findall(r"([^\[\]]*)\]", "[" + rest)] if rest else [head]
+
+
+def _name(parts: list[str]) -> str:
+    return parts[0] + "".join(f"[{part}]" for part in parts[1:])
+
+
+def unknown_parameter(params_name: str, keys: Iterable[str]) -> str | None:
+    """The first form key (nested too) that ``params_name`` does not declare, or None."""
+    top = top_shape(params_name)
+    if top is None:
+        return None
+    for key in keys:
+        parts = split_key(key)
+        shape = top
+        for index, part in enumerate(parts):
+            if shape.free:
+                break
+            if (part == "" or part.isdigit()) and shape.is_list and index > 0:
+                continue
+            if shape.fields is None or part not in shape.fields:
+                return _name(parts[: index + 1])
+            shape = _shape_of(shape.fields[part], shape.namespace)
+    return None
+
+
+def check_parameters(method: str, path: str, keys: list[str]) -> None:
+    """Raises Stripe's 400 for a parameter the endpoint does not take at the pinned version."""
+    params_name = endpoint_params(method, path)
+    if params_name is None:
+        return
+    if params_name in _PAYMENT_METHOD_TYPES_REMOVED and any(split_key(k)[0] == "payment_method_types" for k in keys):
+        raise invalid(
+            "The `payment_method_types` parameter is no longer supported at this API version. "
+            "Use `allowed_payment_method_types` (or `automatic_payment_methods`) instead.",
+            code="payment_method_types_no_longer_supported",
+            param="payment_method_types",
+        )
+    unknown = unknown_parameter(params_name, keys)
+    if unknown is not None:
+        raise invalid(f"Received unknown parameter: {unknown}", code="parameter_unknown", param=unknown)
+
+
+# --- idempotency keys ----------------------------------------------------------------------------------
+
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+
+
+@dataclass
+class Stored:
+    endpoint: str
+    params: list[tuple[str, str]]
+    at: float
+    answer: tuple[int, bytes, str] | None = None  # status, body, request id; None while in progress
+
+
+@dataclass
+class IdempotencyKeys:
+    """Stripe's idempotent requests: a key's first answer is replayed for 24 h to the same request; the
+    same key with other parameters or on another endpoint is refused (400 idempotency_error); while the
+    first is still running, 409 idempotency_key_in_use. Refused validation is never stored."""
+
+    clock: Callable[[], float] = time.time
+    _keys: dict[str, Stored] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def begin(self, key: str, endpoint: str, params: list[tuple[str, str]]) -> Stored | None:
+        """None: go ahead (then ``finish`` or ``abandon``); a Stored: replay its answer."""
+        with self._lock:
+            now = self.clock()
+            seen = self._keys.get(key)
+            if seen is not None and now - seen.at >= IDEMPOTENCY_TTL_SECONDS:
+                seen = None
+            if seen is None:
+                self._keys[key] = Stored(endpoint, sorted(params), now)
+                return None
+            if seen.endpoint != endpoint:
+                raise StripeRefusal(
+                    400,
+                    "idempotency_error",
+                    "Keys for idempotent requests can only be used for the same endpoint they were first used "
+                    f"for ('{seen.endpoint}' vs '{endpoint}'). Try using a key other than '{key}' if you meant "
+                    "to execute a different request.",
+                )
+            if seen.params != sorted(params):
+                raise StripeRefusal(
+                    400,
+                    "idempotency_error",
+                    "Keys for idempotent requests can only be used with the same parameters they were first "
+                    f"used with. Try using a key other than '{key}' if you meant to execute a different request.",
+                )
+            if seen.answer is None:
+                raise invalid(
+                    "There is currently another in-progress request using this Stripe-Idempotency-Key (that "
+                    "probably means you submitted twice, and the other request is still going through): "
+                    f"{key}. Please try again later.",
+                    code="idempotency_key_in_use",
+                    status=409,
+                )
+            return seen
+
+    def finish(self, key: str, status: int, body: bytes, request_id: str) -> None:
+        with self._lock:
+            if key in self._keys:
+                self._keys[key].answer = (status, body, request_id)
+
+    def abandon(self, key: str) -> None:
+        with self._lock:
+            stored = self._keys.get(key)
+            if stored is not None and stored.answer is None:
+                del self._keys[key]
+
+
+# --- amounts (https://docs.stripe.com/currencies; our own copy, not payments_core's) --------------------
+
+THREE_DECIMAL = frozenset({"bhd", "jod", "kwd", "omr", "tnd"})
+WHOLE_UNITS_WITH_TWO_DECIMALS = frozenset({"isk", "ugx"})
+ZERO_DECIMAL = frozenset(
+    {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "vnd", "vuv", "xaf", "xof", "xpf"}
+)
+MINIMUM_CHARGE = {
+    "usd": 50,
+    "aed": 200,
+    "ars": 50,
+    "aud": 50,
+    "brl": 50,
+    "cad": 50,
+    "chf": 50,
+    "cop": 50,
+    "czk": 1500,
+    "dkk": 250,
+    "eur": 50,
+    "gbp": 30,
+    "hkd": 400,
+    "huf": 17500,
+    "idr": 50,
+    "ils": 50,
+    "inr": 50,
+    "jpy": 50,
+    "krw": 50,
+    "mxn": 1000,
+    "myr": 200,
+    "nok": 300,
+    "nzd": 50,
+    "php": 50,
+    "pln": 200,
+    "ron": 200,
+    "rub": 50,
+    "sek": 300,
+    "sgd": 50,
+    "thb": 1000,
+    "zar": 50,
+}
+_SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥"}
+
+
+def shown(amount: int, currency: str) -> str:
+    """An amount as Stripe's messages write it: ``$0.50``, ``¥50``, ``15.00 czk``."""
+    code = currency.lower()
+    places = 0 if code in ZERO_DECIMAL else 3 if code in THREE_DECIMAL else 2
+    number = f"{amount}" if places == 0 else f"{amount / 10**places:.{places}f}"
+    return f"{_SYMBOLS[code]}{number}" if code in _SYMBOLS else f"{number} {code}"
+
+
+def check_amount(amount: int, currency: str, *, charge: bool) -> None:
+    """Stripe's 400 for an amount it refuses in ``currency`` (``charge``: charged or captured, so held to
+    the minimum charge amount; a refund is not)."""
+    code = currency.lower()
+    if code in THREE_DECIMAL and amount % 10:
+        raise invalid(
+            f"Amounts in {code} must be rounded to the nearest ten: the last digit must be 0.",
+            code="invalid_charge_amount" if charge else None,
+            param="amount",
+        )
+    if code in WHOLE_UNITS_WITH_TWO_DECIMALS and amount % 100:
+        raise invalid(
+            f"Amounts in {code} must be evenly divisible by 100: you can't charge fractions of {code.upper()}.",
+            code="invalid_charge_amount" if charge else None,
+            param="amount",
+        )
+    minimum = MINIMUM_CHARGE.get(code)
+    if charge and minimum is not None and amount < minimum:
+        raise invalid(f"Amount must be at least {shown(minimum, code)} {code}", code="amount_too_small", param="amount")
+
+
+def as_int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
