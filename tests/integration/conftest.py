@@ -124,11 +124,50 @@ def stop_stack(stack: RunningStack) -> int:
         raise
 
 
+# Refusals by the strict Stripe that our own validation should have made first (a 422 of ours, or no
+# call at all): a request of ours refused for one of these is a bug, whatever the test asserted.
+OUR_VALIDATION_SHOULD_HAVE_CAUGHT = frozenset(
+    {
+        "parameter_unknown",
+        "payment_method_types_no_longer_supported",
+        "idempotency_error",
+        "amount_too_small",
+        "invalid_charge_amount",
+        "amount_too_large",
+        "charge_already_refunded",
+    }
+)
+# Sent by tests that provoke a refusal on purpose; our code never sends it.
+PROBE = {"X-Strict-Probe": "1"}
+
+
+def refused_for_our_reasons(stripe_url: str) -> list[dict[str, Any]]:
+    """Requests the strict Stripe refused for a reason our validation should have caught, except probes."""
+    answer = requests.get(f"{stripe_url}/_strict/requests", timeout=30)
+    if answer.status_code != 200:  # DEV_STRICT_STRIPE=0: localstripe itself, nothing to read
+        return []
+    seen = answer.json()["data"]
+    return [
+        request
+        for request in seen
+        if request["refused_by"] == "strict"
+        and not request["probe"]
+        and ((request["error"] or {}).get("code") or (request["error"] or {}).get("type"))
+        in OUR_VALIDATION_SHOULD_HAVE_CAUGHT
+    ]
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     running = start_stack(tmp_path_factory.mktemp("stack") / "dev.log")
     yield running
-    stop_stack(running)
+    try:
+        refused = refused_for_our_reasons(running.stripe_url)
+    finally:
+        stop_stack(running)
+    assert not refused, "the strict Stripe refused requests our own validation should have caught:\n" + "\n".join(
+        f"{r['method']} {r['path']} -> {r['status']} {r['error']} params={r['params']}" for r in refused
+    )
 
 
 @dataclass
