@@ -405,6 +405,7 @@ class StrictStripe:
             "refunds": self.refund_as_stripe,
         }.get(resource)
         if data.get("object") == "list":
+            data.pop("total_count", None)  # localstripe's; Stripe's lists have none
             items = data.get("data", [])
             if resource == "refunds":
                 items = [r for r in items if r["id"] in self.refunds_made]

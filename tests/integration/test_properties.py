@@ -76,7 +76,7 @@ class PaymentLifecycle(RuleBasedStateMachine):
             self.service.capture(
                 USER,
                 payment.payment_id,
-                CaptureRequest(amount=max(1, int(payment.amount * fraction))),
+                CaptureRequest(amount=max(50, int(payment.amount * fraction))),  # Stripe's USD minimum: 0.50
                 uuid.uuid4().hex,
             )
         except ApiError as error:

@@ -15,7 +15,15 @@ from devstack.webhook_event import sign, stripe_event
 from payments_core.dynamo import from_item
 from payments_core.payments.models import Refund
 from payments_core.payments.transitions import operation_id
-from tests.integration.conftest import ApiClient, RunningStack, new_user, store_refunds, user_id_of, wait_for
+from tests.integration.conftest import (
+    ApiClient,
+    RunningStack,
+    expect_refusal,
+    new_user,
+    store_refunds,
+    user_id_of,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -372,6 +380,7 @@ def test_a_dashboard_refund_still_reserved_by_a_pending_one_of_ours_is_delivered
     assert "RefundSucceeded" not in stack.events_for(pid)
     # And once ours has been sent (and refused by Stripe: only 4.00 is left there), the same delivery
     # again is applied
+    expect_refusal("amount_too_large", "/v1/refunds", payment_intent=payment["provider_payment_id"], amount="600")
     retried = user.refund(pid, 600, key=key)
     assert (retried.status_code, retried.json()["status"]) == (201, "failed"), retried.text
     again = deliver(stack, dashboard)
