@@ -216,6 +216,8 @@ def test_a_3ds_hold_authenticated_is_announced_requires_action_then_capturable(
     [event] = delivered(stack, intent_id, "payment_intent.amount_capturable_updated")
     assert event_object(event["id"], stack)["type"] == "payment_intent.amount_capturable_updated"
     assert intent(stack, intent_id)["amount_capturable"] == 2500
+    # And ours follows (the webhook reads the intent from Stripe): the hold can be captured
+    wait_for(lambda: user.call("GET", f"/payments/{payment['payment_id']}").json()["status"] == "requires_capture")
 
 
 def test_a_3ds_payment_authenticated_succeeds_once(stack: RunningStack, user: ApiClient) -> None:
@@ -273,6 +275,13 @@ def test_a_refund_is_announced_and_can_fail_afterwards(stack: RunningStack, user
     assert at_stripe(stack, "GET", f"/v1/charges/{charge_id}", probe=False).json()["amount_refunded"] == 0
     delivered(stack, refund["id"], "refund.updated")
     delivered(stack, refund["id"], "refund.failed")
+    # And ours follows: the refund failed, its amount refundable again
+
+    def ours_failed() -> dict[str, Any] | None:
+        stored: dict[str, Any] = user.call("GET", f"/payments/{paid['payment_id']}").json()
+        return stored if [r["status"] for r in stored["refunds"]] == ["failed"] else None
+
+    assert wait_for(ours_failed, message="our refund failed")["amount_refunded"] == 0
 
 
 def test_a_partial_capture_releases_the_rest_without_a_refund(stack: RunningStack, user: ApiClient) -> None:
@@ -321,6 +330,8 @@ def test_a_dispute_opens_withdraws_and_closes(stack: RunningStack, user: ApiClie
     )
     delivered(stack, dispute_id, "charge.dispute.created")
     delivered(stack, dispute_id, "charge.dispute.funds_withdrawn")
+    ours = wait_for(lambda: user.call("GET", f"/payments/{paid['payment_id']}").json()["dispute"], message="dispute")
+    assert (ours["dispute_id"], ours["amount_withdrawn"]) == (dispute_id, 2500)
     refund = at_stripe(stack, "POST", "/v1/refunds", data={"payment_intent": intent_id, "amount": 100})
     assert refund.json()["error"]["code"] == "charge_disputed"
 
@@ -332,6 +343,12 @@ def test_a_dispute_opens_withdraws_and_closes(stack: RunningStack, user: ApiClie
     ]
     delivered(stack, dispute_id, "charge.dispute.funds_reinstated")
     delivered(stack, dispute_id, "charge.dispute.closed")
+
+    def ours_won() -> dict[str, Any] | None:
+        dispute: dict[str, Any] = user.call("GET", f"/payments/{paid['payment_id']}").json()["dispute"]
+        return dispute if dispute["status"] == "won" else None
+
+    assert wait_for(ours_won, message="our dispute won")["amount_reinstated"] == 2500
 
     lost_payment = user.pay(1200).json()
     lost = control(stack, f"payment_intents/{lost_payment['provider_payment_id']}/dispute")
