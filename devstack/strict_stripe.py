@@ -197,7 +197,7 @@ class StrictStripe:
             "at": time.time(),
             "method": method,
             "path": path,
-            "params": [[k, v] for k, v in params],
+            "params": [[k, _redacted(k, v)] for k, v in params],
             "idempotency_key": key,
             "stripe_version": request.headers.get("Stripe-Version"),
             "probe": request.headers.get("X-Strict-Probe") == "1",
@@ -823,6 +823,13 @@ class StrictStripe:
             self.intents[intent_id] = {"cancellation_reason": "automatic", "canceled_at": int(time.time())}
         self.emit("payment_intent.canceled", "payment_intent", intent_id, None)
         return self.current("payment_intent", intent_id) or {}
+
+
+def _redacted(key: str, value: str) -> str:
+    """A card's number or code is not kept in the record (test cards, but the habit matters)."""
+    if key.endswith(("[number]", "[cvc]")):
+        return "..." + value[-4:] if key.endswith("[number]") else "***"
+    return value
 
 
 def _error_of(body: bytes) -> dict[str, Any]:
