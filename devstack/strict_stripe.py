@@ -188,6 +188,29 @@ class StrictStripe:
 
     # --- the API --------------------------------------------------------------------------------------
     def _api(self, request: Request, environ: dict[str, Any]) -> Response:
+        """One API request; the events it causes are delivered once its answer has been written."""
+        self._local.deferred = []
+        try:
+            response = self._answer(request, environ)
+        except AnswerLost:
+            self._release_deferred()
+            raise
+        except Exception:
+            self._local.deferred = None
+            raise
+        deferred, self._local.deferred = self._local.deferred, None
+        response.call_on_close(lambda: self._schedule_all(deferred))
+        return response
+
+    def _release_deferred(self) -> None:
+        deferred, self._local.deferred = getattr(self._local, "deferred", None) or [], None
+        self._schedule_all(deferred)
+
+    def _schedule_all(self, deferred: list[tuple[str, float]]) -> None:
+        for event_id, delay in deferred:
+            self._schedule(event_id, delay, 0)
+
+    def _answer(self, request: Request, environ: dict[str, Any]) -> Response:
         request_id = new_id("req_")
         method, path = request.method, request.path
         params = list((request.form if method == "POST" else request.args).items(multi=True))
@@ -531,7 +554,11 @@ class StrictStripe:
         }
         with self._lock:
             self.deliveries[event_id] = Delivery(event, object_id)
-        self._schedule(event_id, FIRST_DELIVERY_DELAY + after, 0)
+        deferred = getattr(self._local, "deferred", None)
+        if deferred is not None:  # inside an API request: after its answer
+            deferred.append((event_id, FIRST_DELIVERY_DELAY + after))
+        else:
+            self._schedule(event_id, FIRST_DELIVERY_DELAY + after, 0)
         return event_id
 
     def _schedule(self, event_id: str, delay: float, attempt: int) -> None:
