@@ -414,6 +414,13 @@ class StrictStripe:
             return 200, json.dumps(self.balance_transactions[one]).encode()
         if resource == "refunds" and one is not None and one not in self.refunds_made:
             raise invalid(f"No such refund: '{one}'", code="resource_missing", param="id", status=404)
+        if (
+            resource == "refunds"
+            and one is None
+            and params.get("payment_intent") not in (None, *self.refunds_made.values())
+        ):
+            # No refund of that intent: Stripe lists none (localstripe answers 500 for an intent with no charge).
+            return 200, json.dumps({"object": "list", "data": [], "has_more": False, "url": "/v1/refunds"}).encode()
         query = request.query_string.decode()
         if resource == "charges" and one is None and "payment_intent" in params:
             query = urlencode({"limit": 100})

@@ -1,7 +1,9 @@
 """A Hypothesis state machine mixing creates, captures, cancels, partial refunds (also made on
-Stripe's dashboard) and duplicated, reordered webhook events. After every step: refunded <= captured,
-final states stay final, and the ledger (fed every outbox event twice) holds exactly one entry per
-money movement, for the amount that moved (a hold captured in part is charged the part)."""
+Stripe's dashboard), 3-D Secure holds the customer authenticates or not, refunds that fail after they
+succeeded, disputes won and lost, and duplicated, reordered webhook events. After every step:
+refunded <= captured, final states stay final (but for a refund reversed by Stripe), the ledger (fed
+every outbox event twice) holds exactly one entry per money movement for the amount that moved, and
+its total for each payment equals the money that moved at Stripe."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import uuid
 from typing import Any
 
 import boto3
+import requests
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -30,6 +33,8 @@ from payments_core.payments.webhook import WebhookProcessor
 from tests.conftest import ROOT, clear_caches
 
 USER = "usr_props"
+MONEY_MOVED = {"succeeded", "partially_refunded", "refunded"}
+CREDITS, DEBITS = ("charge", "refund_failure", "dispute_reversal"), ("refund", "dispute")
 FINAL = {"failed", "canceled", "refunded"}
 STRIPE_URL: dict[str, str] = {}
 
@@ -44,12 +49,14 @@ class PaymentLifecycle(RuleBasedStateMachine):
         gateway = StripeGateway("sk_test_props", STRIPE_URL["url"])
         self.repository = PaymentRepository("AppTable")
         self.service = PaymentService(self.repository, gateway, otp_threshold=10**8)
+        self.gateway = gateway
         self.webhooks = WebhookProcessor(self.repository, gateway)
         self.stripe = StripeClient("sk_test_props", base_addresses={"api": STRIPE_URL["url"]})
         self.ids: list[str] = []
         self.seen_final: dict[str, str] = {}
         self.money_moved: set[str] = set()
         self.delivered: list[dict[str, Any]] = []
+        self.three_ds_method = ""
 
     def teardown(self) -> None:
         self.mock.stop()
@@ -99,7 +106,7 @@ class PaymentLifecycle(RuleBasedStateMachine):
         try:
             self.service.refund(USER, payment_id, RefundRequest(amount=amount), uuid.uuid4().hex)
         except ApiError as error:
-            assert error.code in ("payment_not_refundable", "refund_exceeds_remaining")
+            assert error.code in ("payment_not_refundable", "refund_exceeds_remaining", "payment_disputed")
 
     @precondition(lambda self: self.ids)
     @rule(
@@ -139,6 +146,7 @@ class PaymentLifecycle(RuleBasedStateMachine):
             payment.status not in ("succeeded", "partially_refunded")
             or remaining <= 0
             or not payment.provider_payment_id
+            or payment.dispute is not None  # Stripe refuses to refund a disputed charge
         ):
             return
         amount = data.draw(st.integers(min_value=1, max_value=remaining))
@@ -160,6 +168,102 @@ class PaymentLifecycle(RuleBasedStateMachine):
         for event in reversed(announced) if charge_first else announced:
             self.webhooks.process(event)
 
+    # --- what happens at Stripe, each announced by the event Stripe sends for it -------------------
+    def announce(self, event_type: str, obj: dict[str, Any]) -> None:
+        event = {"id": "evt_" + uuid.uuid4().hex, "type": event_type, "data": {"object": obj}}
+        self.delivered.append(event)
+        self.webhooks.process(event)
+
+    def control(self, path: str, **form: str) -> dict[str, Any]:
+        response = requests.post(f"{STRIPE_URL['url']}/_strict/{path}", data=form, timeout=30)
+        assert response.status_code == 200, response.text
+        answer: dict[str, Any] = response.json()
+        return answer
+
+    def payments_where(self, condition: Any) -> list[str]:
+        return [pid for pid in self.ids if condition(self.service.get(USER, pid))]
+
+    @rule(manual=st.booleans())
+    def create_3ds(self, manual: bool) -> None:
+        """A card that needs 3-D Secure: the payment waits for the customer."""
+        if not self.three_ds_method:
+            card = {"card[number]": "4000002500003155", "card[exp_month]": "12", "card[exp_year]": "2040"}
+            response = requests.post(
+                f"{STRIPE_URL['url']}/v1/payment_methods",
+                data={"type": "card", **card, "card[cvc]": "123"},
+                auth=("sk_test_props", ""),
+                timeout=30,
+            )
+            self.three_ds_method = str(response.json()["id"])
+        request = CreatePaymentRequest(
+            amount=3000,
+            currency="usd",
+            payment_method=self.three_ds_method,
+            capture_method="manual" if manual else "automatic",
+        )
+        outcome = self.service.create(USER, request, uuid.uuid4().hex, "req")
+        assert (outcome["status"], outcome["body"]["status"]) == (201, "requires_action")
+        self.ids.append(outcome["body"]["payment_id"])
+
+    @rule(data=st.data(), succeeds=st.booleans())
+    def authenticate(self, data: st.DataObject, succeeds: bool) -> None:
+        """The customer completes (or fails) the 3-D Secure challenge at Stripe."""
+        waiting = self.payments_where(lambda p: p.status == "requires_action")
+        if not waiting:
+            return
+        payment = self.service.get(USER, data.draw(st.sampled_from(waiting)))
+        intent_id = payment.provider_payment_id or ""
+        after = self.control(f"payment_intents/{intent_id}/authenticate", outcome="succeeded" if succeeds else "failed")
+        event_type = {
+            "requires_capture": "payment_intent.amount_capturable_updated",
+            "succeeded": "payment_intent.succeeded",
+        }.get(str(after.get("status")), "payment_intent.payment_failed")
+        self.announce(event_type, {"id": intent_id, "object": "payment_intent"})
+
+    @rule(data=st.data())
+    def refund_fails_after_success(self, data: st.DataObject) -> None:
+        """A refund that went through fails at Stripe (the card was closed): the money comes back."""
+        done = [
+            (pid, refund.provider_refund_id)
+            for pid in self.ids
+            for refund in self.service.get(USER, pid).refunds.values()
+            if refund.status == "succeeded" and refund.provider_refund_id
+        ]
+        if not done:
+            return
+        payment_id, refund_id = data.draw(st.sampled_from(done))
+        intent_id = self.service.get(USER, payment_id).provider_payment_id
+        self.control(f"refunds/{refund_id}/fail")
+        self.announce("refund.failed", {"id": refund_id, "object": "refund", "payment_intent": intent_id})
+
+    @rule(data=st.data(), withdrawn_first=st.booleans())
+    def dispute_opened(self, data: st.DataObject, withdrawn_first: bool) -> None:
+        """The cardholder disputes a charge: Stripe opens a dispute and withdraws the amount."""
+        paid = self.payments_where(
+            lambda p: p.status in MONEY_MOVED and p.dispute is None and p.amount_refunded < p.amount_captured
+        )
+        if not paid:
+            return
+        payment = self.service.get(USER, data.draw(st.sampled_from(paid)))
+        dispute = self.control(f"payment_intents/{payment.provider_payment_id}/dispute")
+        obj = {"id": dispute["id"], "object": "dispute", "payment_intent": payment.provider_payment_id}
+        kinds = ["charge.dispute.created", "charge.dispute.funds_withdrawn"]
+        for kind in reversed(kinds) if withdrawn_first else kinds:
+            self.announce(kind, obj)
+
+    @rule(data=st.data(), won=st.booleans())
+    def dispute_closed(self, data: st.DataObject, won: bool) -> None:
+        disputed = self.payments_where(lambda p: p.dispute is not None and not p.dispute.closed)
+        if not disputed:
+            return
+        payment = self.service.get(USER, data.draw(st.sampled_from(disputed)))
+        assert payment.dispute is not None
+        self.control(f"disputes/{payment.dispute.dispute_id}/close", outcome="won" if won else "lost")
+        obj = {"id": payment.dispute.dispute_id, "object": "dispute", "payment_intent": payment.provider_payment_id}
+        if won:
+            self.announce("charge.dispute.funds_reinstated", obj)
+        self.announce("charge.dispute.closed", obj)
+
     @precondition(lambda self: self.delivered)
     @rule(data=st.data())
     def redeliver(self, data: st.DataObject) -> None:
@@ -172,17 +276,17 @@ class PaymentLifecycle(RuleBasedStateMachine):
         for payment_id in self.ids:
             payment = self.service.get(USER, payment_id)
             assert 0 <= payment.amount_refunded <= payment.amount_reserved <= payment.amount_captured <= payment.amount
-            if payment_id in self.seen_final:
+            reversed_refunds = any(r.failed_after_success for r in payment.refunds.values())
+            if payment_id in self.seen_final and not reversed_refunds:
                 assert payment.status == self.seen_final[payment_id], (self.seen_final[payment_id], payment.status)
             if payment.status in FINAL:
                 self.seen_final[payment_id] = payment.status
             if payment_id in self.money_moved:
-                assert payment.status in ("succeeded", "partially_refunded", "refunded")
-            if payment.status in ("succeeded", "partially_refunded", "refunded"):
+                assert payment.status in MONEY_MOVED
+            if payment.status in MONEY_MOVED:
                 self.money_moved.add(payment_id)
 
-    @invariant()
-    def one_ledger_entry_per_money_movement(self) -> None:
+    def ledger_entries(self) -> list[dict[str, Any]]:
         client = boto3.client("dynamodb")
         items = [from_item(item) for item in client.scan(TableName="AppTable")["Items"]]
         ledger = Ledger("AppTable")
@@ -193,24 +297,54 @@ class PaymentLifecycle(RuleBasedStateMachine):
                 detail = PaymentEventDetail.model_validate(json.loads(item["detail"]))
                 ledger.record(item["detail_type"], detail)
                 ledger.record(item["detail_type"], detail)  # every event delivered twice
-        entries = [
+        return [
             i
             for i in (from_item(x) for x in client.scan(TableName="AppTable")["Items"])
             if str(i["SK"]).startswith("TXN#")
         ]
+
+    @invariant()
+    def one_ledger_entry_per_money_movement(self) -> None:
+        entries = self.ledger_entries()
         movements = 0
         for payment_id in self.ids:
             payment = self.service.get(USER, payment_id)
-            moved = payment.status in ("succeeded", "partially_refunded", "refunded")
-            movements += moved
-            movements += sum(r.status == "succeeded" for r in payment.refunds.values())
-            # And each entry is for the money that moved: the part of a hold captured, each refund.
+            refunds = payment.refunds.values()
+            # Each entry is for the money that moved: the part of a hold captured, each refund (and its
+            # reversal, if Stripe failed it after it succeeded), what a dispute withdrew and gave back.
+            expected = {
+                "charge": [payment.amount_captured] if payment.status in MONEY_MOVED else [],
+                "refund": [r.amount for r in refunds if r.status == "succeeded" or r.failed_after_success],
+                "refund_failure": [r.amount for r in refunds if r.failed_after_success],
+                "dispute": [payment.dispute.amount_withdrawn]
+                if payment.dispute and payment.dispute.amount_withdrawn
+                else [],
+                "dispute_reversal": [payment.dispute.amount_reinstated]
+                if payment.dispute and payment.dispute.amount_reinstated
+                else [],
+            }
             mine = [entry for entry in entries if entry["payment_id"] == payment_id]
-            assert sum(int(e["amount"]) for e in mine if e["type"] == "charge") == (
-                payment.amount_captured if moved else 0
-            )
-            assert sum(int(e["amount"]) for e in mine if e["type"] == "refund") == payment.amount_refunded
+            for kind, amounts in expected.items():
+                assert sorted(int(e["amount"]) for e in mine if e["type"] == kind) == sorted(amounts), kind
+                movements += len(amounts)
         assert len(entries) == movements
+
+    @invariant()
+    def the_ledger_total_is_the_money_that_moved_at_stripe(self) -> None:
+        entries = self.ledger_entries()
+        for payment_id in self.ids:
+            payment = self.service.get(USER, payment_id)
+            if not payment.provider_payment_id:
+                continue
+            intent = self.gateway.retrieve_intent(payment.provider_payment_id)
+            refunded = sum(r.amount for r in self.gateway.list_refunds(intent.id) if r.status == "succeeded")
+            at_stripe = intent.amount_received - refunded
+            if payment.dispute is not None:
+                dispute = self.gateway.retrieve_dispute(payment.dispute.dispute_id)
+                at_stripe += dispute.reinstated - dispute.withdrawn
+            mine = [entry for entry in entries if entry["payment_id"] == payment_id]
+            in_ledger = sum(int(e["amount"]) * (1 if e["type"] in CREDITS else -1) for e in mine)
+            assert in_ledger == at_stripe, (payment_id, in_ledger, at_stripe)
 
 
 def test_payment_lifecycle_properties(stack: Any) -> None:

@@ -1,0 +1,147 @@
+"""What happens at Stripe after our call returns, end to end: the strict local Stripe makes it happen
+and delivers the events Stripe sends for it (signed, to the stack's webhook); we follow, once, with
+the ledger entries and emails a customer would expect. Each event delivered again changes nothing."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+import requests
+import stripe
+
+from tests.integration.conftest import ApiClient, RunningStack, new_user, wait_for
+from tests.integration.test_fanout import emails_to
+from tests.integration.test_payments import three_ds_method
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def _strict(stack: RunningStack) -> None:
+    if requests.get(f"{stack.stripe_url}/_strict/events", timeout=5).status_code != 200:
+        pytest.skip("needs the strict local Stripe (DEV_STRICT_STRIPE=0 turns it off)")
+
+
+def control(stack: RunningStack, path: str, **form: str) -> dict[str, Any]:
+    response = requests.post(f"{stack.stripe_url}/_strict/{path}", data=form, timeout=30)
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def events_about(stack: RunningStack, object_id: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = requests.get(f"{stack.stripe_url}/_strict/events", timeout=10).json()["data"]
+    return [e for e in events if e["object_id"] == object_id]
+
+
+def resend_all(stack: RunningStack, object_id: str) -> None:
+    """Every event Stripe sent about ``object_id``, delivered again (a duplicate, after later ones)."""
+    for event in events_about(stack, object_id):
+        control(stack, f"events/{event['id']}/resend")
+
+
+def payment_of(user: ApiClient, payment_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = user.call("GET", f"/payments/{payment_id}").json()
+    return body
+
+
+def ledger(user: ApiClient) -> list[tuple[str, int]]:
+    items = user.call("GET", "/transactions").json()["items"]
+    return sorted((t["type"], t["amount"]) for t in items)
+
+
+def test_a_3ds_hold_becomes_capturable_once_the_customer_authenticates(stack: RunningStack) -> None:
+    # Given a hold on a card that needs 3-D Secure, waiting for the customer
+    user = new_user(stack.api_url)
+    hold = user.pay(3000, payment_method=three_ds_method(stack), capture_method="manual").json()
+    assert hold["status"] == "requires_action"
+    # When the customer authenticates at Stripe (which then sends amount_capturable_updated)
+    control(stack, f"payment_intents/{hold['provider_payment_id']}/authenticate", outcome="succeeded")
+    # Then the hold becomes capturable here, and can be captured
+    wait_for(lambda: payment_of(user, hold["payment_id"])["status"] == "requires_capture", message="capturable")
+    captured = user.call("POST", f"/payments/{hold['payment_id']}/capture", {}, key=uuid.uuid4().hex)
+    assert (captured.status_code, captured.json()["status"]) == (200, "succeeded"), captured.text
+
+
+def test_a_failed_3ds_challenge_fails_the_payment_once(stack: RunningStack) -> None:
+    user = new_user(stack.api_url)
+    payment = user.pay(3000, payment_method=three_ds_method(stack)).json()
+    control(stack, f"payment_intents/{payment['provider_payment_id']}/authenticate", outcome="failed")
+    wait_for(lambda: payment_of(user, payment["payment_id"])["status"] == "failed", message="failed")
+    resend_all(stack, payment["provider_payment_id"])
+    wait_for(lambda: emails_to(stack, user.email), message="the failure email")
+    assert stack.events_for(payment["payment_id"]).count("PaymentFailed") == 1
+
+
+def test_a_hold_released_after_7_days_is_canceled_and_cannot_be_captured(stack: RunningStack) -> None:
+    user = new_user(stack.api_url)
+    hold = user.pay(2000, capture_method="manual").json()
+    control(stack, f"payment_intents/{hold['provider_payment_id']}/expire")
+    wait_for(lambda: payment_of(user, hold["payment_id"])["status"] == "canceled", message="canceled")
+    late = user.call("POST", f"/payments/{hold['payment_id']}/capture", {}, key=uuid.uuid4().hex)
+    assert (late.status_code, late.json()["error"]["code"]) == (409, "payment_not_capturable")
+    assert stack.events_for(hold["payment_id"]).count("PaymentCanceled") == 1
+
+
+def test_a_refund_that_fails_after_it_succeeded_gives_the_money_back_once(stack: RunningStack) -> None:
+    # Given a payment of 25.00 and a refund of 10.00 that went through
+    user = new_user(stack.api_url)
+    payment = user.pay(2500).json()
+    pid = payment["payment_id"]
+    refund = user.refund(pid, 1000).json()
+    assert refund["status"] == "succeeded"
+    wait_for(lambda: len(ledger(user)) == 2, message="charge and refund entries")
+    dashboard = stripe.StripeClient("sk_test_dashboard", base_addresses={"api": stack.stripe_url})
+    [provider_refund] = [
+        r.id for r in dashboard.v1.refunds.list(params={"payment_intent": payment["provider_payment_id"]})
+    ]
+    # When Stripe fails it afterwards (the card was closed), and its events come twice
+    control(stack, f"refunds/{provider_refund}/fail", failure_reason="expired_or_canceled_card")
+    wait_for(lambda: payment_of(user, pid)["refunds"][0]["status"] == "failed", message="the refund failed")
+    resend_all(stack, provider_refund)
+    # Then the refund says so, the amount is refundable again, the ledger reverses it (its entries
+    # untouched) and the customer is told, once each
+    stored = payment_of(user, pid)
+    assert (stored["status"], stored["amount_refunded"]) == ("succeeded", 0)
+    failed = stored["refunds"][0]
+    assert (failed["failed_after_success"], failed["failure_reason"]) == (True, "expired_or_canceled_card")
+    wait_for(lambda: len(ledger(user)) == 3, message="the reversal entry")
+    assert ledger(user) == [("charge", 2500), ("refund", 1000), ("refund_failure", 1000)]
+    mails = wait_for(
+        lambda: [m for m in emails_to(stack, user.email) if "did not go through" in m["subject"]], message="email"
+    )
+    assert len(mails) == 1
+    assert stack.events_for(pid).count("RefundFailed") == 1
+    again = user.refund(pid)
+    assert (again.status_code, again.json()["amount"]) == (201, 2500), again.text
+
+
+@pytest.mark.parametrize("outcome", ["won", "lost"])
+def test_a_dispute_reaches_the_ledger_step_by_step_once(stack: RunningStack, outcome: str) -> None:
+    # Given a payment of 40.00
+    user = new_user(stack.api_url)
+    payment = user.pay(4000).json()
+    pid = payment["payment_id"]
+    # When the cardholder disputes it: Stripe opens the dispute and withdraws the amount
+    dispute = control(stack, f"payment_intents/{payment['provider_payment_id']}/dispute", reason="fraudulent")
+    opened = wait_for(lambda: payment_of(user, pid)["dispute"], message="the dispute")
+    assert (opened["dispute_id"], opened["reason"]) == (dispute["id"], "fraudulent")
+    wait_for(lambda: ("dispute", 4000) in ledger(user), message="the chargeback entry")
+    # Then the payment cannot be refunded while it is disputed
+    refused = user.refund(pid, 100)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (409, "payment_disputed")
+    # And when it closes, every event delivered twice, each step is on the bus and in the ledger once
+    control(stack, f"disputes/{dispute['id']}/close", outcome=outcome)
+    wait_for(lambda: payment_of(user, pid)["dispute"]["status"] == outcome, message=f"the dispute {outcome}")
+    resend_all(stack, dispute["id"])
+    expected = [("charge", 4000), ("dispute", 4000)] + ([("dispute_reversal", 4000)] if outcome == "won" else [])
+    wait_for(lambda: ledger(user) == expected, message="the ledger entries")
+    events = stack.events_for(pid)
+    assert (events.count("DisputeOpened"), events.count("DisputeFundsWithdrawn"), events.count("DisputeClosed")) == (
+        1,
+        1,
+        1,
+    )
+    assert events.count("DisputeFundsReinstated") == (1 if outcome == "won" else 0)
