@@ -434,3 +434,11 @@ def test_dev_and_prod_stacks_create_side_by_side() -> None:
     logs = boto3.client("logs", region_name="us-east-1")
     group = logs.describe_log_groups(logGroupNamePrefix=prod["CreatePaymentLogGroup"])["logGroups"][0]
     assert group["retentionInDays"] == int(PROD["LogRetentionDays"])
+
+
+def test_every_alarm_names_the_section_of_docs_operations_that_says_what_to_do() -> None:
+    headings = set(re.findall(r"^### (.+)$", (ROOT / "docs" / "operations.md").read_text(), re.M))
+    for logical_id, alarm in TEMPLATE.of_type("AWS::CloudWatch::Alarm").items():
+        section = re.search(r"docs/operations\.md, ([^.;)]+)", alarm["Properties"]["AlarmDescription"])
+        assert section, logical_id
+        assert section.group(1) in headings, (logical_id, section.group(1))
