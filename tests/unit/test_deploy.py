@@ -50,6 +50,8 @@ WILDCARD_EXCEPTIONS: dict[str, tuple[str, str]] = {
     # action: (the only wildcard resource allowed, reason)
     "xray:PutTraceSegments": ("*", "X-Ray has no resource-level permissions"),
     "xray:PutTelemetryRecords": ("*", "X-Ray has no resource-level permissions"),
+    "xray:GetSamplingRules": ("*", "X-Ray has no resource-level permissions (DetailedTracing's SDK)"),
+    "xray:GetSamplingTargets": ("*", "X-Ray has no resource-level permissions (DetailedTracing's SDK)"),
     "cloudwatch:PutMetricData": ("*", "no resource-level permissions (none use it: metrics go out as EMF logs)"),
     "ses:SendEmail": (
         "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/*",
