@@ -13,13 +13,22 @@ export AWS_DEFAULT_REGION ?= us-east-1
 # sam build needs a python3.13 on PATH: the virtual environment's.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: test-stripe help install dev test lint typecheck validate build unit pr invoke webhook-event redrive bench fuzz clean
+.PHONY: test-stripe help install dev test lint typecheck validate build unit dryrun pr invoke webhook-event redrive bench fuzz clean \
+	deploy delete logs
+
+# Which samconfig.toml environment deploy, delete and logs use: dev ("default") unless ENV=prod.
+ENV ?= dev
+SAM_ENV := $(if $(filter dev default,$(ENV)),default,$(ENV))
 
 help:
 	@echo "make dev    - run the whole system locally (moto + a strict Stripe over localstripe, no Docker, no AWS account)"
 	@echo "make test   - install what is needed, then lint, type-check, validate, build and test"
 	@echo "make invoke FN=<LogicalId> EVENT=events/<file>.json - run one function on an event, Docker-free"
 	@echo "make redrive QUEUE=<DLQ> [PEEK=1] [AWS=1] - inspect or redrive a dead-letter queue"
+	@echo "make dryrun - expand the template per samconfig environment; cfn-lint and checkov it (in make test)"
+	@echo "make deploy [ENV=prod] - build and deploy (dev: sam deploy --guided; prod: samconfig's prod)"
+	@echo "make delete [ENV=prod] - delete the stack (AppTable is retained: docs/operations.md)"
+	@echo "make logs FN=<LogicalId> [ENV=prod] - tail one function's logs, e.g. FN=CreatePaymentFunction"
 
 $(BIN)/.installed: requirements-dev.txt layers/payments_core/requirements.txt
 	@[ -n "$(PYTHON313)" ] || { echo "Python 3.13 not found: install it (e.g. pyenv install 3.13)"; exit 1; }
@@ -59,7 +68,27 @@ build: install
 unit: install
 	$(BIN)/pytest
 
-test: lint typecheck validate build unit
+# checkov pins boto3 1.35, which the layer's boto3 pin excludes: it gets a virtual environment of its own.
+.checkov-venv/.installed: requirements-checkov.txt
+	@[ -n "$(PYTHON313)" ] || { echo "Python 3.13 not found: install it (e.g. pyenv install 3.13)"; exit 1; }
+	$(PYTHON313) -m venv .checkov-venv
+	.checkov-venv/bin/pip install --quiet -r requirements-checkov.txt
+	touch $@
+
+dryrun: install .checkov-venv/.installed
+	$(BIN)/python -m ops.dryrun
+
+test: lint typecheck validate build unit dryrun
+
+deploy: build
+	$(BIN)/sam deploy --config-env $(SAM_ENV) $(if $(filter default,$(SAM_ENV)),--guided)
+
+delete: install
+	$(BIN)/sam delete --config-env $(SAM_ENV)
+
+logs: install
+	@[ -n "$(FN)" ] || { echo "usage: make logs FN=<LogicalId, e.g. CreatePaymentFunction> [ENV=prod]"; exit 1; }
+	$(BIN)/sam logs --config-env $(SAM_ENV) --name $(FN) --tail
 
 pr: test
 
@@ -81,4 +110,4 @@ fuzz: install
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-100} $(BIN)/pytest tests/integration/test_fuzz.py -s
 
 clean:
-	rm -rf $(VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .checkov-venv .aws-sam .mypy_cache .ruff_cache .pytest_cache

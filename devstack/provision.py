@@ -65,7 +65,7 @@ def create_queues(template: Template, sqs: Any, endpoint: str | None) -> None:
     for logical_id in _queue_order(template):
         props = template.resolve(template.properties(logical_id), endpoint)
         attributes = {
-            key: json.dumps(value) if isinstance(value, dict) else str(value)
+            key: json.dumps(value) if isinstance(value, dict | bool) else str(value)  # booleans as "true"
             for key, value in props.items()
             if key not in ("QueueName", "Tags")
         }

@@ -7,6 +7,7 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from payments_core import clock
 from payments_core.api import build_resolver, raw_body
 from payments_core.config import get_secret
 from payments_core.observability import logger, metrics, tracer
@@ -29,7 +30,13 @@ def stripe_webhook() -> Any:
     secrets = [value.strip() for value in get_secret("STRIPE_WEBHOOK_SECRETS").split(",") if value.strip()]
     event = verify(raw, signature, secrets)
     result = webhook_processor().process(event)
-    logger.info("webhook event", extra={"event_id": event["id"], "event_type": event["type"], "result": result})
+    created = event.get("created")
+    # lag_seconds: how long after Stripe created the event it was processed (the dashboard's webhook lag).
+    lag = clock.epoch_seconds() - created if isinstance(created, int) else None
+    logger.info(
+        "webhook event",
+        extra={"event_id": event["id"], "event_type": event["type"], "result": result, "lag_seconds": lag},
+    )
     return {"received": True}
 
 

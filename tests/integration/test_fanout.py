@@ -33,14 +33,16 @@ from tests.integration.conftest import (
 
 pytestmark = pytest.mark.integration
 
+BUS = Template(ROOT / "template.yaml").physical_name("PaymentsBus")  # the stack's own bus, named after it
+
 
 def capture_bus(sqs: Any, events: Any) -> str:
     """A queue that receives every event on the payments bus: how a test watches the bus."""
     name = f"capture-{uuid.uuid4().hex[:8]}"
     url = sqs.create_queue(QueueName=name)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name=name, EventBusName="payments", EventPattern=json.dumps({"source": ["payments"]}))
-    events.put_targets(Rule=name, EventBusName="payments", Targets=[{"Id": "capture", "Arn": arn}])
+    events.put_rule(Name=name, EventBusName=BUS, EventPattern=json.dumps({"source": ["payments"]}))
+    events.put_targets(Rule=name, EventBusName=BUS, Targets=[{"Id": "capture", "Arn": arn}])
     return str(url)
 
 
@@ -157,7 +159,7 @@ def test_a_crash_right_after_the_commit_still_puts_exactly_one_event_on_the_bus(
         )
     # When the stream delivers what was committed to the relay
     records = stream_records(template)
-    assert relay(records, client("events"), "payments") == {"batchItemFailures": []}
+    assert relay(records, client("events"), BUS) == {"batchItemFailures": []}
     # Then exactly one PaymentSucceeded is on the bus
     kinds = [event["detail-type"] for event in drain(sqs, watch)]
     assert kinds.count("PaymentSucceeded") == 1

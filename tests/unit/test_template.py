@@ -5,14 +5,25 @@ from __future__ import annotations
 from typing import Any
 
 from devstack.template import Template
+from ops.dryrun import expand
 from tests.conftest import ROOT
 
 TEMPLATE = Template(ROOT / "template.yaml")
 QUEUES = TEMPLATE.of_type("AWS::SQS::Queue")
-ALARMED = {
-    alarm["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
-    for alarm in TEMPLATE.of_type("AWS::CloudWatch::Alarm").values()
-}
+
+
+def alarmed(metric_name: str) -> set[str]:
+    """Logical ids of the resources with an alarm on ``metric_name`` (dimension by !Ref or !GetAtt)."""
+    found = set()
+    for alarm in TEMPLATE.of_type("AWS::CloudWatch::Alarm").values():
+        props = alarm["Properties"]
+        if props.get("MetricName") == metric_name:
+            value = props["Dimensions"][0]["Value"]
+            found.add(str(value["Fn::GetAtt"][0] if "Fn::GetAtt" in value else value["Ref"]))
+    return found
+
+
+ALARMED = alarmed("ApproximateNumberOfMessagesVisible")
 
 
 def dlq_of(queue_id: str) -> str | None:
@@ -68,24 +79,7 @@ def test_consumers_report_partial_batch_failures_and_the_relay_bisects() -> None
 
 def transformed(parameters: dict[str, str] | None = None) -> dict[str, Any]:
     """The CloudFormation SAM would deploy (the SAM translator, offline; code locations faked)."""
-    import os
-
-    from samtranslator.translator.transform import transform
-    from samtranslator.yaml_helper import yaml_parse
-
-    class NoManagedPolicies:
-        def load(self) -> dict[str, str]:
-            return {}
-
-    document = yaml_parse((ROOT / "template.yaml").read_text())
-    for resource in document["Resources"].values():
-        if resource["Type"] == "AWS::Serverless::Function":
-            resource["Properties"]["CodeUri"] = "s3://bucket/function.zip"
-        if resource["Type"] == "AWS::Serverless::LayerVersion":
-            resource["Properties"]["ContentUri"] = "s3://bucket/layer.zip"
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    result: dict[str, Any] = transform(document, parameters or {}, NoManagedPolicies())
-    return result
+    return expand(parameters)
 
 
 def test_api_gateway_may_invoke_every_function_it_calls_the_authorizer_included() -> None:
