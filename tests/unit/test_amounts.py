@@ -1,4 +1,4 @@
-"""Amounts are integers in minor units; zero-decimal currencies are never scaled (reliability item 9)."""
+"""Amounts are integers in minor units; zero-decimal currencies are never scaled."""
 
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ PaymentStatus = Literal[
 RefundStatus = Literal["pending", "succeeded", "failed"]
 RefundReason = Literal["duplicate", "fraudulent", "requested_by_customer"]
 
-# Minor units only; StrictInt refuses floats, numeric strings and booleans (reliability item 9).
+# Minor units only; StrictInt refuses floats, numeric strings and booleans.
 Amount = Annotated[StrictInt, Field(ge=1, le=99_999_999)]
 
 
