@@ -1,4 +1,5 @@
-"""Which currency codes exist, and what an amount's minor unit is in each: amounts are integers in minor units, never scaled.
+"""Which currency codes exist, and what an amount's minor unit is in each (amounts are integers in
+minor units, never scaled).
 
 Plain data, no dependencies: the notifications consumer formats receipts with it, the request models
 validate with it.
