@@ -86,7 +86,9 @@ def test_the_docs_page_lists_every_route_and_tries_health(stack: RunningStack, b
     wait.until(lambda _: health.find_elements(By.CSS_SELECTOR, ".execute"))
     health.find_element(By.CSS_SELECTOR, ".execute").click()
     # Then the live answer is 200 with the API's status
-    wait.until(lambda _: health.find_elements(By.CSS_SELECTOR, ".live-responses-table tr.response .response-col_status"))
+    wait.until(
+        lambda _: health.find_elements(By.CSS_SELECTOR, ".live-responses-table tr.response .response-col_status")
+    )
     status = health.find_element(By.CSS_SELECTOR, ".live-responses-table tr.response .response-col_status").text.strip()
     assert status.startswith("200")
     body = health.find_element(By.CSS_SELECTOR, ".live-responses-table tr.response .response-col_description").text
