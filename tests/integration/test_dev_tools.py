@@ -75,6 +75,7 @@ def test_the_console_of_a_fresh_session_prints_at_most_three_lines_per_request(f
     text = "\n".join(lines)
     assert re.search(r"\[email\] to ada@example\.com: Receipt: 25\.00 USD paid", text)
     assert re.search(r"\[bus\] PaymentSucceeded pay_", text)
+    assert re.search(r"Your code is \d{6}\. It confirms payment pay_\w+ of 750\.00 USD", text)  # as receipts say it
     assert re.search(r"\[sqs\] LedgerQueue -> LedgerConsumerFunction: 1 message ok", text)
     assert "\033[" not in text  # not a terminal: no colour codes
 
