@@ -135,14 +135,15 @@ def test_make_invoke_against_a_stopped_stack_fails_fast_with_a_hint() -> None:
 def test_make_webhook_send_signs_with_the_running_stacks_secret_and_writes_no_file(fresh_stack: RunningStack) -> None:
     from tests.integration.conftest import new_user
 
-    before = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
+    tracked = ["git", "status", "--porcelain", "--untracked-files=no"]
+    before = subprocess.run(tracked, cwd=ROOT, capture_output=True, text=True).stdout
     payment = new_user(fresh_stack.api_url).pay(2500).json()["payment_id"]
     env = ports_of(fresh_stack)
     done = make("webhook-send", "TYPE=charge.dispute.created", f"PAYMENT={payment}", env=env)
     assert done.returncode == 0, done.stderr
     assert "-> 200" in done.stdout
     assert "DisputeOpened" in fresh_stack.events_for(payment)  # verified and applied
-    after = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
+    after = subprocess.run(tracked, cwd=ROOT, capture_output=True, text=True).stdout
     assert after == before
 
 
