@@ -77,8 +77,7 @@ def event_object(event_type: str, payment: dict[str, Any], user_id: str) -> dict
         refunded = int(payment.get("amount_refunded") or 0)
         return {"id": "ch_" + secrets.token_hex(8), "object": "charge", "amount": amount, "currency": currency,
                 "amount_refunded": refunded, "payment_intent": intent, "refunds": {"data": []}}  # fmt: skip
-    # refund.created / refund.updated / charge.refund.updated / refund.failed: a refund of 1.00 made on
-    # Stripe's dashboard (our records take it as money that moved, as they would from Stripe).
+    # refund.* and charge.refund.updated: the webhook reads the intent's refunds from Stripe itself.
     status = "failed" if event_type == "refund.failed" else "succeeded"
     return {"id": "re_" + secrets.token_hex(8), "object": "refund", "status": status, "amount": 100,
             "currency": currency, "payment_intent": intent, "metadata": {}}  # fmt: skip

@@ -137,12 +137,22 @@ def test_make_webhook_send_signs_with_the_running_stacks_secret_and_writes_no_fi
 
     tracked = ["git", "status", "--porcelain", "--untracked-files=no"]
     before = subprocess.run(tracked, cwd=ROOT, capture_output=True, text=True).stdout
-    payment = new_user(fresh_stack.api_url).pay(2500).json()["payment_id"]
+    # Given a payment, refunded in part on Stripe's side (its dashboard), not through our API
+    payment = new_user(fresh_stack.api_url).pay(2500).json()
+    made = requests.post(
+        f"{fresh_stack.stripe_url}/v1/refunds",
+        data={"payment_intent": payment["provider_payment_id"], "amount": 700},
+        auth=("sk_test_local", ""),
+        timeout=10,
+    )
+    assert made.status_code == 200, made.text
+    # When make webhook-send tells the stack about it
     env = ports_of(fresh_stack)
-    done = make("webhook-send", "TYPE=charge.dispute.created", f"PAYMENT={payment}", env=env)
+    done = make("webhook-send", "TYPE=refund.created", f"PAYMENT={payment['payment_id']}", env=env)
+    # Then the signature is the stack's (200, not 400) and the refund is recorded
     assert done.returncode == 0, done.stderr
     assert "-> 200" in done.stdout
-    assert "DisputeOpened" in fresh_stack.events_for(payment)  # verified and applied
+    assert "RefundSucceeded" in fresh_stack.events_for(payment["payment_id"])
     after = subprocess.run(tracked, cwd=ROOT, capture_output=True, text=True).stdout
     assert after == before
 
