@@ -72,6 +72,10 @@ def redrive(sqs: Any, dlq_url: str, target_url: str | None = None) -> int:
             raise Failure(f"moved {moved}; {len(messages) - len(done)} could not be sent and stay in the DLQ")
 
 
+def messages(count: int) -> str:
+    return f"{count} message" + ("" if count == 1 else "s")
+
+
 def queue_names(sqs: Any) -> list[str]:
     return sorted(url.rsplit("/", 1)[-1] for url in sqs.list_queues().get("QueueUrls", []))
 
@@ -82,9 +86,9 @@ def run(args: argparse.Namespace) -> str:
     dlq = queue_url(sqs, args.queue)
     name = dlq.rsplit("/", 1)[-1]
     if args.peek:
-        messages = peek(sqs, dlq)
-        lines = [f"{len(messages)} message(s) in {name}" + (" (showing at most 10)" if len(messages) == 10 else "")]
-        return "\n".join(lines + [f"{message['id']}: {message['body']}" for message in messages])
+        found = peek(sqs, dlq)
+        lines = [f"{messages(len(found))} in {name}" + (" (showing at most 10)" if len(found) == 10 else "")]
+        return "\n".join(lines + [f"{message['id']}: {message['body']}" for message in found])
     target = queue_url(sqs, args.to) if args.to else None
     if target is None:
         sources = sqs.list_dead_letter_source_queues(QueueUrl=dlq).get("queueUrls", [])
@@ -92,7 +96,7 @@ def run(args: argparse.Namespace) -> str:
             raise Failure(f"{len(sources)} queues dead-letter into {name}; say which with --to")
         target = str(sources[0])
     moved = redrive(sqs, dlq, target)
-    return f"moved {moved} message(s) from {name} back to {target.rsplit('/', 1)[-1]}"
+    return f"moved {messages(moved)} from {name} back to {target.rsplit('/', 1)[-1]}"
 
 
 class Failure(Exception):

@@ -161,9 +161,9 @@ def test_make_redrive_says_what_it_did(fresh_stack: RunningStack) -> None:
     env = ports_of(fresh_stack)
     peeked = make("redrive", "QUEUE=LedgerDLQ", "PEEK=1", env=env)
     assert peeked.returncode == 0
-    assert peeked.stdout.strip() == "0 message(s) in LedgerDLQ"
+    assert peeked.stdout.strip() == "0 messages in LedgerDLQ"
     moved = make("redrive", "QUEUE=LedgerDLQ", env=env)
-    assert moved.stdout.strip() == "moved 0 message(s) from LedgerDLQ back to LedgerQueue"
+    assert moved.stdout.strip() == "moved 0 messages from LedgerDLQ back to LedgerQueue"
     unknown = make("redrive", f"QUEUE=NoSuchDLQ{uuid.uuid4().hex[:6]}", env=env)
     assert unknown.returncode != 0
     ours = [line for line in unknown.stderr.splitlines() if line.startswith("make redrive:")]
