@@ -204,3 +204,19 @@ def test_local_emails_carry_when_they_were_sent(fresh_stack: RunningStack) -> No
 
     items = wait_for(receipts, message="an email")
     assert all(re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", item["sent_at"]) for item in items), items
+
+
+def test_the_test_cards_do_what_the_local_stack_doc_says(stack: RunningStack) -> None:
+    from tests.integration.conftest import new_user
+
+    doc = (ROOT / "docs" / "local-stack.md").read_text()
+    rows = re.findall(r"^\| `(pm_\w+)` \| (succeeds|declined)", doc, re.M)
+    assert {card for card, _ in rows} >= {"pm_card_visa", "pm_card_chargeCustomerFail"}
+    user = new_user(stack.api_url)
+    for card, says in rows:
+        response = user.pay(2500, payment_method=card)
+        assert response.status_code == (201 if says == "succeeds" else 402), (card, response.text)
+    # A test card of Stripe's that localstripe does not know is refused on the field, as documented
+    unknown = user.pay(2500, payment_method="pm_card_chargeDeclined")
+    assert unknown.status_code == 422
+    assert unknown.json()["error"]["details"][0]["field"] == "payment_method"
