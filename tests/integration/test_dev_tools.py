@@ -209,7 +209,7 @@ def test_local_emails_carry_when_they_were_sent(fresh_stack: RunningStack) -> No
 def test_the_test_cards_do_what_the_local_stack_doc_says(stack: RunningStack) -> None:
     from tests.integration.conftest import new_user
 
-    doc = (ROOT / "docs" / "local-stack.md").read_text()
+    doc = (ROOT / "docs/local-stack.md").read_text()
     rows = re.findall(r"^\| `(pm_\w+)` \| (succeeds|declined)", doc, re.M)
     assert {card for card, _ in rows} >= {"pm_card_visa", "pm_card_chargeCustomerFail"}
     user = new_user(stack.api_url)
