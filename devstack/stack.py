@@ -147,7 +147,8 @@ class LocalStack:
         )
         self._server = make_server(self.config.host, self.config.api_port, front, threaded=True)
         self._spawn(self._server.serve_forever, "api-front")
-        self.pollers = build_pollers(self.template, self.runtimes, self.moto_endpoint, self.console)
+        console = self.console if self.config.access_log else None  # benchmarks run the stack silent
+        self.pollers = build_pollers(self.template, self.runtimes, self.moto_endpoint, console)
         for poller in self.pollers:
             poller.start()
         if self.config.echo_emails:
