@@ -108,7 +108,7 @@ def render(results: dict[str, Any]) -> str:
         + f"\n## Cost per payment ({results['cost']['payments']} payments measured)\n\n"
         + table(cost_rows)
         + f"\nPer payment: {bill['per_payment_units']}\n\n"
-        + "Monthly AWS bill for 1 M payments (us-east-1 list prices, shared/docs/prices.md):\n\n"
+        + "Monthly AWS bill for 1 M payments (us-east-1 list prices of 2026-11, PRICES in benchmarks/cost.py):\n\n"
         + table([{"item": k, "usd": v} for k, v in bill["monthly_usd_for_1M_payments"].items()])
         + f"\nTotal: ${bill['total_usd']}\n"
         + "\n## Load through the local stack\n\n"

@@ -5,7 +5,7 @@ attributed to that function (the pollers' own receive/delete calls play the even
 and are priced separately below). DynamoDB capacity is computed from the request and response item
 sizes with DynamoDB's published rules (moto's ConsumedCapacity is not exact): a write unit per KB
 (two in a transaction), a read unit per 4 KB strongly consistent (half eventually consistent, two in
-a transaction). Prices: shared/docs/prices.md (us-east-1, on-demand, list prices, table of 2026-11).
+a transaction). Prices: PRICES below (us-east-1, on-demand list prices as of 2026-11; Lambda on arm64).
 """
 
 from __future__ import annotations

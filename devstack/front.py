@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from devstack.console import Console
 from devstack.lambda_events import authorizer_event, http_event
 from devstack.runtime import FunctionRuntime
 from devstack.template import DEFAULT_ROUTE, HttpRoute
@@ -55,8 +56,10 @@ class ApiGatewayFront:
         local_routes: dict[str, LocalRoute] | None = None,
         access_log: bool = False,
         default_route: HttpRoute | None = None,
+        console: Console | None = None,
     ) -> None:
         self.access_log = access_log
+        self.console = console or Console(json_logs=True, colour=False)
         self.runtimes = runtimes
         self.authorizer = authorizer
         self.local_routes = local_routes or {}
@@ -70,24 +73,29 @@ class ApiGatewayFront:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
         started = time.perf_counter()
-        response = self.dispatch(request)
+        response, function = self._dispatch(request)
         if self.access_log:
             elapsed = (time.perf_counter() - started) * 1000
-            print(f"{request.method} {request.path} -> {response.status_code} ({elapsed:.0f} ms)", flush=True)
+            self.console.request(request.method, request.path, response.status_code, elapsed, function)
         return response(environ, start_response)
 
     def dispatch(self, request: Request) -> Response:
-        if request.path in self.local_routes and request.method == "GET":
-            return self.local_routes[request.path](request)
+        return self._dispatch(request)[0]
+
+    def _dispatch(self, request: Request) -> tuple[Response, str]:
+        """The response, and who gave it: a function's logical id, "gateway" or "local"."""
+        local = self._local_route(request.path) if request.method == "GET" else None
+        if local is not None:
+            return local(request), "local"
         adapter = self.url_map.bind_to_environ(request.environ)
         try:
             route, params = adapter.match(method=request.method)
         except (NotFound, MethodNotAllowed):
             if self.default_route is None:
-                return _gateway_message(404, "Not Found")
+                return _gateway_message(404, "Not Found"), "gateway"
             route, params = self.default_route, {}  # API Gateway's $default route: no route matched
         except HTTPException as error:
-            return _gateway_message(error.code or 400, error.name)
+            return _gateway_message(error.code or 400, error.name), "gateway"
         assert isinstance(route, HttpRoute)
         event = http_event(
             request.method,
@@ -103,10 +111,10 @@ class ApiGatewayFront:
         if not route.public and self.authorizer is not None:
             identity = event["headers"].get("authorization")
             if not identity:
-                return _gateway_message(401, "Unauthorized")  # identity source missing: no authorizer call
+                return _gateway_message(401, "Unauthorized"), "gateway"  # identity source missing: no authorizer call
             verdict = self.authorizer.invoke(authorizer_event(event, [identity]))
             if not verdict.get("isAuthorized"):
-                return _gateway_message(403, "Forbidden")
+                return _gateway_message(403, "Forbidden"), "gateway"
             event["requestContext"]["authorizer"] = {"lambda": verdict.get("context") or {}}
         try:
             result = self.runtimes[route.function_id].invoke(event)
@@ -114,8 +122,17 @@ class ApiGatewayFront:
             import traceback
 
             traceback.print_exc()
-            return _gateway_message(500, "Internal Server Error")
-        return self._to_response(result)
+            return _gateway_message(500, "Internal Server Error"), route.function_id
+        return self._to_response(result), route.function_id
+
+    def _local_route(self, path: str) -> LocalRoute | None:
+        """A local-only route: an exact path, or a prefix ending in "/" (static assets)."""
+        if path in self.local_routes:
+            return self.local_routes[path]
+        for prefix, route in self.local_routes.items():
+            if prefix.endswith("/") and path.startswith(prefix):
+                return route
+        return None
 
     @staticmethod
     def _to_response(result: Any) -> Response:

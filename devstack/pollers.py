@@ -19,6 +19,7 @@ from typing import Any
 
 import boto3
 
+from devstack.console import Console
 from devstack.filters import matches
 from devstack.runtime import FunctionRuntime
 from devstack.template import EventSource, Template
@@ -29,6 +30,7 @@ class Poller(threading.Thread):
         super().__init__(name=name, daemon=True)
         self.stopping = threading.Event()
         self.errors = 0
+        self.console: Console | None = None  # the stack's, to say what was delivered
 
     def stop(self) -> None:
         self.stopping.set()
@@ -83,6 +85,7 @@ class SqsPoller(Poller):
                 for message in received
             ]
         }
+        started = time.perf_counter()
         try:
             result = self.runtime.invoke(event)
         except Exception as error:
@@ -91,6 +94,9 @@ class SqsPoller(Poller):
         failed: set[str] = set()
         if self.source.report_batch_item_failures and isinstance(result, dict):
             failed = {str(item.get("itemIdentifier")) for item in result.get("batchItemFailures") or []}
+        if self.console is not None:
+            elapsed = (time.perf_counter() - started) * 1000
+            self.console.delivery(self.source.source, self.source.function_id, len(received), len(failed), elapsed)
         done = [message for message in received if message["MessageId"] not in failed]
         for start in range(0, len(done), 10):
             self.sqs.delete_message_batch(
@@ -173,9 +179,10 @@ class StreamPoller(Poller):
             except Exception as error:
                 print(f"[{self.name}] handler raised {type(error).__name__} (attempt {attempt + 1})", flush=True)
                 failed = [records[0]["dynamodb"]["SequenceNumber"]]
-            if not failed:
+            first = min(failed, key=int) if failed else None
+            self._announce([r for r in records if first is None or int(r["dynamodb"]["SequenceNumber"]) < int(first)])
+            if first is None:
                 return
-            first = min(failed, key=int)
             records = [record for record in records if int(record["dynamodb"]["SequenceNumber"]) >= int(first)]
             self.stopping.wait(min(0.05 * 2**attempt, 1.0))
         print(f"[{self.name}] giving up on {len(records)} record(s) after {self.max_retries} retries", flush=True)
@@ -185,8 +192,27 @@ class StreamPoller(Poller):
                 MessageBody=json.dumps({"streamArn": self.stream_arn, "records": records}, default=str),
             )
 
+    def _announce(self, records: list[dict[str, Any]]) -> None:
+        """One console line per outbox item the relay published to the bus."""
+        if self.console is None:
+            return
+        for record in records:
+            image = record.get("dynamodb", {}).get("NewImage") or {}
+            detail_type = (image.get("detail_type") or {}).get("S")
+            if not detail_type:
+                continue
+            try:
+                detail = json.loads(image["detail"]["S"])
+                ids = [(detail.get("payment") or {}).get("payment_id"), (detail.get("refund") or {}).get("refund_id")]
+                about = " ".join(str(i) for i in ids if i)
+            except (KeyError, TypeError, ValueError):
+                about = ""
+            self.console.bus(detail_type, about)
 
-def build_pollers(template: Template, runtimes: dict[str, FunctionRuntime], endpoint: str) -> list[Poller]:
+
+def build_pollers(
+    template: Template, runtimes: dict[str, FunctionRuntime], endpoint: str, console: Console | None = None
+) -> list[Poller]:
     pollers: list[Poller] = []
     for source in template.event_sources():
         runtime = runtimes[source.function_id]
@@ -194,4 +220,6 @@ def build_pollers(template: Template, runtimes: dict[str, FunctionRuntime], endp
             pollers.append(SqsPoller(template, source, runtime, endpoint))
         else:
             pollers.append(StreamPoller(template, source, runtime, endpoint))
+    for poller in pollers:
+        poller.console = console
     return pollers

@@ -21,6 +21,8 @@ import requests
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
+from devstack import swagger_ui
+from devstack.console import Console, service_logger
 from devstack.front import ApiGatewayFront
 from devstack.pollers import Poller, build_pollers
 from devstack.provision import provision
@@ -109,7 +111,9 @@ class LocalStack:
         self._server: BaseWSGIServer | None = None
         self._threads: list[threading.Thread] = []
         self._emails_echoed = 0
+        self._email_times: dict[int, str] = {}  # moto keeps no send time: when this stack first saw each
         self._stopping = threading.Event()
+        self.console = Console()
 
     # --- lifecycle ----------------------------------------------------------------------------
     def start(self) -> LocalStack:
@@ -136,6 +140,7 @@ class LocalStack:
         from payments_core.payments.gateway import load_stripe_sdk
 
         load_stripe_sdk()
+        self.console.quiet_handler_logs(service_logger())
         isolate_event_handler_state()
         self.runtimes = {logical_id: FunctionRuntime(spec) for logical_id, spec in specs.items()}
         authorizer_id = self.template.authorizer_function()
@@ -143,13 +148,21 @@ class LocalStack:
             self.template.http_routes(),
             self.runtimes,
             self.runtimes[authorizer_id] if authorizer_id else None,
-            local_routes={"/_local/emails": self._emails_route, "/openapi.json": self._openapi_route},
+            local_routes={
+                "/_local/emails": self._emails_route,
+                "/_local/stripe-webhook-secret": self._webhook_secret_route,
+                "/openapi.json": self._openapi_route,
+                "/docs": swagger_ui.page,
+                "/docs/": swagger_ui.asset,
+            },
             access_log=self.config.access_log,
             default_route=self.template.default_route(),
+            console=self.console,
         )
         self._server = make_server(self.config.host, self.config.api_port, front, threaded=True)
         self._spawn(self._server.serve_forever, "api-front")
-        self.pollers = build_pollers(self.template, self.runtimes, self.moto_endpoint)
+        console = self.console if self.config.access_log else None  # benchmarks run the stack silent
+        self.pollers = build_pollers(self.template, self.runtimes, self.moto_endpoint, console)
         for poller in self.pollers:
             poller.start()
         if self.config.echo_emails:
@@ -239,14 +252,15 @@ class LocalStack:
 
         backend = ses_backends[ACCOUNT_ID][self.config.region]
         items = []
-        for message in backend.sent_messages:
+        for index, message in enumerate(backend.sent_messages):
             destinations = getattr(message, "destinations", {}) or {}
+            sent_at = self._email_times.setdefault(index, datetime.now(UTC).isoformat(timespec="milliseconds"))
             items.append(
                 {
                     "to": ", ".join(destinations.get("ToAddresses", [])),
                     "subject": getattr(message, "subject", ""),
                     "body": getattr(message, "body", getattr(message, "raw_data", "")),
-                    "sent_at": getattr(message, "sent_at", None),
+                    "sent_at": sent_at.replace("+00:00", "Z"),
                 }
             )
         return items
@@ -257,6 +271,10 @@ class LocalStack:
         return Response(
             json.dumps({"items": list(reversed(self.sent_emails()))}, default=str), content_type="application/json"
         )
+
+    def _webhook_secret_route(self, _: Request) -> Response:
+        """For local tools (make webhook-send) to sign events as Stripe would for this stack."""
+        return Response(self.webhook_secret, content_type="text/plain")
 
     def _openapi_route(self, _: Request) -> Response:
         import json
@@ -269,7 +287,5 @@ class LocalStack:
         while not self._stopping.wait(0.3):
             emails = self.sent_emails()
             for email in emails[self._emails_echoed :]:
-                stamp = datetime.now(UTC).strftime("%H:%M:%S")
-                # Not a log line: the developer's view of the outbox of mail (codes included, on purpose).
-                print(f"[{stamp}] [email] to {email['to']}: {email['subject']}\n[email] {email['body']}", flush=True)
+                self.console.email(email["to"], email["subject"], str(email["body"]))
             self._emails_echoed = len(emails)

@@ -45,7 +45,7 @@ def redrive(sqs: Any, dlq_url: str, target_url: str | None = None) -> int:
     if target_url is None:
         sources = sqs.list_dead_letter_source_queues(QueueUrl=dlq_url).get("queueUrls", [])
         if len(sources) != 1:
-            raise SystemExit(f"{len(sources)} queues dead-letter into this one; say which with --to")
+            raise Failure(f"{len(sources)} queues dead-letter into this one; say which with --to")
         target_url = str(sources[0])
     moved = 0
     while True:
@@ -69,25 +69,71 @@ def redrive(sqs: Any, dlq_url: str, target_url: str | None = None) -> int:
             sqs.delete_message_batch(QueueUrl=dlq_url, Entries=done)
         moved += len(done)
         if len(done) < len(messages):
-            raise SystemExit(f"moved {moved}; {len(messages) - len(done)} could not be sent and stay in the DLQ")
+            raise Failure(f"moved {moved}; {len(messages) - len(done)} could not be sent and stay in the DLQ")
+
+
+def messages(count: int) -> str:
+    return f"{count} message" + ("" if count == 1 else "s")
+
+
+def queue_names(sqs: Any) -> list[str]:
+    return sorted(url.rsplit("/", 1)[-1] for url in sqs.list_queues().get("QueueUrls", []))
+
+
+def run(args: argparse.Namespace) -> str:
+    """What was done, in one line (or the messages peeked at, after their count)."""
+    sqs = sqs_client(args.aws)
+    dlq = queue_url(sqs, args.queue)
+    name = dlq.rsplit("/", 1)[-1]
+    if args.peek:
+        found = peek(sqs, dlq)
+        lines = [f"{messages(len(found))} in {name}" + (" (showing at most 10)" if len(found) == 10 else "")]
+        return "\n".join(lines + [f"{message['id']}: {message['body']}" for message in found])
+    target = queue_url(sqs, args.to) if args.to else None
+    if target is None:
+        sources = sqs.list_dead_letter_source_queues(QueueUrl=dlq).get("queueUrls", [])
+        if len(sources) != 1:
+            raise Failure(f"{len(sources)} queues dead-letter into {name}; say which with --to")
+        target = str(sources[0])
+    moved = redrive(sqs, dlq, target)
+    return f"moved {messages(moved)} from {name} back to {target.rsplit('/', 1)[-1]}"
+
+
+class Failure(Exception):
+    pass
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("queue", help="the DLQ's name or URL")
+    from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+
+    parser = argparse.ArgumentParser(prog="make redrive", description=__doc__)
+    parser.add_argument("queue", nargs="?", help="the DLQ's name or URL (QUEUE=)")
     parser.add_argument("--peek", action="store_true", help="only show up to 10 messages")
     parser.add_argument("--to", help="the queue to move them to (default: the DLQ's only source queue)")
     parser.add_argument("--aws", action="store_true", help="use AWS, not the local stack")
     args = parser.parse_args(argv)
-    sqs = sqs_client(args.aws)
-    dlq = queue_url(sqs, args.queue)
-    if args.peek:
-        for message in peek(sqs, dlq):
-            print(f"{message['id']}: {message['body']}")
+    if not args.queue:
+        print("usage: make redrive QUEUE=<DLQ name or URL> [PEEK=1] [AWS=1]", file=sys.stderr)
+        return 2
+    try:
+        print(run(args))
         return 0
-    target = queue_url(sqs, args.to) if args.to else None
-    print(f"moved {redrive(sqs, dlq, target)} message(s) back")
-    return 0
+    except Failure as failure:
+        print(f"make redrive: {failure}", file=sys.stderr)
+    except EndpointConnectionError:
+        where = "AWS" if args.aws else "the local stack (is `make dev` running? DEV_MOTO_PORT?)"
+        print(f"make redrive: cannot reach {where}", file=sys.stderr)
+    except NoCredentialsError:
+        print("make redrive: no AWS credentials (AWS=1 uses your AWS profile and region)", file=sys.stderr)
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        if "NonExistentQueue" in code or "QueueDoesNotExist" in code:
+            known = ", ".join(n for n in queue_names(sqs_client(args.aws)) if "DLQ" in n)
+            print(f"make redrive: no queue named {args.queue}" + (f"; dead-letter queues: {known}" if known else ""),
+                  file=sys.stderr)  # fmt: skip
+        else:
+            print(f"make redrive: {code or error}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

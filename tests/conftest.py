@@ -110,6 +110,7 @@ class Invoker:
         path_parameters: dict[str, str] | None = None,
         query: dict[str, str] | None = None,
         token_expires_at: int | None = None,
+        authorizer_context: dict[str, Any] | None = None,
     ) -> tuple[int, dict[str, str], Any]:
         raw = body if isinstance(body, str | bytes) or body is None else json.dumps(body)
         event = http_event(
@@ -120,7 +121,9 @@ class Invoker:
             body=raw,
             path_parameters=path_parameters,
             query=query,
-            authorizer=None
+            authorizer=authorizer_context
+            if authorizer_context is not None
+            else None
             if user_id is None
             else {"user_id": user_id, **({"expires_at": token_expires_at} if token_expires_at is not None else {})},
         )

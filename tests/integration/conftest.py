@@ -90,6 +90,7 @@ def start_stack(log_path: Path, extra_env: dict[str, str] | None = None, templat
         **{name: str(port) for name, port in ports.items()},
         "DEV_STRIPE_WEBHOOK_SECRET": secret,
         "PYTHONUNBUFFERED": "1",
+        "DEV_LOG": "json",  # every handler line, for the scans of what the stack logged
         **(extra_env or {}),
     }
     if template is not None:

@@ -1,4 +1,4 @@
-"""Faults from reliability.md, injected at the HTTP client (Stripe) and at botocore (DynamoDB).
+"""Faults the system must survive (docs/testing.md), injected at the HTTP client (Stripe) and at botocore (DynamoDB).
 
 The payment service runs in-process on moto's DynamoDB (tables from template.yaml) against the
 session's localstripe, so every PaymentIntent can be counted at the provider.

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from devstack.sample_events import event_file_name
 from devstack.template import Template
 from tests.conftest import ROOT
-from tests.integration.conftest import RunningStack, start_stack, stop_stack, template_copy
+from tests.integration.conftest import start_stack, stop_stack, template_copy
 
 pytestmark = pytest.mark.integration
 TEMPLATE = Template(ROOT / "template.yaml")
@@ -46,36 +42,6 @@ def alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1][:3]
-
-
-@pytest.mark.parametrize("logical_id", sorted(TEMPLATE.functions()))
-def test_each_event_file_runs_through_its_handler(stack: RunningStack, logical_id: str) -> None:
-    # Given the committed sample event and the running local stack
-    event = ROOT / "events" / event_file_name(logical_id)
-    env = {
-        **os.environ,
-        "DEV_MOTO_PORT": stack.moto_url.rsplit(":", 1)[1],
-        "DEV_STRIPE_PORT": stack.stripe_url.rsplit(":", 1)[1],
-    }
-    # When `make invoke`'s module runs it
-    done = subprocess.run(
-        [sys.executable, "-m", "devstack.invoke", logical_id, str(event)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    # Then the handler answers, and never with a server error
-    assert done.returncode == 0, done.stderr[-2000:]
-    result = json.loads(done.stdout[done.stdout.index("{\n") :])
-    if logical_id == TEMPLATE.authorizer_function():
-        assert result["isAuthorized"] is True
-    elif logical_id in {source.function_id for source in TEMPLATE.event_sources()}:
-        assert result == {"batchItemFailures": []}  # the sample batch was processed whole
-    else:
-        assert 200 <= result["statusCode"] < 500, result
 
 
 def test_the_stack_serves_and_provisions_what_the_template_declares(tmp_path: Path) -> None:

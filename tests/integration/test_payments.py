@@ -261,6 +261,22 @@ def test_invalid_payment_bodies_are_422(user: ApiClient, body: dict[str, Any], f
     assert any(detail["field"].startswith(field) for detail in response.json()["error"]["details"])
 
 
+def test_an_amount_written_with_a_zero_fraction_is_charged_as_that_integer(user: ApiClient) -> None:
+    # Given a client whose JSON writes 2371.0 (a valid JSON Schema integer, as the OpenAPI document types it)
+    key = uuid.uuid4().hex
+    response = user.call(
+        "POST", "/payments", {"amount": 2371.0, "currency": "usd", "payment_method": "pm_card_visa"}, key=key
+    )
+    # Then it is a payment of 2371, and the same request written 2371 is its replay, not another body
+    assert response.status_code == 201, response.text
+    assert response.json()["amount"] == 2371
+    replay = user.call(
+        "POST", "/payments", {"amount": 2371, "currency": "usd", "payment_method": "pm_card_visa"}, key=key
+    )
+    assert replay.status_code == 201
+    assert replay.json()["payment_id"] == response.json()["payment_id"]
+
+
 def test_three_decimal_amounts_move_only_in_tens_as_stripe_requires(user: ApiClient) -> None:
     # Given a payment of 1.250 KWD and a hold of 2.000 KWD
     paid = user.pay(1250, currency="kwd").json()

@@ -1,5 +1,5 @@
 """Runs after the rest of the end-to-end suite: everything the local stack logged, scanned for
-card numbers, client secrets, API keys, webhook secrets and tokens (reliability item 15)."""
+card numbers, client secrets, API keys, webhook secrets and tokens."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Amounts are integers in minor units; zero-decimal currencies are never scaled (reliability item 9)."""
+"""Amounts are integers in minor units; zero-decimal currencies are never scaled."""
 
 from __future__ import annotations
 
@@ -50,10 +50,17 @@ def test_the_zero_decimal_list_is_the_one_stripe_documents() -> None:
     } == ZERO_DECIMAL_CURRENCIES
 
 
-@pytest.mark.parametrize("amount", [25.0, 25.5, "2500", True, 0, -1, 100_000_000])
+@pytest.mark.parametrize("amount", [25.5, 2500.01, float("inf"), float("nan"), "2500", True, 0, -1, 100_000_000, 1e9])
 def test_amounts_must_be_positive_integers(amount: object) -> None:
     with pytest.raises(ValidationError):
         CreatePaymentRequest.model_validate({"amount": amount, "currency": "jpy", "payment_method": "pm_card_visa"})
+
+
+def test_a_number_written_with_a_zero_fraction_is_that_integer() -> None:
+    # JSON Schema's integer (the OpenAPI document's type for amounts) includes 2500.0
+    request = CreatePaymentRequest.model_validate({"amount": 2500.0, "currency": "usd", "payment_method": "pm_card_x"})
+    assert request.amount == 2500
+    assert type(request.amount) is int
 
 
 def test_a_yen_amount_is_kept_as_given() -> None:

@@ -147,11 +147,20 @@ def test_signin_with_an_address_sign_up_would_refuse_is_just_wrong_credentials(i
     assert (status, answer["error"]["code"]) == (401, "invalid_credentials")
 
 
-@pytest.mark.parametrize("raw", ["", "not json", "[1, 2]", '"text"'])
-def test_signup_rejects_a_body_that_is_not_a_json_object(invoke: Invoker, raw: str) -> None:
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("", "Body must be a JSON object; it is empty."),
+        ("not json", "Body must be valid JSON."),
+        ('{"email": "a@example.com",', "Body must be valid JSON."),
+        ("[1, 2]", "Body must be a JSON object."),
+        ('"text"', "Body must be a JSON object."),
+    ],
+)
+def test_signup_says_why_a_body_is_not_a_json_object(invoke: Invoker, raw: str, message: str) -> None:
     status, _, answer = invoke(signup_handler, *SIGNUP, body=raw)
     assert status == 422
-    assert answer["error"]["details"] == [{"field": "body", "message": "Body must be a JSON object."}]
+    assert answer["error"]["details"] == [{"field": "body", "message": message}]
 
 
 # --- sign-in ------------------------------------------------------------------------------------
@@ -351,10 +360,29 @@ def _tampered() -> str:
         pytest.param(lambda: "not.a.jwt", id="garbage"),
     ],
 )
-def test_authorizer_rejects_bad_tokens(token_factory: Any) -> None:
+def test_authorizer_rejects_bad_tokens(token_factory: Any, request: pytest.FixtureRequest) -> None:
     token = token_factory()
     result = authorizer_handler.authorize({"headers": {"authorization": f"Bearer {token}"}})
     assert result["context"]["user_id"] == ""
+    # Only a token of ours past its expiry is told apart (its signature is checked before its expiry)
+    expired = request.node.callspec.id == "expired"
+    assert (result["context"].get("token") == "expired") == expired
+
+
+def test_an_expired_token_is_told_it_expired_and_garbage_is_not(invoke: Invoker) -> None:
+    import get_payments_handler
+
+    expired = jwt.encode(_claims(exp=datetime.now(UTC) - timedelta(seconds=1)), _key(), algorithm="HS256")
+    answers = {}
+    for name, token in (("expired", expired), ("garbage", "not.a.jwt")):
+        verdict = authorizer_handler.authorize({"headers": {"authorization": f"Bearer {token}"}})
+        context = verdict["context"]
+        got, _, body = invoke(get_payments_handler, "GET", "/payments", authorizer_context=context)
+        answers[name] = (got, body["error"]["code"], body["error"]["message"])
+    assert answers == {
+        "expired": (401, "unauthorized", "The bearer token has expired: sign in again."),
+        "garbage": (401, "unauthorized", "A valid bearer token is required."),
+    }
 
 
 def test_authorizer_accepts_a_valid_token_and_rejects_other_schemes() -> None:
@@ -383,6 +411,7 @@ def test_a_verdict_api_gateway_reuses_past_the_tokens_expiry_is_refused(
     assert got == status, body
     if status == 401:
         assert body["error"]["code"] == "unauthorized"
+        assert body["error"]["message"] == "The bearer token has expired: sign in again."
 
 
 def test_short_signing_keys_are_refused() -> None:

@@ -88,3 +88,32 @@ def test_every_request_body_has_an_example_its_own_model_accepts() -> None:
         assert examples, name
         for example in examples:
             models[name].model_validate(example)
+
+
+def test_every_operation_has_its_tag_and_a_stable_operation_id() -> None:
+    # Generated clients name their modules after tags and their functions after operationIds: renaming
+    # one breaks every client, so the names are pinned here.
+    spec = document(TEMPLATE)
+    named = {
+        (method.upper(), path): (operation["tags"], operation["operationId"])
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+    }
+    assert named == {
+        ("GET", "/health"): (["health"], "get_health"),
+        ("POST", "/auth/signup"): (["auth"], "sign_up"),
+        ("POST", "/auth/signin"): (["auth"], "sign_in"),
+        ("POST", "/payments"): (["payments"], "create_payment"),
+        ("GET", "/payments"): (["payments"], "list_payments"),
+        ("GET", "/payments/{payment_id}"): (["payments"], "get_payment"),
+        ("POST", "/payments/{payment_id}/capture"): (["payments"], "capture_payment"),
+        ("POST", "/payments/{payment_id}/cancel"): (["payments"], "cancel_payment"),
+        ("POST", "/payments/{payment_id}/refunds"): (["refunds"], "create_refund"),
+        ("POST", "/payments/{payment_id}/otp"): (["otp"], "send_otp"),
+        ("POST", "/payments/{payment_id}/otp/verify"): (["otp"], "verify_otp"),
+        ("POST", "/webhooks/stripe"): (["webhooks"], "receive_stripe_event"),
+        ("GET", "/transactions"): (["transactions"], "list_transactions"),
+    }
+    assert [tag["name"] for tag in spec["tags"]] == [
+        "auth", "payments", "refunds", "otp", "transactions", "webhooks", "health",
+    ]  # fmt: skip

@@ -17,6 +17,7 @@ from payments_core.errors import ApiError, RequestValidationError
 from payments_core.observability import logger
 
 UNAUTHORIZED = ApiError(401, "unauthorized", "A valid bearer token is required.")
+TOKEN_EXPIRED = ApiError(401, "unauthorized", "The bearer token has expired: sign in again.")
 
 
 def validation_details(error: ValidationError, prefix: str = "") -> list[dict[str, str]]:
@@ -81,6 +82,8 @@ def parse_body[ModelT: BaseModel](
         raise RequestValidationError([{"field": "body", "message": "Body must be UTF-8 JSON."}])
     if optional and not raw.strip():
         raw = "{}"
+    if not raw.strip():
+        raise RequestValidationError([{"field": "body", "message": "Body must be a JSON object; it is empty."}])
     try:
         data = json.loads(raw or "", object_pairs_hook=object_without_repeated_keys)
     except RepeatedKeyError as error:
@@ -88,7 +91,7 @@ def parse_body[ModelT: BaseModel](
     except RecursionError:  # thousands of nested brackets: bad input, not our fault
         raise RequestValidationError([{"field": "body", "message": "Body is nested too deeply."}]) from None
     except (TypeError, ValueError):
-        raise RequestValidationError([{"field": "body", "message": "Body must be a JSON object."}]) from None
+        raise RequestValidationError([{"field": "body", "message": "Body must be valid JSON."}]) from None
     if not isinstance(data, dict):
         raise RequestValidationError([{"field": "body", "message": "Body must be a JSON object."}])
     try:
@@ -128,9 +131,10 @@ def authenticated_user_id(app: APIGatewayHttpResolver) -> str:
     expires_at = context.get("expires_at")
     if not user_id:
         # A bad or missing token (the authorizer lets it through as anonymous), or a route without it.
-        raise UNAUTHORIZED
+        # An expired one says so: the authorizer checked its signature before its expiry.
+        raise TOKEN_EXPIRED if context.get("token") == "expired" else UNAUTHORIZED
     if expires_at is not None and clock.epoch_seconds() >= int(expires_at):
-        raise UNAUTHORIZED
+        raise TOKEN_EXPIRED
     return str(user_id)
 
 

@@ -2,7 +2,7 @@
 
 The contract already refuses raw card fields; a client can still paste a card number into text we
 store, send to Stripe (which asks for none in descriptions or metadata) and put on the bus, where a
-consumer might log it. What counts is what reliability.md forbids in a log line: a run of 13 to 19
+consumer might log it. What counts is what no log line may hold (docs/decisions.md): a run of 13 to 19
 digits that passes the Luhn check, here also when written in groups separated by spaces or dashes.
 A Luhn-valid order number of that length is refused too (about one in ten are): the client is told
 which field, never the value, and can send the number in another form.

@@ -1,5 +1,5 @@
-"""Which currency codes exist, what an amount's minor unit is in each (reliability item 9), and which
-amounts Stripe refuses.
+"""Which currency codes exist, what an amount's minor unit is in each (amounts are integers in minor
+units, never scaled), and which amounts Stripe refuses.
 
 Plain data, no dependencies: the notifications consumer formats receipts with it, the request models
 and the capture and refund checks validate with it. The rules are copied from Stripe's currencies page

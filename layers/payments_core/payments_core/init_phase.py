@@ -2,8 +2,8 @@
 
 Importing a handler's libraries (boto3 and botocore's service models, pydantic, Powertools) builds a
 few hundred thousand objects and frees almost none of them, yet the collector keeps running full
-collections over all of them as they pile up: about a tenth of a cold start here (README, Design
-notes, "The garbage collector is paused for the init phase"). So importing this module pauses the
+collections over all of them as they pile up: about a tenth of a cold start here (docs/decisions.md,
+"The garbage collector is paused for the init phase"). So importing this module pauses the
 collector, and ``init_done()``, the handler module's last statement, ends the pause:
 
 - ``gc.freeze()`` moves everything init built (modules, models, the resolver) into the permanent

@@ -1,9 +1,10 @@
 """Powertools Logger, Metrics and Tracer shared by every handler (service name from the environment).
 
-The Powertools Tracer drags in the X-Ray SDK, measured at ~200 ms of every cold start (README,
-Benchmarks). It is built only when detailed tracing is on (``POWERTOOLS_TRACE_DISABLED`` is not
-true; the template's ``DetailedTracing`` parameter); otherwise handlers get a no-op with the same
-decorators, and Lambda's own active tracing still records every invocation in X-Ray.
+The Powertools Tracer drags in the X-Ray SDK, measured at ~200 ms of every cold start
+(docs/configuration.md, DetailedTracing). It is built only when detailed tracing is on
+(``POWERTOOLS_TRACE_DISABLED`` is not true; the template's ``DetailedTracing`` parameter); otherwise
+handlers get a no-op with the same decorators, and Lambda's own active tracing still records every
+invocation in X-Ray.
 """
 
 from __future__ import annotations

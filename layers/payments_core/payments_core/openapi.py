@@ -62,6 +62,8 @@ class GatewayMessage(BaseModel):
 
 @dataclass(frozen=True)
 class RouteDoc:
+    operation_id: str  # stable: generated clients name their methods after it
+    tag: str
     summary: str
     ok: tuple[int, type[BaseModel]]
     errors: tuple[int, ...] = ()
@@ -74,34 +76,86 @@ class RouteDoc:
 
 
 PAGE = ("limit", "cursor")
+TAGS = {
+    "auth": "Sign up and sign in for a bearer token",
+    "payments": "Payments: create, read, list, capture a hold, cancel",
+    "refunds": "Full and partial refunds of a payment",
+    "otp": "One-time codes that confirm large payments",
+    "transactions": "The ledger: one entry per money movement",
+    "webhooks": "Stripe's signed events",
+    "health": "Liveness",
+}
 ROUTES: dict[tuple[str, str], RouteDoc] = {
-    ("GET", "/health"): RouteDoc("Liveness and version", (200, HealthOut), public=True),
-    ("POST", "/auth/signup"): RouteDoc("Create an account", (201, UserOut), (409, 422), SignupRequest, public=True),
+    ("GET", "/health"): RouteDoc("get_health", "health", "Liveness and version", (200, HealthOut), public=True),
+    ("POST", "/auth/signup"): RouteDoc(
+        "sign_up", "auth", "Create an account", (201, UserOut), (409, 422), SignupRequest, public=True
+    ),
     ("POST", "/auth/signin"): RouteDoc(
-        "Exchange credentials for a token", (200, TokenOut), (401, 422, 429), SigninRequest, public=True
+        "sign_in",
+        "auth",
+        "Exchange credentials for a token",
+        (200, TokenOut),
+        (401, 422, 429),
+        SigninRequest,
+        public=True,
     ),
     ("POST", "/payments"): RouteDoc(
-        "Create a payment", (201, PaymentOut), (402, 409, 422, 429, 502, 503), CreatePaymentRequest, idempotent=True
+        "create_payment",
+        "payments",
+        "Create a payment",
+        (201, PaymentOut),
+        (402, 409, 422, 429, 502, 503),
+        CreatePaymentRequest,
+        idempotent=True,
     ),
-    ("GET", "/payments"): RouteDoc("List your payments, newest first", (200, PaymentPage), (422,), query=PAGE),
-    ("GET", "/payments/{payment_id}"): RouteDoc("A payment with its refunds", (200, PaymentOut), (404,)),
+    ("GET", "/payments"): RouteDoc(
+        "list_payments", "payments", "List your payments, newest first", (200, PaymentPage), (422,), query=PAGE
+    ),
+    ("GET", "/payments/{payment_id}"): RouteDoc(
+        "get_payment", "payments", "A payment with its refunds", (200, PaymentOut), (404,)
+    ),
     ("POST", "/payments/{payment_id}/capture"): RouteDoc(
-        "Capture a hold", (200, PaymentOut), (404, 409, 422, 502, 503), CaptureRequest, False, idempotent=True
+        "capture_payment",
+        "payments",
+        "Capture a hold",
+        (200, PaymentOut),
+        (404, 409, 422, 502, 503),
+        CaptureRequest,
+        False,
+        idempotent=True,
     ),
     ("POST", "/payments/{payment_id}/cancel"): RouteDoc(
-        "Cancel a payment that moved no money", (200, PaymentOut), (404, 409, 422, 502, 503), idempotent=True
+        "cancel_payment",
+        "payments",
+        "Cancel a payment that moved no money",
+        (200, PaymentOut),
+        (404, 409, 422, 502, 503),
+        idempotent=True,
     ),
     ("POST", "/payments/{payment_id}/refunds"): RouteDoc(
-        "Refund all or part", (201, RefundOut), (404, 409, 422, 502, 503), RefundRequest, False, idempotent=True
+        "create_refund",
+        "refunds",
+        "Refund all or part",
+        (201, RefundOut),
+        (404, 409, 422, 502, 503),
+        RefundRequest,
+        False,
+        idempotent=True,
     ),
-    ("POST", "/payments/{payment_id}/otp"): RouteDoc("Send a fresh code", (202, CodeSentOut), (404, 409, 429)),
+    ("POST", "/payments/{payment_id}/otp"): RouteDoc(
+        "send_otp", "otp", "Send a fresh code", (202, CodeSentOut), (404, 409, 429)
+    ),
     ("POST", "/payments/{payment_id}/otp/verify"): RouteDoc(
+        "verify_otp",
+        "otp",
         "Confirm a payment with its code",
         (200, PaymentOut),
         (400, 402, 404, 409, 410, 422, 429, 502, 503),
         VerifyCodeRequest,
     ),
     ("POST", "/webhooks/stripe"): RouteDoc(
+        "receive_stripe_event",
+        "webhooks",
         # 500: a verified event that cannot be applied yet (payments/webhook.py), delivered again by Stripe
         "Stripe's signed events",
         (200, WebhookAck),
@@ -109,7 +163,9 @@ ROUTES: dict[tuple[str, str], RouteDoc] = {
         public=True,
         headers={"Stripe-Signature": "string"},
     ),
-    ("GET", "/transactions"): RouteDoc("Your ledger, newest first", (200, TransactionPage), (422,), query=PAGE),
+    ("GET", "/transactions"): RouteDoc(
+        "list_transactions", "transactions", "Your ledger, newest first", (200, TransactionPage), (422,), query=PAGE
+    ),
 }
 
 
@@ -139,7 +195,7 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def operation(method: str, path: str, doc: RouteDoc) -> dict[str, Any]:
+def operation(path: str, doc: RouteDoc) -> dict[str, Any]:
     parameters: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
         for name in _path_names(path)
@@ -175,7 +231,8 @@ def operation(method: str, path: str, doc: RouteDoc) -> dict[str, Any]:
     elif path == "/webhooks/stripe":
         body = {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
     result: dict[str, Any] = {
-        "operationId": f"{method.lower()}_{path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}",
+        "operationId": doc.operation_id,
+        "tags": [doc.tag],
         "summary": doc.summary,
         "parameters": parameters,
         "responses": responses,
@@ -195,10 +252,11 @@ def build_document(routes: list[tuple[str, str]], version: str) -> dict[str, Any
     """The OpenAPI document for ``routes`` (method, path); each must have its RouteDoc."""
     paths: dict[str, dict[str, Any]] = {}
     for method, path in sorted(routes, key=lambda r: (r[1], r[0])):
-        paths.setdefault(path, {})[method.lower()] = operation(method, path, ROUTES[(method, path)])
+        paths.setdefault(path, {})[method.lower()] = operation(path, ROUTES[(method, path)])
     return {
         "openapi": "3.1.0",
         "info": {"title": "Payments API", "version": version},
+        "tags": [{"name": name, "description": description} for name, description in TAGS.items()],
         "paths": paths,
         "components": {
             "schemas": _schemas(),

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from payments_core import clock
 from payments_core.aws import dynamodb_client
+from payments_core.currencies import format_amount
 from payments_core.dynamo import from_item, is_condition_failure, to_item
 from payments_core.errors import ApiError
 from payments_core.idempotency import Outcome
@@ -126,7 +127,7 @@ class OtpService:
         raise ApiError(409, "request_in_progress", "Another code is being sent.", headers={"Retry-After": "1"})
 
     def _email(self, payment: Payment, code: str) -> None:
-        amount = f"{payment.amount} {payment.currency.upper()} (minor units)"
+        amount = format_amount(payment.amount, payment.currency)  # as receipts show it: "750.00 USD"
         send_email(
             table_name=self.table_name,
             sender=self.sender,

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictInt,
@@ -35,8 +36,17 @@ PaymentStatus = Literal[
 RefundStatus = Literal["pending", "succeeded", "failed"]
 RefundReason = Literal["duplicate", "fraudulent", "requested_by_customer"]
 
-# Minor units only; StrictInt refuses floats, numeric strings and booleans (reliability item 9).
-Amount = Annotated[StrictInt, Field(ge=1, le=99_999_999)]
+
+def _integral(value: Any) -> Any:
+    """A JSON number with no fraction (``2500.0``) is the integer it writes, as JSON Schema's ``integer``
+    counts it (docs/decisions.md); ``25.5`` still fails StrictInt, and so do numeric strings and booleans."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# Minor units only, never scaled.
+Amount = Annotated[StrictInt, BeforeValidator(_integral), Field(ge=1, le=99_999_999)]
 
 
 def _known_currency(code: str) -> str:
