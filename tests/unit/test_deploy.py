@@ -439,7 +439,7 @@ def test_dev_and_prod_stacks_create_side_by_side() -> None:
 
 
 def test_every_alarm_names_the_section_of_docs_operations_that_says_what_to_do() -> None:
-    headings = set(re.findall(r"^### (.+)$", (ROOT / "docs" / "operations.md").read_text(), re.M))
+    headings = set(re.findall(r"^### (.+)$", (ROOT / "docs/operations.md").read_text(), re.M))
     for logical_id, alarm in TEMPLATE.of_type("AWS::CloudWatch::Alarm").items():
         section = re.search(r"docs/operations\.md, ([^.;)]+)", alarm["Properties"]["AlarmDescription"])
         assert section, logical_id
