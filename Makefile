@@ -18,7 +18,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 help:
 	@echo "make dev    - run the whole system locally (moto + a strict Stripe over localstripe, no Docker, no AWS account)"
 	@echo "make test   - install what is needed, then lint, type-check, validate, build and test"
-	@echo "make invoke FN=<LogicalId> EVENT=events/<file>.json - run one function on an event, Docker-free"
+	@echo "make invoke FN=<LogicalId> [EVENT=events/<file>.json] - run one function on an event (default: its own), Docker-free"
 	@echo "make redrive QUEUE=<DLQ> [PEEK=1] [AWS=1] - inspect or redrive a dead-letter queue"
 
 $(BIN)/.installed: requirements-dev.txt layers/payments_core/requirements.txt

@@ -34,7 +34,7 @@ from pathlib import Path
 from devstack.template import Template
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICE_OF_ACTION = {"dynamodb": "dynamodb", "ssm": "ssm", "events": "events", "ses": "ses", "sqs": "sqs"}
+SERVICE_OF_ACTION = {"dynamodb": "dynamodb", "ssm": "ssm", "events": "events", "ses": "ses", "sqs": "sqs", "s3": "s3"}
 
 # Peak memory is the process's VmHWM: getrusage's ru_maxrss survives exec on Linux, so in a child
 # it reports the parent's size whenever that is larger.

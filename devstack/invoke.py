@@ -1,4 +1,6 @@
-"""`make invoke FN=<LogicalId> EVENT=events/<file>.json`: the Docker-free twin of `sam local invoke`.
+"""`make invoke FN=<LogicalId> [EVENT=events/<file>.json]`: the Docker-free twin of `sam local invoke`
+(without EVENT, the function's own events/<function>.json: `make invoke FN=ReconcilerFunction` runs
+one reconciler pass now).
 
 Runs one function's handler in this process on the event file, against the AWS (moto) and Stripe
 (localstripe) of a running `make dev`. The environment is the function's own from template.yaml,
@@ -19,10 +21,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: python -m devstack.invoke <FunctionLogicalId> <event.json>", file=sys.stderr)
+    if len(argv) not in (1, 2):
+        print("usage: python -m devstack.invoke <FunctionLogicalId> [<event.json>]", file=sys.stderr)
         return 2
-    function_id, event_path = argv
+    from devstack.sample_events import event_file_name
+
+    # Without an event file, the function's own (events/<function>.json): `make invoke FN=ReconcilerFunction`.
+    function_id, event_path = argv[0], (argv[1] if len(argv) == 2 else str(ROOT / "events" / event_file_name(argv[0])))
     moto = f"http://127.0.0.1:{os.environ.get('DEV_MOTO_PORT', '5000')}"
     template = Template(ROOT / "template.yaml")
     specs = template.functions(moto)

@@ -12,6 +12,7 @@ QUEUES = TEMPLATE.of_type("AWS::SQS::Queue")
 ALARMED = {
     alarm["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
     for alarm in TEMPLATE.of_type("AWS::CloudWatch::Alarm").values()
+    if alarm["Properties"].get("Namespace") == "AWS/SQS"  # queue depth alarms (not the metric alarms)
 }
 
 

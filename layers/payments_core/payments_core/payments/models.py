@@ -230,6 +230,10 @@ class Payment(BaseModel):
     provider_refused: bool = False  # the provider refused the create as a whole (a 4xx about no one field)
     dispute: Dispute | None = None
     refunds: dict[str, Refund] = Field(default_factory=dict)
+    # The reconciler's backoff (epoch seconds): after a look that changed nothing, not before this
+    # (payments_core.payments.open_items); and how many such looks it has had.
+    reconcile_after: int | None = None
+    reconcile_looks: int = 0
     created_at: str
     updated_at: str
     version: int = 0

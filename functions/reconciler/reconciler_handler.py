@@ -1,0 +1,35 @@
+"""Scheduled: one reconciler pass over the open payments that are due (payments_core.reconciler)."""
+
+from payments_core.init_phase import init_done  # first: pauses the GC for the init phase
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from payments_core.config import get_settings
+from payments_core.observability import logger, metrics, tracer
+from payments_core.payments.gateway import default_gateway, load_stripe_sdk
+from payments_core.payments.repository import payment_repository
+from payments_core.reconciler import Reconciler
+from payments_core.snapstart import prepare
+
+prepare(clients=("dynamodb",), secrets=True, steps=(load_stripe_sdk,))
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:  # noqa: ARG001
+    reconciler = Reconciler(
+        payment_repository(), default_gateway(), min_age_seconds=get_settings().reconcile_min_age_seconds
+    )
+    # Stop taking new payments with a minute left: one payment's provider calls and writes fit in it.
+    summary = reconciler.run(context.get_remaining_time_in_millis, reserve_ms=60_000)
+    return {
+        "outcomes": summary.outcomes,
+        "deferred_unapplied": summary.deferred_unapplied,
+        "out_of_time": summary.out_of_time,
+    }
+
+
+init_done()  # last: the init phase ends here (payments_core.init_phase)
