@@ -74,6 +74,15 @@ def test_each_event_file_runs_through_its_handler(stack: RunningStack, logical_i
         assert result["isAuthorized"] is True
     elif logical_id in {source.function_id for source in TEMPLATE.event_sources()}:
         assert result == {"batchItemFailures": []}  # the sample batch was processed whole
+    elif logical_id == "ReconcilerFunction":  # `make invoke FN=ReconcilerFunction`: one pass now
+        assert result["out_of_time"] is False, result
+        assert "error" not in result["outcomes"], result
+    elif logical_id == "DailyReportFunction":  # the sample's day (2026-01-01) had nothing: no mismatch
+        assert result == {
+            "day": "2026-01-01",
+            "keys": ["daily/2026-01-01.json", "daily/2026-01-01.csv"],
+            "mismatches": 0,
+        }
     else:
         assert 200 <= result["statusCode"] < 500, result
 

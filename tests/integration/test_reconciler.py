@@ -356,7 +356,8 @@ def test_a_pass_racing_the_webhook_and_a_client_retry_gives_one_effect(world: Wo
     # lease), one after it got the payment; one charge, one event, one ledger entry, one email
     assert seen["webhook"] == "applied"
     if retry_first:
-        assert isinstance(seen["retry"], ApiError) and seen["retry"].code == "request_in_progress"
+        assert isinstance(seen["retry"], ApiError)
+        assert seen["retry"].code == "request_in_progress"
     else:
         assert seen["retry"]["body"]["status"] == "succeeded"
     assert world.retry(key, 2600)["body"]["status"] == "succeeded"
@@ -446,3 +447,112 @@ def _outcome(call: Callable[[], Any]) -> Any:
         return call()
     except Exception as error:
         return error
+
+
+# --- the daily report -----------------------------------------------------------------------------
+def test_the_daily_report_over_mixed_operations_lists_exactly_the_one_discrepancy(world: World) -> None:
+    from datetime import UTC, datetime
+
+    from payments_core.reconciliation_report import DailyReport, as_csv, write_report
+
+    # Given a span of mixed operations: a payment, a hold captured in part, a hold canceled, a decline,
+    # partial and full refunds, a refund made on Stripe's dashboard (announced), each delivered to the
+    # ledger and the receipts
+    time.sleep(1.1)  # nothing of an earlier test in the same second at Stripe
+    world.clock.now = start = float(int(time.time()))
+
+    def pay(amount: int, **fields: Any) -> dict[str, Any]:
+        request = CreatePaymentRequest(amount=amount, currency="usd", payment_method="pm_card_visa", **fields)
+        body: dict[str, Any] = world.service.create(USER, request, uuid.uuid4().hex, "req")["body"]
+        return body
+
+    direct = pay(2500)
+    held = pay(4000, capture_method="manual")
+    world.service.capture(USER, held["payment_id"], CaptureRequest(amount=3000), uuid.uuid4().hex)
+    canceled = pay(1500, capture_method="manual")
+    world.service.cancel(USER, canceled["payment_id"], uuid.uuid4().hex)
+    declined = world.service.create(
+        USER,
+        CreatePaymentRequest(amount=1800, currency="usd", payment_method="pm_card_chargeCustomerFail"),
+        uuid.uuid4().hex,
+        "req",
+    )
+    assert declined["status"] == 402
+    refunded = pay(6000)
+    world.service.refund(USER, refunded["payment_id"], RefundRequest(amount=1000), uuid.uuid4().hex)
+    world.service.refund(USER, refunded["payment_id"], RefundRequest(), uuid.uuid4().hex)
+    dashboard = pay(3500)
+    made = world.stripe.v1.refunds.create(params={"payment_intent": dashboard["provider_payment_id"], "amount": 700})
+    world.webhooks.process(
+        {"id": "evt_" + uuid.uuid4().hex, "type": "refund.created", "data": {"object": made.to_dict()}}
+    )
+    ids = [p["payment_id"] for p in (direct, held, canceled, refunded, dashboard)]
+    for payment_id in ids:
+        world.deliver_everything(payment_id)
+
+    def report() -> dict[str, Any]:
+        end = datetime.fromtimestamp(int(time.time()) + 1, UTC)
+        return DailyReport(world.repository, world.gateway).build(datetime.fromtimestamp(start, UTC), end)
+
+    # When the report runs over that span: the ledger, Stripe and the store agree
+    clean = report()
+    assert clean["mismatches"] == []
+    usd = clean["totals"]["usd"]
+    assert usd["ledger"] == usd["provider"] == {"charge": 2500 + 3000 + 6000 + 3500, "refund": 6000 + 700}
+    assert usd["ledger_net"] == 2500 + 3000 + 3500 - 700
+
+    # And when one refund is made on Stripe's dashboard and both its webhooks are dropped
+    lost = world.stripe.v1.refunds.create(params={"payment_intent": direct["provider_payment_id"], "amount": 400})
+    found = report()
+
+    # Then the report lists exactly that one: money Stripe moved that the ledger does not show
+    assert found["mismatches"] == [
+        {
+            "kind": "missing_in_ledger",
+            "movement": f"refund:{lost.id}",
+            "currency": "usd",
+            "payment_id": direct["payment_id"],
+            "ledger_amount": None,
+            "provider_amount": 400,
+            "store_amount": None,
+            "detail": f"refund {lost.id}",
+        }
+    ]
+    assert found["totals"]["usd"]["provider"]["refund"] - found["totals"]["usd"]["ledger"]["refund"] == 400
+    # And it is written where an operator looks, as JSON and as CSV
+    boto3.client("s3").create_bucket(Bucket="reports")
+    keys = write_report(found, "reports")
+    stored = json.loads(boto3.client("s3").get_object(Bucket="reports", Key=keys[0])["Body"].read())
+    assert stored["mismatches"] == found["mismatches"]
+    rows = [line for line in as_csv(found).splitlines() if line.startswith("mismatch,")]
+    assert rows == [
+        f"mismatch,{found['day']},usd,missing_in_ledger,refund:{lost.id},{direct['payment_id']},,400,,refund {lost.id}"
+    ]
+
+
+def test_the_daily_report_finds_a_ledger_entry_the_store_and_stripe_disagree_with(world: World) -> None:
+    from datetime import UTC, datetime
+
+    from payments_core.reconciliation_report import DailyReport
+
+    # Given a payment whose ledger entry was written for the wrong amount
+    time.sleep(1.1)
+    world.clock.now = start = float(int(time.time()))
+    body = world.service.create(
+        USER, CreatePaymentRequest(amount=2200, currency="usd", payment_method="pm_card_visa"), uuid.uuid4().hex, "r"
+    )["body"]
+    kind, detail = next(e for e in world.outbox(body["payment_id"]) if e[0] == "PaymentSucceeded")
+    detail.payment["amount_captured"] = 2000
+    Ledger("AppTable").record(kind, detail)
+    # When the report runs
+    end = datetime.fromtimestamp(int(time.time()) + 1, UTC)
+    found = DailyReport(world.repository, world.gateway).build(datetime.fromtimestamp(start, UTC), end)
+    # Then that entry is listed against Stripe and against the store
+    movement = f"charge:{body['payment_id']}"
+    assert [
+        (m["kind"], m["movement"], m["ledger_amount"], m["provider_amount"] or m["store_amount"])
+        for m in found["mismatches"]
+    ] == [
+        ("amount_differs", movement, 2000, 2200),
+        ("store_differs", movement, 2000, 2200),
+    ]

@@ -53,6 +53,7 @@ class ProviderRefund(BaseModel):
     failure_reason: str | None = None
     created: int | None = None
     metadata: dict[str, str] = {}
+    charge: str | None = None
 
 
 class ProviderDispute(BaseModel):
@@ -245,6 +246,7 @@ class StripeGateway:
             failure_reason=data.get("failure_reason"),
             created=data.get("created"),
             metadata=cls._metadata(data),
+            charge=cls._id_of(data.get("charge")),
         )
 
     @classmethod
@@ -385,6 +387,10 @@ class StripeGateway:
             )
         return charges
 
+    def retrieve_charge_intent(self, charge_id: str) -> str | None:
+        """The intent a charge belongs to (a refund of a charge made another day names only the charge)."""
+        return self._id_of(self._data(self._call(self.client.v1.charges.retrieve, charge_id)).get("payment_intent"))
+
     def list_refunds_between(self, start: int, end: int) -> list[ProviderRefund]:
         return [self._refund(obj) for obj in self._created_between(self.client.v1.refunds, start, end)]
 
@@ -396,6 +402,8 @@ class ReportingGateway(Protocol):
     """What the daily reconciliation report reads from the provider: one day's objects."""
 
     def list_charges(self, start: int, end: int) -> list[ProviderCharge]: ...
+
+    def retrieve_charge_intent(self, charge_id: str) -> str | None: ...
 
     def list_refunds_between(self, start: int, end: int) -> list[ProviderRefund]: ...
 
