@@ -1,7 +1,9 @@
 """A Hypothesis state machine mixing creates, captures, cancels, partial refunds (also made on
-Stripe's dashboard) and duplicated, reordered webhook events. After every step: refunded <= captured,
-final states stay final, and the ledger (fed every outbox event twice) holds exactly one entry per
-money movement, for the amount that moved (a hold captured in part is charged the part)."""
+Stripe's dashboard) and duplicated, reordered webhook events, and (reconciler_rules) lost answers,
+dropped webhooks and reconciler passes. After every step: refunded <= captured, final states stay
+final, and the ledger (fed every outbox event twice) holds exactly one entry per money movement, for
+the amount that moved (a hold captured in part is charged the part). After a final reconciler pass,
+every payment and refund agrees with Stripe and the ledger's total is the money that moved there."""
 
 from __future__ import annotations
 
@@ -28,13 +30,14 @@ from payments_core.payments.repository import PaymentRepository
 from payments_core.payments.service import PaymentService
 from payments_core.payments.webhook import WebhookProcessor
 from tests.conftest import ROOT, clear_caches
+from tests.integration.reconciler_rules import ReconcilerRules
 
 USER = "usr_props"
 FINAL = {"failed", "canceled", "refunded"}
 STRIPE_URL: dict[str, str] = {}
 
 
-class PaymentLifecycle(RuleBasedStateMachine):
+class PaymentLifecycle(ReconcilerRules, RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.mock = mock_aws()
@@ -46,13 +49,17 @@ class PaymentLifecycle(RuleBasedStateMachine):
         self.service = PaymentService(self.repository, gateway, otp_threshold=10**8)
         self.webhooks = WebhookProcessor(self.repository, gateway)
         self.stripe = StripeClient("sk_test_props", base_addresses={"api": STRIPE_URL["url"]})
+        self.stripe_url = STRIPE_URL["url"]
         self.ids: list[str] = []
         self.seen_final: dict[str, str] = {}
         self.money_moved: set[str] = set()
         self.delivered: list[dict[str, Any]] = []
 
     def teardown(self) -> None:
-        self.mock.stop()
+        try:
+            self.reconcile_finally()  # reconciler_rules: ours is Stripe's after a final pass
+        finally:
+            self.mock.stop()
         clear_caches()
 
     # --- rules -------------------------------------------------------------------------------------
