@@ -556,3 +556,34 @@ def test_the_daily_report_finds_a_ledger_entry_the_store_and_stripe_disagree_wit
         ("amount_differs", movement, 2000, 2200),
         ("store_differs", movement, 2000, 2200),
     ]
+
+
+# --- deferred webhooks ----------------------------------------------------------------------------
+def test_a_deferred_webhook_still_unapplied_after_stripes_retries_is_counted_until_applied(world: World) -> None:
+    from payments_core.reconciler import DEFERRED_ALERT_SECONDS
+
+    # Given a paid payment and an event about it that cannot be applied while Stripe is unreachable
+    body = world.service.create(
+        USER, CreatePaymentRequest(amount=2100, currency="usd", payment_method="pm_card_visa"), uuid.uuid4().hex, "r"
+    )["body"]
+    event = succeeded_event(body["provider_payment_id"])
+    processor = WebhookProcessor(world.repository, world.gateway)
+    for _ in range(2):  # Stripe delivers it twice, each answered "deliver again"
+        world.client.plan = [("GET", f"/v1/payment_intents/{body['provider_payment_id']}", "unreachable")] * 3
+        with pytest.raises(ApiError) as deferred:
+            processor.process(event)
+        assert deferred.value.status == 500
+    world.client.plan = []
+    stored = from_item(
+        boto3.client("dynamodb").get_item(
+            TableName="AppTable", Key={"PK": {"S": f"DEFERRED#{event['id']}"}, "SK": {"S": "DEFERRED"}}
+        )["Item"]
+    )
+    assert (stored["event_type"], int(stored["deliveries"])) == ("payment_intent.succeeded", 2)
+    # When passes run: within Stripe's 3 days of retries it is not counted, after them it is
+    assert world.reconciler().deferred_unapplied() == 0
+    world.clock.advance(DEFERRED_ALERT_SECONDS + 1)
+    assert world.reconciler().run(lambda: 300_000).deferred_unapplied == 1
+    # And once it is applied (resent from Stripe's dashboard), it is no longer counted
+    assert processor.process(event) == "applied"
+    assert world.reconciler().deferred_unapplied() == 0
