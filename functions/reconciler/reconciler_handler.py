@@ -1,4 +1,6 @@
-"""Scheduled: one reconciler pass over the open payments that are due (payments_core.reconciler)."""
+"""Scheduled: one reconciler pass over the open payments that are due (payments_core.reconciler).
+An event ``{"min_age_seconds": 0}`` (an operator's `aws lambda invoke` after an outage, or a test)
+looks at every open item now rather than after RECONCILE_MIN_AGE_SECONDS."""
 
 from payments_core.init_phase import init_done  # first: pauses the GC for the init phase
 
@@ -19,10 +21,11 @@ prepare(clients=("dynamodb",), secrets=True, steps=(load_stripe_sdk,))
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:  # noqa: ARG001
-    reconciler = Reconciler(
-        payment_repository(), default_gateway(), min_age_seconds=get_settings().reconcile_min_age_seconds
-    )
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    asked = event.get("min_age_seconds")
+    if not isinstance(asked, int) or isinstance(asked, bool) or asked < 0:
+        asked = get_settings().reconcile_min_age_seconds
+    reconciler = Reconciler(payment_repository(), default_gateway(), min_age_seconds=asked)
     # Stop taking new payments with a minute left: one payment's provider calls and writes fit in it.
     summary = reconciler.run(context.get_remaining_time_in_millis, reserve_ms=60_000)
     return {

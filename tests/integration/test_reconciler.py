@@ -587,3 +587,26 @@ def test_a_deferred_webhook_still_unapplied_after_stripes_retries_is_counted_unt
     # And once it is applied (resent from Stripe's dashboard), it is no longer counted
     assert processor.process(event) == "applied"
     assert world.reconciler().deferred_unapplied() == 0
+
+
+def test_a_look_that_changes_nothing_is_not_repeated_every_pass(world: World) -> None:
+    # Given a hold Stripe still holds on its 7th day
+    held = world.service.create(
+        USER,
+        CreatePaymentRequest(amount=3000, currency="usd", payment_method="pm_card_visa", capture_method="manual"),
+        uuid.uuid4().hex,
+        "req",
+    )["body"]
+    world.clock.advance(7 * 24 * 3600 + MIN_AGE)
+    # When passes run: the first asks Stripe and changes nothing
+    assert world.reconciler().settle(USER, held["payment_id"]) == "unchanged"
+    world.client.seen.clear()
+    # Then the next passes leave it alone until its wait (doubling) is over, and look again after it
+    world.one_pass()
+    assert not [call for call in world.client.seen if held["provider_payment_id"] in call]
+    world.clock.advance(2 * MIN_AGE)
+    assert world.reconciler().settle(USER, held["payment_id"]) == "unchanged"
+    assert world.service.get(USER, held["payment_id"]).reconcile_looks == 2
+    # And the payment's own changes are unaffected: a capture now settles it and it leaves the index
+    world.service.capture(USER, held["payment_id"], CaptureRequest(), uuid.uuid4().hex)
+    assert world.reconciler().settle(USER, held["payment_id"]) == "not_due"

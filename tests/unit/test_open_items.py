@@ -84,9 +84,13 @@ def test_a_live_lease_and_the_reconcilers_backoff_push_the_look_later() -> None:
         "2026-12-01T10:00:35.000Z"
     )
     backoff = int(datetime(2026, 12, 2, tzinfo=UTC).timestamp())
-    assert open_items.index_attributes(payment("requires_action", reconcile_after=backoff))["recon_at"] == (
-        "2026-12-02T00:00:00.000Z"
-    )
+    looked_at = payment("requires_action", reconcile_after=backoff, reconcile_seen=UPDATED, reconcile_looks=3)
+    assert open_items.index_attributes(looked_at)["recon_at"] == "2026-12-02T00:00:00.000Z"
+    assert looked_at.looks_since_change() == 3
+    # Any change since that look (its updated_at moved) puts the payment back on its own schedule
+    changed = looked_at.model_copy(update={"status": "requires_capture", "updated_at": "2026-12-01T11:00:00.000Z"})
+    assert open_items.index_attributes(changed)["recon_at"] == "2026-12-08T10:00:00.000Z"
+    assert changed.looks_since_change() == 0
 
 
 def test_shards_spread_payments_and_a_payment_stays_on_its_shard() -> None:

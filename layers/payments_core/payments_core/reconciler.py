@@ -261,7 +261,7 @@ class Reconciler:
 
     def _looked(self, payment: Payment) -> str:
         """Nothing to change: the next look after a doubling wait (at most a day)."""
-        wait = min(self.min_age_seconds * 2 ** min(payment.reconcile_looks, 20), MAX_BACKOFF_SECONDS)
+        wait = min(self.min_age_seconds * 2 ** min(payment.looks_since_change(), 20), MAX_BACKOFF_SECONDS)
         current = self.repository.get(payment.user_id, payment.payment_id)
         if current is not None and current.status not in lifecycle.FINAL:
             self.repository.update(

@@ -76,8 +76,8 @@ def open_at(payment: Payment) -> datetime | None:
         at = min(pending)
     else:
         return None
-    if payment.reconcile_after is not None:
-        at = max(at, clock.from_epoch(payment.reconcile_after))
+    if payment.reconcile_after is not None and payment.reconcile_seen == payment.updated_at:
+        at = max(at, clock.from_epoch(payment.reconcile_after))  # nothing changed since its last look
     return at
 
 

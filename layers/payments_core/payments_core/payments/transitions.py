@@ -376,5 +376,11 @@ def code_expired(payment: Payment) -> Change | None:
 def looked(payment: Payment, until: int) -> Change:
     """A reconciler's look that changed nothing: not again before ``until`` (epoch seconds). No event,
     and ``updated_at`` stays: nothing about the payment changed for its owner."""
-    later = payment.model_copy(update={"reconcile_after": until, "reconcile_looks": payment.reconcile_looks + 1})
+    later = payment.model_copy(
+        update={
+            "reconcile_after": until,
+            "reconcile_looks": payment.looks_since_change() + 1,
+            "reconcile_seen": payment.updated_at,
+        }
+    )
     return Change(later)
