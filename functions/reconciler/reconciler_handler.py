@@ -1,6 +1,7 @@
 """Scheduled: one reconciler pass over the open payments that are due (payments_core.reconciler).
 An event ``{"min_age_seconds": 0}`` (an operator's `aws lambda invoke` after an outage, or a test)
-looks at every open item now rather than after RECONCILE_MIN_AGE_SECONDS."""
+looks at open items without waiting RECONCILE_MIN_AGE_SECONDS; ``{"all_open": true}`` also looks at
+those not due yet (holds before their 7 days), without cutting any one-time code's life short."""
 
 from payments_core.init_phase import init_done  # first: pauses the GC for the init phase
 
@@ -25,7 +26,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     asked = event.get("min_age_seconds")
     if not isinstance(asked, int) or isinstance(asked, bool) or asked < 0:
         asked = get_settings().reconcile_min_age_seconds
-    reconciler = Reconciler(payment_repository(), default_gateway(), min_age_seconds=asked)
+    look_ahead = 366 * 24 * 3600 if event.get("all_open") is True else 0
+    reconciler = Reconciler(
+        payment_repository(), default_gateway(), min_age_seconds=asked, look_ahead_seconds=look_ahead
+    )
     # Stop taking new payments with a minute left: one payment's provider calls and writes fit in it.
     summary = reconciler.run(context.get_remaining_time_in_millis, reserve_ms=60_000)
     return {

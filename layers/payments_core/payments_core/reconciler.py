@@ -76,6 +76,7 @@ class Reconciler:
         gateway: PaymentGateway,
         *,
         min_age_seconds: int,
+        look_ahead_seconds: int = 0,
         page_size: int = 25,
         deferred_alert_seconds: int = DEFERRED_ALERT_SECONDS,
     ) -> None:
@@ -83,12 +84,15 @@ class Reconciler:
         self.gateway = gateway
         self.table_name = repository.table_name
         self.min_age_seconds = min_age_seconds
+        # > 0: items due later are looked at now too (an operator's "check every open item now"); the
+        # grace after a code's expiry stays min_age_seconds, so no code is cut short by it.
+        self.look_ahead_seconds = look_ahead_seconds
         self.page_size = page_size
         self.deferred_alert_seconds = deferred_alert_seconds
 
     # --- what is due ---------------------------------------------------------------------------
     def _cutoff(self) -> str:
-        return clock.iso(clock.from_epoch(clock.epoch_seconds() - self.min_age_seconds))
+        return clock.iso(clock.from_epoch(clock.epoch_seconds() - self.min_age_seconds + self.look_ahead_seconds))
 
     def due(self) -> Iterator[tuple[str, str]]:
         """(user id, payment id) of open payments due for a look: one page per shard, oldest first."""
