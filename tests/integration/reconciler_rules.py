@@ -99,6 +99,8 @@ class ReconcilerRules:
         payment = self.service.get(USER, data.draw(st.sampled_from(self.ids)))
         if payment.status != "requires_capture" or not payment.provider_payment_id:
             return
+        if self.stripe.v1.payment_intents.retrieve(payment.provider_payment_id).status != "requires_capture":
+            return  # released already (an earlier drop): ours still holds it until the reconciler runs
         self.stripe.v1.payment_intents.cancel(payment.provider_payment_id)
 
     @rule()

@@ -154,7 +154,7 @@ class World:
     def intents_at_stripe(self, payment_id: str) -> list[Any]:
         return [
             intent
-            for intent in self.stripe.v1.payment_intents.list(params={"limit": 100}).data
+            for intent in self.stripe.v1.payment_intents.list(params={"limit": 100}).auto_paging_iter()
             if (intent.to_dict().get("metadata") or {}).get("payment_id") == payment_id
         ]
 
@@ -610,3 +610,27 @@ def test_a_look_that_changes_nothing_is_not_repeated_every_pass(world: World) ->
     # And the payment's own changes are unaffected: a capture now settles it and it leaves the index
     world.service.capture(USER, held["payment_id"], CaptureRequest(), uuid.uuid4().hex)
     assert world.reconciler().settle(USER, held["payment_id"]) == "not_due"
+
+
+def test_a_payment_that_fails_to_settle_waits_and_does_not_stop_the_pass(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given two lost creates, the first of which the reconciler cannot settle (a bug, say)
+    first, _ = world.lost_create(2500)
+    second, _ = world.lost_create(2600)
+    world.clock.advance(MIN_AGE + LEASE_SECONDS)
+    reconciler = world.reconciler()
+    settle = reconciler.settle
+
+    def failing(user_id: str, payment_id: str) -> str:
+        if payment_id == first:
+            raise RuntimeError("injected")
+        return settle(user_id, payment_id)
+
+    monkeypatch.setattr(reconciler, "settle", failing)
+    # When a pass runs: the other is settled, the failure counted, and the failing one waits
+    summary = reconciler.run(lambda: 300_000)
+    assert summary.outcomes.get("error") == 1
+    assert world.status(second) == "succeeded"
+    assert world.service.get(USER, first).reconcile_looks == 1
+    assert world.reconciler().settle(USER, first) == "not_due"

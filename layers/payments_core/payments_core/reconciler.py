@@ -123,6 +123,7 @@ class Reconciler:
             except Exception:  # one payment's trouble must not stop the pass: logged, counted, retried next pass
                 logger.exception("reconciler could not settle a payment", extra={"payment_id": payment_id})
                 outcome = "error"
+                self._after_error(user_id, payment_id)
             summary.count(outcome)
         summary.deferred_unapplied = self.deferred_unapplied()
         metrics.add_metric(name="ReconcilerSettled", unit="Count", value=summary.settled)
@@ -161,6 +162,16 @@ class Reconciler:
         if outcome == "unchanged" and refunds is not None:
             self._refunds_not_at_provider(payment, {r.metadata.get("refund_id") for r in refunds})
         return outcome
+
+    def _after_error(self, user_id: str, payment_id: str) -> None:
+        """A payment that failed to settle waits like one that changed nothing, so a page of failing
+        payments at the head of a shard cannot keep the pass from the rest."""
+        try:
+            payment = self.repository.get(user_id, payment_id)
+            if payment is not None:
+                self._looked(payment)
+        except Exception:
+            logger.exception("reconciler could not defer a payment", extra={"payment_id": payment_id})
 
     # --- the cases -------------------------------------------------------------------------------
     def _apply(self, payment: Payment, state: ProviderState, *, lease: str | None = None) -> str:
