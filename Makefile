@@ -35,7 +35,7 @@ install: $(BIN)/.installed ## create .venv with Python 3.13 and the pinned tools
 dev: install ## the whole system on 127.0.0.1:3000 (DEV_API_PORT, DEV_MOTO_PORT, DEV_STRIPE_PORT; DEV_LOG=json)
 	$(BIN)/python -m devstack
 
-invoke: install ## FN=<LogicalId> EVENT=events/<file>.json [PAYMENT=pay_...]: one handler against make dev
+invoke: install ## FN=<LogicalId> [EVENT=events/<file>.json] [PAYMENT=pay_...]: one handler against make dev
 	$(BIN)/python -m devstack.invoke $(FN) $(EVENT) $(if $(PAYMENT),--payment $(PAYMENT))
 
 webhook-send: install ## TYPE=<stripe event type> [PAYMENT=pay_...]: sign with make dev's secret and send it

@@ -34,7 +34,7 @@ from pathlib import Path
 from devstack.template import Template
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICE_OF_ACTION = {"dynamodb": "dynamodb", "ssm": "ssm", "events": "events", "ses": "ses", "sqs": "sqs"}
+SERVICE_OF_ACTION = {"dynamodb": "dynamodb", "ssm": "ssm", "events": "events", "ses": "ses", "sqs": "sqs", "s3": "s3"}
 # What Lambda's event source mappings call with a function's role (reading a stream, receiving from a
 # queue): the function's code creates no client for them.
 EVENT_SOURCE_ACTIONS = {

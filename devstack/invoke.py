@@ -1,5 +1,6 @@
-"""`make invoke FN=<LogicalId> EVENT=events/<file>.json [PAYMENT=pay_...]`: the Docker-free twin of
-`sam local invoke`.
+"""`make invoke FN=<LogicalId> [EVENT=events/<file>.json] [PAYMENT=pay_...]`: the Docker-free twin of
+`sam local invoke` (without EVENT, the function's own events/<function>.json: `make invoke
+FN=ReconcilerFunction` runs one reconciler pass now).
 
 Runs one function's handler in this process on the event file, against the AWS (moto) and Stripe
 (localstripe) of a running `make dev`. The environment is the function's own from template.yaml,
@@ -172,9 +173,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("event", nargs="?", help="an event file, e.g. events/signup.json (EVENT=)")
     parser.add_argument("--payment", help="a payment of the running stack to use in place of the sample's (PAYMENT=)")
     args = parser.parse_args(argv)
-    if not args.function or not args.event:
-        print("usage: make invoke FN=<FunctionLogicalId> EVENT=events/<file>.json [PAYMENT=pay_...]", file=sys.stderr)
+    if not args.function:
+        print("usage: make invoke FN=<FunctionLogicalId> [EVENT=events/<file>.json] [PAYMENT=pay_...]", file=sys.stderr)
         return 2
+    if not args.event:  # the function's own event: `make invoke FN=ReconcilerFunction` runs one pass now
+        from devstack.sample_events import event_file_name
+
+        args.event = str(ROOT / "events" / event_file_name(args.function))
     urls = endpoints()
     template = Template(ROOT / "template.yaml")
     specs = template.functions(urls["moto"])

@@ -83,8 +83,59 @@ def report_amount_received() -> None:
             return 0
         return int(getattr(charge, "_amount_to_capture", charge.amount))
 
+    def amount_captured(self: Any) -> int:
+        # Stripe's charge field (the daily report sums it): what its capture took, 0 before.
+        if not self.captured or self.status != "succeeded":
+            return 0
+        return int(getattr(self, "_amount_to_capture", self.amount))
+
     resources.Charge._capture = _capture
     resources.PaymentIntent.amount_received = property(amount_received)
+    resources.Charge.amount_captured = property(amount_captured)
+
+
+def list_by_created() -> None:
+    """Lets charges and refunds be listed by ``created`` (``gte``/``gt``/``lt``/``lte``, any of them),
+    as Stripe lists them and the daily reconciliation report asks: localstripe lists refunds by no date
+    and charges by ``gt`` alone. And ``GET /v1/disputes``, which localstripe lacks: none are made here
+    (``disputes_route``), so an empty list, shaped as Stripe's."""
+    import localstripe.resources as resources
+
+    tests = {
+        "gte": lambda created, bound: created >= bound,
+        "gt": lambda created, bound: created > bound,
+        "lt": lambda created, bound: created < bound,
+        "lte": lambda created, bound: created <= bound,
+    }
+    for cls in (resources.Charge, resources.Refund):
+        original = cls._api_list_all
+        if getattr(original, "lists_by_created", False):
+            continue
+
+        def _api_list_all(url: Any, created: Any = None, _original: Any = original, **kwargs: Any) -> Any:
+            if created is not None and not (isinstance(created, dict) and set(created) <= set(tests)):
+                from localstripe.errors import UserError
+
+                raise UserError(400, "Bad request")
+            listing = _original(url, **kwargs)
+            for name, bound in (created or {}).items():
+                listing._list = [
+                    obj for obj in listing._list if tests[name](obj.created, resources.try_convert_to_int(bound))
+                ]
+            return listing
+
+        _api_list_all.lists_by_created = True  # type: ignore[attr-defined]
+        cls._api_list_all = _api_list_all
+
+
+def disputes_route() -> None:
+    from aiohttp import web
+    from localstripe.server import app
+
+    async def no_disputes(_: Any) -> Any:
+        return web.json_response({"object": "list", "url": "/v1/disputes", "has_more": False, "data": []})
+
+    app.router.add_route("GET", "/v1/disputes", no_disputes)
 
 
 def main() -> int:
@@ -97,6 +148,8 @@ def main() -> int:
     accept_payment_intent_description()
     accept_allowed_payment_method_types()
     report_amount_received()
+    list_by_created()
+    disputes_route()
     sys.argv[0] = "localstripe"
     start()
     return 0

@@ -13,8 +13,12 @@ destination queue (if any) and the shard moves on.
 from __future__ import annotations
 
 import json
+import os
+import re
 import threading
 import time
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -210,6 +214,69 @@ class StreamPoller(Poller):
             self.console.bus(detail_type, about)
 
 
+_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+_DAILY_CRON = re.compile(r"^cron\((\d+) (\d+) \* \* \? \*\)$")
+
+
+def seconds_until_next(expression: str, now: datetime) -> float:
+    """Seconds until ``expression`` next fires after ``now``: ``rate(N unit)``, or a daily
+    ``cron(M H * * ? *)`` in UTC; any other cron fires once a day from now (said at start)."""
+    rate = _RATE.match(expression)
+    if rate:
+        unit = rate.group(2).rstrip("s")
+        return int(rate.group(1)) * {"minute": 60, "hour": 3600, "day": 86400}[unit]
+    daily = _DAILY_CRON.match(expression)
+    if daily:
+        fire = now.replace(hour=int(daily.group(2)), minute=int(daily.group(1)), second=0, microsecond=0)
+        if fire <= now:
+            fire += timedelta(days=1)
+        return (fire - now).total_seconds()
+    return 86400.0
+
+
+class SchedulePoller(Poller):
+    """Plays an EventBridge schedule: invokes the function with a ``Scheduled Event`` each time the
+    expression fires, or every ``DEV_SCHEDULE_SECONDS`` when that is set (0 turns schedules off)."""
+
+    def __init__(self, function_id: str, expression: str, runtime: FunctionRuntime, region: str) -> None:
+        super().__init__(f"schedule:{expression}->{function_id}")
+        self.function_id = function_id
+        self.expression = expression
+        self.runtime = runtime
+        self.region = region
+        knob = os.environ.get("DEV_SCHEDULE_SECONDS", "").strip()
+        self.every = float(knob) if knob else None
+        self.runs = 0
+
+    def event(self) -> dict[str, Any]:
+        return {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": "123456789012",
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": self.region,
+            "resources": [f"arn:aws:events:{self.region}:123456789012:rule/{self.function_id}-schedule"],
+            "detail": {},
+        }
+
+    def run(self) -> None:
+        if self.every == 0:
+            return
+        while True:
+            wait = self.every if self.every is not None else seconds_until_next(self.expression, datetime.now(UTC))
+            if self.stopping.wait(wait):
+                return
+            try:
+                result = self.runtime.invoke(self.event())
+                self.runs += 1
+                print(f"[{self.name}] ran: {json.dumps(result, default=str)[:300]}", flush=True)
+            except Exception as error:  # EventBridge would retry; the next firing is soon enough here
+                self.errors += 1
+                print(f"[{self.name}] handler raised {type(error).__name__}: {error}", flush=True)
+
+
 def build_pollers(
     template: Template, runtimes: dict[str, FunctionRuntime], endpoint: str, console: Console | None = None
 ) -> list[Poller]:
@@ -220,6 +287,8 @@ def build_pollers(
             pollers.append(SqsPoller(template, source, runtime, endpoint))
         else:
             pollers.append(StreamPoller(template, source, runtime, endpoint))
+    for function_id, expression in template.schedules():
+        pollers.append(SchedulePoller(function_id, expression, runtimes[function_id], template.region))
     for poller in pollers:
         poller.console = console
     return pollers

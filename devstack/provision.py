@@ -104,6 +104,11 @@ def verify_email_senders(template: Template, ses: Any) -> None:
         ses.verify_domain_identity(Domain=domain)
 
 
+def create_buckets(template: Template, s3: Any) -> None:
+    for logical_id in template.of_type("AWS::S3::Bucket"):
+        s3.create_bucket(Bucket=template.physical_name(logical_id))
+
+
 def provision(template: Template, endpoint: str | None, *, tables: bool = True) -> None:
     region = template.region
     if tables:
@@ -111,3 +116,4 @@ def provision(template: Template, endpoint: str | None, *, tables: bool = True) 
     create_queues(template, _client("sqs", endpoint, region), endpoint)
     create_buses_and_rules(template, _client("events", endpoint, region), endpoint)
     verify_email_senders(template, _client("ses", endpoint, region))
+    create_buckets(template, _client("s3", endpoint, region))

@@ -115,6 +115,21 @@ def sqs_event(template: Template, queue_id: str) -> dict[str, Any]:
     return {"Records": [record]}
 
 
+def scheduled_event(logical_id: str) -> dict[str, Any]:
+    """What an EventBridge schedule sends (``Schedule`` event): the daily report reads ``time``."""
+    return {
+        "version": "0",
+        "id": "00000000-0000-0000-0000-000000000001",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": "2026-01-02T00:15:00Z",
+        "region": "us-east-1",
+        "resources": [f"arn:aws:events:us-east-1:123456789012:rule/{logical_id}-schedule"],
+        "detail": {},
+    }
+
+
 def sample_event(template: Template, logical_id: str) -> dict[str, Any]:
     routes = [route for route in template.http_routes() if route.function_id == logical_id]
     if routes:
@@ -142,6 +157,8 @@ def sample_event(template: Template, logical_id: str) -> dict[str, Any]:
         return stream_event(template, sources[0].source)
     if sources and sources[0].kind == "SQS":
         return sqs_event(template, sources[0].source)
+    if any(function_id == logical_id for function_id, _ in template.schedules()):
+        return scheduled_event(logical_id)
     if logical_id == template.authorizer_function():
         http = http_event("GET", "/payments", headers={"authorization": "Bearer <paste a token from /auth/signin>"})
         return authorizer_event(http, [http["headers"]["authorization"]])

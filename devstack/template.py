@@ -93,9 +93,11 @@ class Template:
     # --- intrinsic functions -------------------------------------------------------------------
     def physical_name(self, logical_id: str) -> str:
         props = self.properties(logical_id)
-        for key in ("TableName", "QueueName", "Name", "FunctionName"):
+        for key in ("TableName", "QueueName", "Name", "FunctionName", "BucketName"):
             if key in props:
                 return str(self.resolve(props[key]))
+        if self.resources[logical_id].get("Type") == "AWS::S3::Bucket":
+            return logical_id.lower()  # bucket names are lowercase (CloudFormation makes one up)
         return logical_id
 
     def arn(self, logical_id: str) -> str:
@@ -240,6 +242,14 @@ class Template:
             for event in (self.properties(logical_id).get("Events") or {}).values():
                 if event.get("Type") == event_type:
                     found.append((logical_id, dict(event.get("Properties") or {})))
+        return found
+
+    def schedules(self) -> list[tuple[str, str]]:
+        """(function logical id, schedule expression) of every ``Schedule``/``ScheduleV2`` event."""
+        found = []
+        for kind, key in (("Schedule", "Schedule"), ("ScheduleV2", "ScheduleExpression")):
+            for function_id, props in self._events(kind):
+                found.append((function_id, str(self.resolve(props[key]))))
         return found
 
     def http_routes(self) -> list[HttpRoute]:

@@ -91,6 +91,9 @@ def start_stack(log_path: Path, extra_env: dict[str, str] | None = None, templat
         "DEV_STRIPE_WEBHOOK_SECRET": secret,
         "PYTHONUNBUFFERED": "1",
         "DEV_LOG": "json",  # every handler line, for the scans of what the stack logged
+        # Scheduled functions (the reconciler) stay off unless a test turns them on: a pass in the
+        # middle of another test would settle what that test is looking at.
+        "DEV_SCHEDULE_SECONDS": "0",
         **(extra_env or {}),
     }
     if template is not None:

@@ -58,6 +58,7 @@ WILDCARD_EXCEPTIONS: dict[str, tuple[str, str]] = {
         "SES authorizes the sender's and, in the sandbox, each recipient's identity; ses:FromAddress pins ours",
     ),
     "dynamodb:ListStreams": ("${AppTable.Arn}/stream/*", "our table's streams (the stream label is generated)"),
+    "s3:PutObject": ("${ReconciliationReportsBucket.Arn}/daily/*", "the daily reports' prefix: one object per day"),
 }
 # Managed policies SAM attaches to the roles it writes: CloudWatch Logs (logs:CreateLogGroup,
 # CreateLogStream, PutLogEvents on *) and X-Ray (Tracing: Active). No other managed policy may appear.
@@ -248,9 +249,12 @@ def test_stripe_callers_reserved_concurrency_stays_within_stripes_rate_limit() -
     # Then prod's peak stays within the live limit
     concurrency = int(PROD["StripeReservedConcurrency"])
     assert concurrency >= 1, "prod deployed without the reservation is not protected"
-    assert (
-        len(STRIPE_CALLERS) * concurrency * STRIPE_CALLS_PER_EXECUTION_PER_SECOND <= STRIPE_OPERATIONS_PER_SECOND_LIVE
+    # (the scheduled reconciler and daily report reserve one execution each, a literal: one pass at a time)
+    executions = sum(
+        value if isinstance(value := TEMPLATE.properties(fn)["ReservedConcurrentExecutions"], int) else concurrency
+        for fn in STRIPE_CALLERS
     )
+    assert executions * STRIPE_CALLS_PER_EXECUTION_PER_SECOND <= STRIPE_OPERATIONS_PER_SECOND_LIVE
     # And dev reserves the least it can (its peak, 6 x 5 = 30/s, can pass the sandbox's 25/s: a 429 is retried)
     assert int(DEV["StripeReservedConcurrency"]) == 1
 
@@ -357,7 +361,8 @@ def for_moto(body: dict[str, Any]) -> dict[str, Any]:
     reference to an event bus replaced by the bus's name (moto's EventBus gives no value to Ref)."""
     resources = body["Resources"]
     replaced = {
-        k: {"Ref": r["Properties"]["FunctionName"]["Ref"]}
+        # An alias's Ref is its ARN: the function's ARN stands in for it (a schedule's target needs one).
+        k: {"Fn::GetAtt": [r["Properties"]["FunctionName"]["Ref"], "Arn"]}
         for k, r in resources.items()
         if r["Type"] == "AWS::Lambda::Alias"
     } | {k: r["Properties"]["Name"] for k, r in resources.items() if r["Type"] == "AWS::Events::EventBus"}
@@ -432,7 +437,9 @@ def test_dev_and_prod_stacks_create_side_by_side() -> None:
     lambda_ = boto3.client("lambda", region_name="us-east-1")
     for logical_id in STRIPE_CALLERS:
         reserved = lambda_.get_function_concurrency(FunctionName=prod[logical_id])
-        assert reserved["ReservedConcurrentExecutions"] == int(PROD["StripeReservedConcurrency"])
+        declared = TEMPLATE.properties(logical_id)["ReservedConcurrentExecutions"]
+        wanted = declared if isinstance(declared, int) else int(PROD["StripeReservedConcurrency"])
+        assert reserved["ReservedConcurrentExecutions"] == wanted
     logs = boto3.client("logs", region_name="us-east-1")
     group = logs.describe_log_groups(logGroupNamePrefix=prod["CreatePaymentLogGroup"])["logGroups"][0]
     assert group["retentionInDays"] == int(PROD["LogRetentionDays"])

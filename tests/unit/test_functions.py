@@ -47,6 +47,9 @@ LOADED_LIBRARIES = {
     "SignupFunction": HTTP | {"argon2"},
     # Reads Stripe, creates nothing there: no idempotency layer.
     "StripeWebhookFunction": HTTP | {"parameters", "stripe"},
+    # Scheduled, nobody waits on them: the payment service's lease and transitions come with its imports.
+    "ReconcilerFunction": {"idempotency", "logging", "metrics", "parameters", "pydantic", "stripe"},
+    "DailyReportFunction": {"logging", "metrics", "parameters", "pydantic", "stripe"},
 }
 PROBE_LIBRARIES = """
 import json, sys
@@ -212,6 +215,8 @@ STRIPE_FUNCTIONS = {
     "RefundPaymentFunction",
     "OtpVerifyFunction",
     "StripeWebhookFunction",
+    "ReconcilerFunction",
+    "DailyReportFunction",
 }
 
 

@@ -37,6 +37,10 @@ class Settings:
     email_sender: str = "no-reply@payments.example.com"
     app_version: str = "dev"
     aws_read_timeout_seconds: float = field(default=5.0, metadata=_bounds(0, 60, exclusive_low=True))
+    # The reconciler: how long an open item is left to the webhook and the client before it looks
+    # (also the grace after a one-time code expires), and the daily report's bucket.
+    reconcile_min_age_seconds: int = field(default=600, metadata=_bounds(0, 86_400))
+    report_bucket: str = ""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:

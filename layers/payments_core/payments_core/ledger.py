@@ -18,6 +18,7 @@ from payments_core.aws import dynamodb_client
 from payments_core.cursors import decode_cursor, encode_cursor
 from payments_core.dynamo import cancellation_reasons, from_item, to_item
 from payments_core.events import PaymentEventDetail, moved_amount, movement_of
+from payments_core.payments.open_items import ledger_attributes
 
 # The kinds of events.movement_of that move money, named after Stripe's balance reporting categories:
 # a charge and a reinstated dispute credit the merchant; a refund and a chargeback debit it; a refund
@@ -72,7 +73,18 @@ class Ledger:
                     {
                         "Put": {
                             "TableName": self.table_name,
-                            "Item": to_item({"PK": f"LEDGER#{movement}", "SK": "LEDGER", "transaction_id": txn}),
+                            # The guard also says what was written, so the daily report can check a
+                            # movement it meets at the provider with one read.
+                            "Item": to_item(
+                                {
+                                    "PK": f"LEDGER#{movement}",
+                                    "SK": "LEDGER",
+                                    "transaction_id": txn,
+                                    "amount": amount,
+                                    "currency": payment["currency"],
+                                    "created_at": detail.occurred_at,
+                                }
+                            ),
                             "ConditionExpression": "attribute_not_exists(PK)",
                         }
                     },
@@ -80,7 +92,14 @@ class Ledger:
                         "Put": {
                             "TableName": self.table_name,
                             "Item": to_item(
-                                {"PK": f"USER#{detail.user_id}", "SK": f"TXN#{detail.occurred_at}#{txn}", **entry}
+                                {
+                                    "PK": f"USER#{detail.user_id}",
+                                    "SK": f"TXN#{detail.occurred_at}#{txn}",
+                                    **entry,
+                                    "movement": movement,
+                                    # The daily reconciliation report reads a day's entries by it.
+                                    **ledger_attributes(detail.occurred_at),
+                                }
                             ),
                         }
                     },

@@ -53,6 +53,7 @@ class ProviderRefund(BaseModel):
     failure_reason: str | None = None
     created: int | None = None
     metadata: dict[str, str] = {}
+    charge: str | None = None
 
 
 class ProviderDispute(BaseModel):
@@ -67,6 +68,20 @@ class ProviderDispute(BaseModel):
     payment_intent: str | None = None
     withdrawn: int = 0
     reinstated: int = 0
+    created: int | None = None
+
+
+class ProviderCharge(BaseModel):
+    """A charge as the provider holds it: what it captured and refunded, for the daily report."""
+
+    id: str
+    amount: int
+    amount_captured: int = 0
+    amount_refunded: int = 0
+    captured: bool = False
+    status: str = ""
+    currency: str | None = None
+    payment_intent: str | None = None
     created: int | None = None
 
 
@@ -231,6 +246,7 @@ class StripeGateway:
             failure_reason=data.get("failure_reason"),
             created=data.get("created"),
             metadata=cls._metadata(data),
+            charge=cls._id_of(data.get("charge")),
         )
 
     @classmethod
@@ -337,6 +353,64 @@ class StripeGateway:
     def retrieve_dispute(self, dispute_id: str) -> ProviderDispute:
         return self._dispute(self._call(self.client.v1.disputes.retrieve, dispute_id))
 
+    # --- the daily report: what the provider holds for a span of time (ReportingGateway) -----------
+    def _created_between(self, service: Any, start: int, end: int) -> list[Any]:
+        """Every object ``service`` lists as created in [start, end), page by page (at most 100 pages
+        of 100: a day of this system's volume is far below that; more is logged, never silently cut)."""
+        params: dict[str, Any] = {"created": {"gte": start, "lt": end}, "limit": 100}
+        found: list[Any] = []
+        for _ in range(100):
+            page = self._call(service.list, params=params)
+            found.extend(page.data)
+            if not page.has_more or not page.data:
+                return found
+            params = {**params, "starting_after": page.data[-1].id}
+        logger.error("provider listing cut at 10,000 objects", extra={"start": start, "end": end})
+        return found
+
+    def list_charges(self, start: int, end: int) -> list[ProviderCharge]:
+        charges = []
+        for obj in self._created_between(self.client.v1.charges, start, end):
+            data = self._data(obj)
+            charges.append(
+                ProviderCharge(
+                    id=data["id"],
+                    amount=int(data.get("amount") or 0),
+                    amount_captured=int(data.get("amount_captured") or 0),
+                    amount_refunded=int(data.get("amount_refunded") or 0),
+                    captured=bool(data.get("captured")),
+                    status=str(data.get("status") or ""),
+                    currency=data.get("currency"),
+                    payment_intent=self._id_of(data.get("payment_intent")),
+                    created=data.get("created"),
+                )
+            )
+        return charges
+
+    def retrieve_charge_intent(self, charge_id: str) -> str | None:
+        """The intent a charge belongs to (a refund of a charge made another day names only the charge)."""
+        return self._id_of(self._data(self._call(self.client.v1.charges.retrieve, charge_id)).get("payment_intent"))
+
+    def list_refunds_between(self, start: int, end: int) -> list[ProviderRefund]:
+        return [self._refund(obj) for obj in self._created_between(self.client.v1.refunds, start, end)]
+
+    def list_disputes_between(self, start: int, end: int) -> list[ProviderDispute]:
+        return [self._dispute(obj) for obj in self._created_between(self.client.v1.disputes, start, end)]
+
+
+class ReportingGateway(Protocol):
+    """What the daily reconciliation report reads from the provider: one day's objects."""
+
+    def list_charges(self, start: int, end: int) -> list[ProviderCharge]: ...
+
+    def retrieve_charge_intent(self, charge_id: str) -> str | None: ...
+
+    def list_refunds_between(self, start: int, end: int) -> list[ProviderRefund]: ...
+
+    def list_disputes_between(self, start: int, end: int) -> list[ProviderDispute]: ...
+
+    def retrieve_intent(self, intent_id: str) -> ProviderIntent: ...
+
 
 @functools.cache
 def load_stripe_sdk() -> None:
@@ -350,6 +424,7 @@ def load_stripe_sdk() -> None:
         client.v1.payment_intents,
         client.v1.refunds,
         client.v1.disputes,
+        client.v1.charges,
         stripe.WebhookSignature,
         stripe.SignatureVerificationError,
     )

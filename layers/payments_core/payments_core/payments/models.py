@@ -240,6 +240,17 @@ class Payment(BaseModel):
     provider_refused: bool = False  # the provider refused the create as a whole (a 4xx about no one field)
     dispute: Dispute | None = None
     refunds: dict[str, Refund] = Field(default_factory=dict)
+    # The reconciler's backoff (epoch seconds): after a look that changed nothing, not before this
+    # (payments_core.payments.open_items), and how many such looks it has had; both hold only while the
+    # payment is as it was looked at (``reconcile_seen``: its ``updated_at`` then). Any change resets them.
+    reconcile_after: int | None = None
+    reconcile_looks: int = 0
+    reconcile_seen: str | None = None
+
+    def looks_since_change(self) -> int:
+        """Reconciler looks that found nothing to change since the payment last changed."""
+        return self.reconcile_looks if self.reconcile_seen == self.updated_at else 0
+
     created_at: str
     updated_at: str
     version: int = 0

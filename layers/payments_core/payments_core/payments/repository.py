@@ -25,6 +25,7 @@ from payments_core.cursors import decode_cursor, encode_cursor
 from payments_core.dynamo import cancellation_reasons, from_item, to_item
 from payments_core.outbox import outbox_put
 from payments_core.payments.models import Payment, Refund
+from payments_core.payments.open_items import index_attributes
 
 INDEX_BY_CREATED = "ByCreated"
 MAX_ATTEMPTS = 30
@@ -62,6 +63,8 @@ class PaymentRepository:
                 "status": payment.status,
                 "version": payment.version,
                 "doc": payment.model_dump_json(),
+                # Only while the payment is open: the reconciler's sparse index (open_items).
+                **index_attributes(payment),
             }
         )
 

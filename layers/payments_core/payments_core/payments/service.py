@@ -29,6 +29,7 @@ from payments_core.payments.models import CaptureRequest, CreatePaymentRequest, 
 from payments_core.payments.repository import Change, PaymentRepository
 from payments_core.payments.transitions import (
     MAX_REFUNDS_PER_PAYMENT,
+    NEVER_REACHED_PROVIDER,
     cancel_locally,
     cancelable,
     capturable,
@@ -135,7 +136,8 @@ def release_lease(lease: str) -> Callable[[Payment], Change | None]:
 def failed_outcome(payment: Payment, request_id: str) -> Outcome:
     """A failed payment's answer: 422 if the provider refused a field of the request, 502 if it refused
     the request as a whole (nothing the client chose: our account or our call), else 402 declined."""
-    if payment.provider_refused:
+    if payment.provider_refused or payment.decline_code == NEVER_REACHED_PROVIDER:
+        # Nothing the client chose: our call was refused, or never reached the provider (reconciler).
         failure = ProviderFailed()
         return {
             "status": failure.status,

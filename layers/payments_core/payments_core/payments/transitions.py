@@ -350,3 +350,37 @@ def cancel_locally(payment: Payment) -> Change | None:
         return None
     canceled = stamped(payment, status="canceled", next_action=None, client_secret=None)
     return Change(canceled, [("PaymentCanceled", None)])
+
+
+# --- the reconciler's own decisions ----------------------------------------------------------------
+# Why a payment failed when its attempt to create the intent never reached the provider.
+NEVER_REACHED_PROVIDER = "provider_not_reached"
+
+
+def never_reached(payment: Payment, lease: str) -> Change | None:
+    """Fails a payment whose attempt to create its intent never reached the provider: the reconciler
+    holds its lease (so no retry is creating one meanwhile) and the provider holds no intent made for
+    it. ``PaymentFailed`` tells the customer; nothing moved, so the ledger has nothing to write."""
+    if payment.status != "processing" or payment.provider_payment_id is not None or payment.lease_holder != lease:
+        return None
+    failed = stamped(payment, status="failed", decline_code=NEVER_REACHED_PROVIDER, lease_holder=None, lease_until=None)
+    return Change(failed, [("PaymentFailed", None)])
+
+
+def code_expired(payment: Payment) -> Change | None:
+    """Cancels a payment still waiting for a one-time code after its code expired (plus a grace
+    period, the reconciler's): no payment waits for a code forever. ``PaymentCanceled``."""
+    return cancel_locally(payment)
+
+
+def looked(payment: Payment, until: int) -> Change:
+    """A reconciler's look that changed nothing: not again before ``until`` (epoch seconds). No event,
+    and ``updated_at`` stays: nothing about the payment changed for its owner."""
+    later = payment.model_copy(
+        update={
+            "reconcile_after": until,
+            "reconcile_looks": payment.looks_since_change() + 1,
+            "reconcile_seen": payment.updated_at,
+        }
+    )
+    return Change(later)

@@ -15,12 +15,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field, ValidationError
 
 from payments_core import clock
+from payments_core.aws import dynamodb_client
 from payments_core.dynamo import to_item
 from payments_core.errors import ApiError
 from payments_core.observability import logger, metrics
+from payments_core.payments import open_items
 from payments_core.payments.gateway import PaymentGateway, ProviderRejected, default_gateway
 from payments_core.payments.repository import DuplicateDelivery, PaymentRepository, payment_repository
 from payments_core.payments.transitions import NotRecordableYet, ProviderState, provider_state_change
@@ -181,6 +184,33 @@ class WebhookProcessor:
             }
         }
 
+    def note_deferred(self, event: dict[str, Any], reason: str) -> None:
+        """Counts a delivery answered "deliver again" on the event's ``DEFERRED#`` item, which the
+        reconciler's index lists (open_items): one still unapplied when Stripe's retries can have ended
+        is counted there (metric ``WebhookDeferredUnapplied``). Bookkeeping never changes the answer."""
+        now = clock.now()
+        try:
+            dynamodb_client().update_item(
+                TableName=self.repository.table_name,
+                Key=to_item({"PK": f"DEFERRED#{event['id']}", "SK": "DEFERRED"}),
+                UpdateExpression="SET event_type = :type, reason = :reason, last_deferred_at = :now, #ttl = :ttl, "
+                "recon_pk = :pk, recon_at = if_not_exists(recon_at, :now) ADD deliveries :one",
+                ExpressionAttributeNames={"#ttl": "ttl"},
+                ExpressionAttributeValues=to_item(
+                    {
+                        ":type": event["type"],
+                        ":reason": reason,
+                        ":now": clock.iso(now),
+                        ":ttl": int((now + DEDUP_RETENTION).timestamp()),
+                        ":pk": open_items.DEFERRED,
+                        ":one": 1,
+                    }
+                ),
+            )
+        except ClientError:
+            logger.warning("could not count a deferred webhook", extra={"event_id": event["id"]})
+        metrics.add_metric(name="WebhookDeferred", unit="Count", value=1)
+
     def _fetch(self, subject: Subject) -> ProviderState | None:
         """The provider's current state of what the event names; None if it holds no such intent."""
         try:
@@ -216,7 +246,11 @@ class WebhookProcessor:
         if event_type not in HANDLED_TYPES:
             return "ignored"
         subject = subject_of(event)
-        state = self._fetch(subject) if subject is not None else None
+        try:
+            state = self._fetch(subject) if subject is not None else None
+        except ApiError:
+            self.note_deferred(event, "provider unreachable")
+            raise
         if state is None:
             logger.error("webhook for an object the provider does not hold", extra={"event_id": event["id"]})
             metrics.add_metric(name="ProviderStateMismatch", unit="Count", value=1)
@@ -236,6 +270,7 @@ class WebhookProcessor:
             logger.warning(
                 "webhook deferred", extra={"event_id": event["id"], "type": event_type, "reason": str(reason)}
             )
+            self.note_deferred(event, str(reason))
             raise DELIVER_AGAIN from None
         return "applied" if stored is not None else "unknown_payment"
 

@@ -1,0 +1,325 @@
+"""The reconciler: every open payment settles with the provider, whether or not a webhook ever came.
+
+Run on a schedule (``ReconcilerFunction``). Each pass reads the open items that are due from the
+sparse ``Reconciliation`` index (``payments.open_items``: one Query per shard and page, never a
+Scan), reads each payment again (consistently) and settles it:
+
+- an intent it holds, or one the provider made for it (``find_intent`` by our payment id, when its
+  create answer was lost) -> whatever the provider says now, through ``provider_state_change``, the
+  webhook's one code path for "Stripe says X" (refunds included when it has pending ones);
+- an attempt that never reached the provider (no intent there, its lease run out) -> ``failed``
+  (``never_reached``), under the reconciler's own lease so no client retry creates one meanwhile;
+- ``requires_otp`` past its code's expiry plus the grace period -> ``canceled`` (``code_expired``);
+- a hold: Stripe releases it after 7 days, and ours follows what the intent says then.
+
+Every write is the repository's version-conditioned transaction with its outbox events, so a pass
+racing a webhook, a client retry or another pass still gives one effect: whichever writes second
+finds nothing left to change. A look that changes nothing pushes the payment's next look back
+(``looked``: doubling, at most a day), so a payment Stripe keeps in ``requires_action`` costs a few
+reads a day, not one per pass. Work per pass is bounded: a page per shard, and no new payment once
+the time budget is spent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from payments_core import clock
+from payments_core.aws import dynamodb_client
+from payments_core.dynamo import from_item, to_item
+from payments_core.errors import ApiError
+from payments_core.observability import logger, metrics
+from payments_core.payments import lifecycle, open_items
+from payments_core.payments.gateway import PaymentGateway
+from payments_core.payments.models import Payment
+from payments_core.payments.repository import Change, PaymentRepository
+from payments_core.payments.service import new_lease, release_lease, take_lease, unleased
+from payments_core.payments.transitions import (
+    NotRecordableYet,
+    ProviderState,
+    code_expired,
+    looked,
+    never_reached,
+    provider_state_change,
+)
+
+MAX_BACKOFF_SECONDS = 24 * 3600
+# Stripe retries a webhook delivery for up to 3 days: an event deferred that long ago and still not
+# applied will not be delivered again by itself.
+DEFERRED_ALERT_SECONDS = 3 * 24 * 3600
+
+
+@dataclass
+class PassSummary:
+    """What one pass did, by outcome ("settled", "unchanged", "leased", ...), for the log and metrics."""
+
+    outcomes: dict[str, int] = field(default_factory=dict)
+    deferred_unapplied: int = 0
+    out_of_time: bool = False
+
+    def count(self, outcome: str) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+    @property
+    def settled(self) -> int:
+        return self.outcomes.get("settled", 0)
+
+
+class Reconciler:
+    def __init__(
+        self,
+        repository: PaymentRepository,
+        gateway: PaymentGateway,
+        *,
+        min_age_seconds: int,
+        look_ahead_seconds: int = 0,
+        page_size: int = 25,
+        deferred_alert_seconds: int = DEFERRED_ALERT_SECONDS,
+    ) -> None:
+        self.repository = repository
+        self.gateway = gateway
+        self.table_name = repository.table_name
+        self.min_age_seconds = min_age_seconds
+        # > 0: items due later are looked at now too (an operator's "check every open item now"); the
+        # grace after a code's expiry stays min_age_seconds, so no code is cut short by it.
+        self.look_ahead_seconds = look_ahead_seconds
+        self.page_size = page_size
+        self.deferred_alert_seconds = deferred_alert_seconds
+
+    # --- what is due ---------------------------------------------------------------------------
+    def _cutoff(self) -> str:
+        return clock.iso(clock.from_epoch(clock.epoch_seconds() - self.min_age_seconds + self.look_ahead_seconds))
+
+    def due(self) -> Iterator[tuple[str, str]]:
+        """(user id, payment id) of open payments due for a look: one page per shard, oldest first."""
+        cutoff = self._cutoff()
+        for shard in range(open_items.OPEN_SHARDS):
+            response = dynamodb_client().query(
+                TableName=self.table_name,
+                IndexName=open_items.INDEX,
+                KeyConditionExpression="recon_pk = :pk AND recon_at <= :cutoff",
+                ExpressionAttributeValues=to_item({":pk": f"{open_items.OPEN_PREFIX}{shard}", ":cutoff": cutoff}),
+                Limit=self.page_size,
+            )
+            for item in response.get("Items", []):
+                keys = from_item(item)
+                yield str(keys["PK"]).removeprefix("USER#"), str(keys["SK"]).removeprefix("PAY#")
+
+    # --- one pass --------------------------------------------------------------------------------
+    def run(self, remaining_ms: Callable[[], int], *, reserve_ms: int = 60_000) -> PassSummary:
+        """Settles what is due until done or until ``remaining_ms()`` falls under ``reserve_ms`` (what
+        one payment's provider calls may take, with the write after them)."""
+        summary = PassSummary()
+        for user_id, payment_id in self.due():
+            if remaining_ms() < reserve_ms:
+                summary.out_of_time = True
+                break
+            try:
+                outcome = self.settle(user_id, payment_id)
+            except Exception:  # one payment's trouble must not stop the pass: logged, counted, retried next pass
+                logger.exception("reconciler could not settle a payment", extra={"payment_id": payment_id})
+                outcome = "error"
+                self._after_error(user_id, payment_id)
+            summary.count(outcome)
+        summary.deferred_unapplied = self.deferred_unapplied()
+        metrics.add_metric(name="ReconcilerSettled", unit="Count", value=summary.settled)
+        metrics.add_metric(name="ReconcilerErrors", unit="Count", value=summary.outcomes.get("error", 0))
+        metrics.add_metric(name="WebhookDeferredUnapplied", unit="Count", value=summary.deferred_unapplied)
+        logger.info(
+            "reconciler pass",
+            extra={
+                "outcomes": summary.outcomes,
+                "deferred_unapplied": summary.deferred_unapplied,
+                "out_of_time": summary.out_of_time,
+            },
+        )
+        return summary
+
+    def settle(self, user_id: str, payment_id: str) -> str:
+        """Brings one payment to the provider's state; returns what happened."""
+        payment = self.repository.get(user_id, payment_id)
+        at = open_items.open_at(payment) if payment is not None else None
+        if payment is None or at is None or clock.iso(at) > self._cutoff():
+            return "not_due"  # settled or changed since the index was read
+        if payment.status == "requires_otp":
+            return self._expire_code(payment)
+        if payment.status == "processing" and payment.provider_payment_id is None:
+            return self._settle_unlinked(payment)
+        if payment.provider_payment_id is None:
+            return self._looked(payment)  # no intent to ask about (not reachable: only processing lacks one)
+        try:
+            intent = self.gateway.retrieve_intent(payment.provider_payment_id)
+            pending = any(r.status == "pending" for r in payment.refunds.values())
+            refunds = self.gateway.list_refunds(intent.id) if pending else None
+        except ApiError:
+            logger.warning("reconciler could not reach the provider", extra={"payment_id": payment_id})
+            return "provider_unavailable"
+        outcome = self._apply(payment, ProviderState(intent, refunds))
+        if outcome == "unchanged" and refunds is not None:
+            self._refunds_not_at_provider(payment, {r.metadata.get("refund_id") for r in refunds})
+        return outcome
+
+    def _after_error(self, user_id: str, payment_id: str) -> None:
+        """A payment that failed to settle waits like one that changed nothing, so a page of failing
+        payments at the head of a shard cannot keep the pass from the rest."""
+        try:
+            payment = self.repository.get(user_id, payment_id)
+            if payment is not None:
+                self._looked(payment)
+        except Exception:
+            logger.exception("reconciler could not defer a payment", extra={"payment_id": payment_id})
+
+    # --- the cases -------------------------------------------------------------------------------
+    def _apply(self, payment: Payment, state: ProviderState, *, lease: str | None = None) -> str:
+        changed: list[bool] = []
+
+        def apply(current: Payment) -> Change | None:
+            change = provider_state_change(current, state)
+            changed[:] = [change is not None]
+            return unleased(change, current, lease) if lease is not None else change
+
+        try:
+            self.repository.update(payment.user_id, payment.payment_id, apply)
+        except NotRecordableYet as reason:
+            logger.warning(
+                "reconciler deferred a provider state", extra={"payment_id": payment.payment_id, "reason": str(reason)}
+            )
+            if lease is not None:
+                self.repository.update(payment.user_id, payment.payment_id, release_lease(lease))
+            return self._looked(payment)
+        if changed and changed[0]:
+            logger.info("reconciler settled a payment", extra={"payment_id": payment.payment_id})
+            return "settled"
+        return self._looked(payment)
+
+    def _settle_unlinked(self, payment: Payment) -> str:
+        """A payment whose create answer was lost (or never sent): the intent the provider made for it,
+        or, if there is none, the attempt never reached the provider. Under the reconciler's own lease,
+        so a client retry does not create an intent while we conclude there is none."""
+        lease = new_lease()
+
+        def claim(current: Payment) -> Change | None:
+            if current.status != "processing" or current.provider_payment_id is not None:
+                return None
+            return take_lease(current, lease)
+
+        try:
+            claimed = self.repository.update(payment.user_id, payment.payment_id, claim)
+        except ApiError:
+            return "leased"  # a request is talking to the provider about it now: next pass
+        if claimed is None or claimed.lease_holder != lease:
+            return "not_due"
+        try:
+            intent = self.gateway.find_intent(payment.payment_id)
+        except ApiError:
+            self.repository.update(payment.user_id, payment.payment_id, release_lease(lease))
+            logger.warning("reconciler could not reach the provider", extra={"payment_id": payment.payment_id})
+            return "provider_unavailable"
+        if intent is not None:
+            return self._apply(claimed, ProviderState(intent), lease=lease)
+        stored = self.repository.update(payment.user_id, payment.payment_id, lambda p: never_reached(p, lease))
+        if stored is not None and stored.status == "failed":
+            logger.warning(
+                "payment failed: its attempt never reached the provider", extra={"payment_id": payment.payment_id}
+            )
+            return "settled"
+        self.repository.update(payment.user_id, payment.payment_id, release_lease(lease))
+        return "unchanged"
+
+    def _expire_code(self, payment: Payment) -> str:
+        """Cancels a payment whose one-time code expired more than the grace period ago. A code that was
+        used (a verify is moving the payment on, or died doing so) is given the lease's span first."""
+        from payments_core.otp import otp_key
+        from payments_core.payments.service import LEASE_SECONDS
+
+        response = dynamodb_client().get_item(
+            TableName=self.table_name, Key=to_item(otp_key(payment.user_id, payment.payment_id)), ConsistentRead=True
+        )
+        code = from_item(response["Item"]) if "Item" in response else {}
+        expires_at = int(code.get("expires_at", 0)) or int(
+            open_items.parse(payment.created_at).timestamp() + open_items.CODE_TTL_SECONDS
+        )
+        not_before = expires_at + self.min_age_seconds
+        if "used_at" in code:
+            not_before = max(not_before, int(code["used_at"]) + LEASE_SECONDS)
+        if clock.epoch_seconds() < not_before:
+            self.repository.update(payment.user_id, payment.payment_id, self._later(payment, not_before))
+            return "unchanged"
+        stored = self.repository.update(payment.user_id, payment.payment_id, code_expired)
+        if stored is not None and stored.status == "canceled":
+            logger.info("payment canceled: its one-time code expired", extra={"payment_id": payment.payment_id})
+            return "settled"
+        return "not_due"
+
+    def _refunds_not_at_provider(self, payment: Payment, at_provider: set[str | None]) -> None:
+        """A pending refund the provider holds nothing of: its request died before reaching the provider
+        and no retry came. Not sent by the reconciler (only the client's retry may move money): seen."""
+        for refund in payment.refunds.values():
+            if refund.status == "pending" and refund.provider_refund_id is None and refund.refund_id not in at_provider:
+                logger.error(
+                    "pending refund the provider does not hold",
+                    extra={"payment_id": payment.payment_id, "refund_id": refund.refund_id},
+                )
+                metrics.add_metric(name="RefundNotAtProvider", unit="Count", value=1)
+
+    def _later(self, payment: Payment, until: int) -> Callable[[Payment], Change | None]:
+        def later(current: Payment) -> Change | None:
+            if current.version != payment.version:
+                return None  # it changed since: its own next look stands
+            return looked(current, until)
+
+        return later
+
+    def _looked(self, payment: Payment) -> str:
+        """Nothing to change: the next look after a doubling wait (at most a day)."""
+        wait = min(self.min_age_seconds * 2 ** min(payment.looks_since_change(), 20), MAX_BACKOFF_SECONDS)
+        current = self.repository.get(payment.user_id, payment.payment_id)
+        if current is not None and current.status not in lifecycle.FINAL:
+            self.repository.update(
+                payment.user_id, payment.payment_id, self._later(current, clock.epoch_seconds() + max(wait, 1))
+            )
+        return "unchanged"
+
+    # --- webhooks deferred -----------------------------------------------------------------------
+    def deferred_unapplied(self) -> int:
+        """Webhook events deferred (non-2xx) longer ago than Stripe retries and never applied since.
+        One applied since (its ``WEBHOOK#`` record exists) leaves the index."""
+        cutoff = clock.iso(clock.now() - timedelta(seconds=self.deferred_alert_seconds))
+        unapplied = 0
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": open_items.INDEX,
+            "KeyConditionExpression": "recon_pk = :pk AND recon_at <= :cutoff",
+            "ExpressionAttributeValues": to_item({":pk": open_items.DEFERRED, ":cutoff": cutoff}),
+            "Limit": 100,
+        }
+        for _ in range(10):
+            response = dynamodb_client().query(**request)
+            for item in response.get("Items", []):
+                event_id = str(from_item(item)["PK"]).removeprefix("DEFERRED#")
+                applied = dynamodb_client().get_item(
+                    TableName=self.table_name, Key=to_item({"PK": f"WEBHOOK#{event_id}", "SK": "WEBHOOK"})
+                )
+                if "Item" in applied:
+                    dynamodb_client().delete_item(
+                        TableName=self.table_name, Key=to_item({"PK": f"DEFERRED#{event_id}", "SK": "DEFERRED"})
+                    )
+                    continue
+                unapplied += 1
+                logger.error("webhook event deferred and never applied", extra={"event_id": event_id})
+            if "LastEvaluatedKey" not in response:
+                break
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return unapplied
+
+
+def budget_from(context: Any) -> Callable[[int], int] | Callable[[], int]:
+    """The Lambda's remaining time in ms, or 10 minutes where there is no context."""
+    if context is not None and hasattr(context, "get_remaining_time_in_millis"):
+        return context.get_remaining_time_in_millis  # type: ignore[no-any-return]
+    deadline = time.monotonic() + 600
+    return lambda: int((deadline - time.monotonic()) * 1000)
