@@ -26,6 +26,11 @@ def main() -> None:
                 f"controls at /_strict/; localstripe behind it on {stack.localstripe_url}; "
                 f"webhook -> {stack.api_url}/webhooks/stripe; DEV_STRICT_STRIPE=0 bypasses it)"
             )
+        elif stack.config.stripe_test_key:
+            print(
+                f"Stripe test mode  {stack.stripe_url}  (webhooks: stripe listen --forward-to "
+                f"{stack.api_url}/webhooks/stripe, with DEV_STRIPE_WEBHOOK_SECRET set to the secret it prints)"
+            )
         else:
             print(f"localstripe       {stack.stripe_url}  (webhook -> {stack.api_url}/webhooks/stripe)")
         print(f"API               {stack.api_url}  ({len(routes)} routes from template.yaml)")

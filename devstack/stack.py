@@ -37,6 +37,9 @@ from devstack.template import ACCOUNT_ID, Template
 ROOT = Path(__file__).resolve().parent.parent
 
 
+STRIPE_TEST_MODE_URL = "https://api.stripe.com"
+
+
 @dataclass
 class StackConfig:
     template_path: Path = ROOT / "template.yaml"
@@ -49,6 +52,9 @@ class StackConfig:
     # The strict Stripe (devstack/strict_stripe.py) answers on stripe_port, localstripe behind it on a free
     # port; DEV_STRICT_STRIPE=0 puts localstripe itself on stripe_port.
     strict_stripe: bool = True
+    # DEV_STRIPE_SECRET_KEY=sk_test_...: the functions call Stripe's test mode itself (no local Stripe is
+    # started); Stripe's own webhooks reach the stack through `stripe listen --forward-to`.
+    stripe_test_key: str | None = None
     echo_emails: bool = True
     access_log: bool = True
     extra_environment: dict[str, str] = field(default_factory=dict)
@@ -62,7 +68,18 @@ class StackConfig:
             moto_port=int(os.environ.get("DEV_MOTO_PORT", "5000")),
             stripe_port=int(os.environ.get("DEV_STRIPE_PORT", "8420")),
             strict_stripe=os.environ.get("DEV_STRICT_STRIPE", "1") != "0",
+            **_stripe_test_mode(os.environ.get("DEV_STRIPE_SECRET_KEY", "")),
         )
+
+
+def _stripe_test_mode(key: str) -> dict[str, Any]:
+    if not key:
+        return {}
+    if not key.startswith("sk_test_"):
+        raise SystemExit(
+            "DEV_STRIPE_SECRET_KEY must be a test-mode key (sk_test_...): the local stack never moves real money"
+        )
+    return {"stripe_test_key": key, "with_stripe": False}
 
 
 def _die_with_parent() -> None:
@@ -99,7 +116,11 @@ class LocalStack:
         self.template = Template(self.config.template_path, region=self.config.region)
         self.moto_endpoint = f"http://{self.config.host}:{self.config.moto_port}"
         self.api_url = f"http://{self.config.host}:{self.config.api_port}"
-        self.stripe_url = f"http://{self.config.host}:{self.config.stripe_port}"
+        self.stripe_url = (
+            STRIPE_TEST_MODE_URL
+            if self.config.stripe_test_key
+            else f"http://{self.config.host}:{self.config.stripe_port}"
+        )
         self.localstripe_url = self.stripe_url  # behind the strict Stripe once started, on its own port
         self.strict_stripe: Any = None
         # Fresh each start unless given (the end-to-end tests sign their own events with it).
@@ -214,7 +235,7 @@ class LocalStack:
         return {
             "JWT_SECRET": secrets.token_urlsafe(48),
             "OTP_PEPPER": secrets.token_urlsafe(48),
-            "STRIPE_SECRET_KEY": "sk_test_local_" + secrets.token_hex(8),
+            "STRIPE_SECRET_KEY": self.config.stripe_test_key or "sk_test_local_" + secrets.token_hex(8),
             "STRIPE_WEBHOOK_SECRETS": self.webhook_secret,
             "STRIPE_API_BASE": self.stripe_url,
             "POWERTOOLS_TRACE_DISABLED": "true",

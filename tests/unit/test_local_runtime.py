@@ -152,3 +152,18 @@ def test_concurrent_requests_bound_idempotency_by_their_own_deadline() -> None:
 
     # Then each sees its own context (its own remaining time)
     assert seen == {"FirstFunction": "FirstFunction", "SecondFunction": "SecondFunction"}
+
+
+def test_a_stripe_test_key_runs_the_stack_on_stripes_test_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    from devstack.stack import STRIPE_TEST_MODE_URL, LocalStack, StackConfig
+
+    # Given a test-mode key, the functions call Stripe itself with it and no local Stripe is started
+    monkeypatch.setenv("DEV_STRIPE_SECRET_KEY", "sk_test_abc")
+    stack = LocalStack(StackConfig.from_environment())
+    assert stack.config.with_stripe is False
+    overrides = stack._local_overrides()
+    assert (overrides["STRIPE_SECRET_KEY"], overrides["STRIPE_API_BASE"]) == ("sk_test_abc", STRIPE_TEST_MODE_URL)
+    # And a live key is refused: the local stack never moves real money
+    monkeypatch.setenv("DEV_STRIPE_SECRET_KEY", "sk_live_abc")
+    with pytest.raises(SystemExit):
+        StackConfig.from_environment()
