@@ -164,6 +164,11 @@ def outcome(result: Any) -> tuple[int, str]:
         return (1 if failed else 0), f"-> {failed} failed record(s)"
     if isinstance(result, dict) and "isAuthorized" in result:
         return 0, f"-> isAuthorized: {result['isAuthorized']}"
+    if isinstance(result, dict) and "outcomes" in result:  # a reconciler pass
+        errors = int((result["outcomes"] or {}).get("error", 0))
+        return (1 if errors else 0), f"-> {errors} error(s)"
+    if isinstance(result, dict) and "mismatches" in result:  # a daily report
+        return 0, f"-> {result['mismatches']} mismatch(es)"
     return 0, "-> returned"
 
 
