@@ -99,7 +99,8 @@ def lose_the_create(stack: RunningStack, client: ApiClient, amount: int, **field
 
 
 @pytest.mark.skip(
-    reason="fails since the merge with the docs branch's make invoke: the pass finds no due payment; "
+    reason="fails on main since the branches merged (the pass finds no due payment; the lost answer's webhook "
+    "is never recorded as dropped): cause not found yet; "
     "the in-process test_reconciler.py covers the same case (an open item of the stop's closing note)"
 )
 def test_a_lost_answer_and_a_dropped_webhook_end_in_stripes_state_within_one_pass(
@@ -115,7 +116,8 @@ def test_a_lost_answer_and_a_dropped_webhook_end_in_stripes_state_within_one_pas
 
 
 @pytest.mark.skip(
-    reason="fails since the merge with the docs branch's make invoke: the pass finds no due payment; "
+    reason="fails on main since the branches merged (the pass finds no due payment; the lost answer's webhook "
+    "is never recorded as dropped): cause not found yet; "
     "the in-process test_reconciler.py covers the same case (an open item of the stop's closing note)"
 )
 def test_a_dropped_refund_update_ends_in_stripes_state_within_one_pass(
@@ -137,7 +139,8 @@ def test_a_dropped_refund_update_ends_in_stripes_state_within_one_pass(
 
 
 @pytest.mark.skip(
-    reason="fails since the merge with the docs branch's make invoke: the pass finds no due payment; "
+    reason="fails on main since the branches merged (the pass finds no due payment; the lost answer's webhook "
+    "is never recorded as dropped): cause not found yet; "
     "the in-process test_reconciler.py covers the same case (an open item of the stop's closing note)"
 )
 def test_a_hold_stripe_released_after_seven_days_ends_canceled_and_capture_is_409(
@@ -155,7 +158,8 @@ def test_a_hold_stripe_released_after_seven_days_ends_canceled_and_capture_is_40
 
 
 @pytest.mark.skip(
-    reason="fails since the merge with the docs branch's make invoke: the pass finds no due payment; "
+    reason="fails on main since the branches merged (the pass finds no due payment; the lost answer's webhook "
+    "is never recorded as dropped): cause not found yet; "
     "the in-process test_reconciler.py covers the same case (an open item of the stop's closing note)"
 )
 def test_a_pass_racing_the_webhook_and_a_client_retry_gives_one_effect(
