@@ -26,7 +26,7 @@ from devstack.provision import create_tables
 from devstack.template import Template
 from payments_core.dynamo import from_item
 from payments_core.errors import ApiError
-from payments_core.ledger import Ledger
+from payments_core.ledger import CREDITS, Ledger
 from payments_core.payments.gateway import StripeGateway
 from payments_core.payments.models import CaptureRequest, CreatePaymentRequest, RefundRequest
 from payments_core.payments.repository import PaymentRepository
@@ -37,7 +37,6 @@ from tests.integration.reconciler_rules import ReconcilerRules
 
 USER = "usr_props"
 MONEY_MOVED = {"succeeded", "partially_refunded", "refunded"}
-CREDITS, DEBITS = ("charge", "refund_failure", "dispute_reversal"), ("refund", "dispute")
 FINAL = {"failed", "canceled", "refunded"}
 STRIPE_URL: dict[str, str] = {}
 
