@@ -13,7 +13,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 # sam build needs a python3.13 on PATH: the virtual environment's.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help install dev test lint typecheck validate build docs docs-build unit dryrun pr invoke webhook-send redrive bench test-stripe fuzz clean deploy delete logs
+.PHONY: help install dev test test-fast lint typecheck validate build docs docs-build unit dryrun pr invoke webhook-send redrive bench test-stripe fuzz clean deploy delete logs
 export NO_MKDOCS_2_WARNING := 1
 
 # Which samconfig.toml environment deploy, delete and logs use: dev ("default") unless ENV=prod.
@@ -57,6 +57,9 @@ validate: install ## sam validate --lint
 build: install ## sam build, then check the layer's bytecode
 	$(BIN)/sam build --parallel
 	$(BIN)/python -m devstack.check_build .aws-sam/build
+
+test-fast: install ## the domain on in-memory doubles and a provider that is not Stripe: seconds, no network
+	$(BIN)/pytest tests/fast -q
 
 unit: install ## every test (pytest)
 	$(BIN)/pytest

@@ -158,7 +158,7 @@ class LocalStack:
         isolate_powertools_state()  # before the Logger is built, so its base keys are the shared ones
         # Lambda never runs two requests in one process; this stack does, and two threads resolving the
         # same lazy import at once can get a partly initialised module. Resolved once, up front.
-        from payments_core.payments.gateway import load_stripe_sdk
+        from payments_core.payments.providers.stripe.sdk import load_stripe_sdk
 
         load_stripe_sdk()
         self.console.quiet_handler_logs(service_logger())

@@ -66,8 +66,8 @@ def clear_caches() -> None:
 
     for cached in (
         config.get_settings,
-        config.get_secret,
-        config.secrets_provider,
+        aws.get_secret,
+        aws.secrets_provider,
         aws._config,
         aws._session,
         aws.dynamodb_client,

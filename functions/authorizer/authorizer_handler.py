@@ -17,7 +17,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payments_core.auth import tokens
-from payments_core.config import get_secret, get_settings
+from payments_core.aws import get_secret
+from payments_core.config import get_settings
 from payments_core.observability import logger, tracer
 from payments_core.snapstart import prepare
 

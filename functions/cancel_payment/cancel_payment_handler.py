@@ -7,10 +7,12 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from payments_core.api import authenticated_user_id, build_resolver, outcome_response
-from payments_core.idempotency import run_once, validated_key
+from payments_core.api import authenticated_user_id, build_resolver, outcome_response, request_id
+from payments_core.idempotency import run_once
+from payments_core.idempotency_keys import validated_key
 from payments_core.observability import logger, metrics, tracer
-from payments_core.payments.gateway import load_stripe_sdk
+from payments_core.payment_outcomes import payment_outcome
+from payments_core.payments.providers.stripe.sdk import load_stripe_sdk
 from payments_core.payments.wiring import payment_service
 from payments_core.snapstart import prepare
 
@@ -28,7 +30,7 @@ def cancel_payment(payment_id: str) -> Any:
         route=f"POST /payments/{payment_id}/cancel",
         key=key,
         body={},
-        operation=lambda: payment_service().cancel(user_id, payment_id, key),
+        operation=lambda: payment_outcome(payment_service().cancel(user_id, payment_id, key), 200, request_id(app)),
         context=app.lambda_context,
     )
     return outcome_response(outcome, replayed)

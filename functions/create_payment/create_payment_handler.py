@@ -9,10 +9,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payments_core.api import authenticated_user_id, build_resolver, outcome_response, parse_body, request_id
-from payments_core.idempotency import run_once, validated_key
+from payments_core.idempotency import run_once
+from payments_core.idempotency_keys import validated_key
 from payments_core.observability import logger, metrics, tracer
-from payments_core.payments.gateway import load_stripe_sdk
+from payments_core.payment_outcomes import payment_outcome
 from payments_core.payments.models import CreatePaymentRequest
+from payments_core.payments.providers.stripe.sdk import load_stripe_sdk
 from payments_core.payments.wiring import payment_service
 from payments_core.snapstart import prepare
 
@@ -31,7 +33,7 @@ def create_payment() -> Any:
         route="POST /payments",
         key=key,
         body=request.model_dump(mode="json"),
-        operation=lambda: payment_service().create(user_id, request, key, request_id(app)),
+        operation=lambda: payment_outcome(payment_service().create(user_id, request, key), 201, request_id(app)),
         context=app.lambda_context,
     )
     if not replayed:

@@ -11,8 +11,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payments_core.config import get_settings
 from payments_core.observability import logger, metrics, tracer
-from payments_core.payments.gateway import StripeGateway, default_gateway, load_stripe_sdk
+from payments_core.payments.providers.stripe.gateway import StripeGateway
+from payments_core.payments.providers.stripe.sdk import load_stripe_sdk
 from payments_core.payments.repository import payment_repository
+from payments_core.payments.wiring import providers
 from payments_core.reconciliation_report import DailyReport, day_bounds, write_report
 from payments_core.snapstart import prepare
 
@@ -34,7 +36,7 @@ def report_day(event: dict[str, Any]) -> date:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:  # noqa: ARG001
     day = report_day(event)
-    gateway = default_gateway()
+    gateway = providers()["stripe"]  # the report reads one provider's day (ReportingGateway)
     assert isinstance(gateway, StripeGateway)
     report = DailyReport(payment_repository(), gateway).build(*day_bounds(day))
     keys = write_report(report, get_settings().report_bucket)

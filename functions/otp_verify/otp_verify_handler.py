@@ -10,10 +10,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from payments_core.api import authenticated_user_id, build_resolver, outcome_response, parse_body, request_id
 from payments_core.errors import NOT_FOUND
 from payments_core.observability import logger, metrics, tracer
-from payments_core.otp import VerifyCodeRequest
-from payments_core.payments.gateway import load_stripe_sdk
+from payments_core.payment_outcomes import payment_outcome
+from payments_core.payments.otp import VerifyCodeRequest
+from payments_core.payments.providers.stripe.sdk import load_stripe_sdk
 from payments_core.payments.repository import payment_repository
-from payments_core.payments.wiring import otp_service
+from payments_core.payments.wiring import payment_service
 from payments_core.snapstart import prepare
 
 prepare(clients=("dynamodb",), secrets=True, steps=(load_stripe_sdk,))
@@ -27,7 +28,8 @@ def verify_code(payment_id: str) -> Any:
     if payment is None:
         raise NOT_FOUND
     request = parse_body(app, VerifyCodeRequest)
-    return outcome_response(otp_service().verify(payment, request.code, request_id(app)), replayed=False)
+    confirmed = payment_service().verify_code(payment, request.code)
+    return outcome_response(payment_outcome(confirmed, 200, request_id(app)), replayed=False)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -9,10 +9,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payments_core.api import authenticated_user_id, build_resolver, outcome_response, parse_body
-from payments_core.idempotency import run_once, validated_key
+from payments_core.idempotency import run_once
+from payments_core.idempotency_keys import validated_key
 from payments_core.observability import logger, metrics, tracer
-from payments_core.payments.gateway import load_stripe_sdk
+from payments_core.payment_outcomes import refund_outcome
 from payments_core.payments.models import RefundRequest
+from payments_core.payments.providers.stripe.sdk import load_stripe_sdk
 from payments_core.payments.wiring import payment_service
 from payments_core.snapstart import prepare
 
@@ -31,7 +33,7 @@ def refund_payment(payment_id: str) -> Any:
         route=f"POST /payments/{payment_id}/refunds",
         key=key,
         body=request.model_dump(mode="json"),
-        operation=lambda: payment_service().refund(user_id, payment_id, request, key),
+        operation=lambda: refund_outcome(payment_service().refund(user_id, payment_id, request, key)),
         context=app.lambda_context,
     )
     if not replayed and outcome["status"] == 201:

@@ -11,8 +11,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from payments_core.api import build_resolver, parse_body
 from payments_core.auth import accounts
 from payments_core.auth.models import SigninRequest
-from payments_core.config import get_secret
-from payments_core.errors import ApiError
+from payments_core.aws import get_secret
+from payments_core.errors import DomainError
 from payments_core.observability import logger, metrics, tracer
 from payments_core.snapstart import prepare
 
@@ -25,7 +25,7 @@ app = build_resolver()
 def signin() -> Any:
     try:
         token = accounts.signin(parse_body(app, SigninRequest), jwt_key=get_secret("JWT_SECRET"))
-    except ApiError as error:
+    except DomainError as error:
         metrics.add_metric(name="SignInFailures", unit=MetricUnit.Count, value=1)
         logger.info("sign-in refused", extra={"error_code": error.code})
         raise

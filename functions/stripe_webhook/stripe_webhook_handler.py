@@ -9,10 +9,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payments_core import clock
 from payments_core.api import build_resolver, raw_body
-from payments_core.config import get_secret
+from payments_core.aws import get_secret
 from payments_core.observability import logger, metrics, tracer
-from payments_core.payments.gateway import load_stripe_sdk
-from payments_core.payments.webhook import INVALID_SIGNATURE, verify, webhook_processor
+from payments_core.payments.providers.stripe.sdk import load_stripe_sdk
+from payments_core.payments.providers.stripe.webhook import INVALID_SIGNATURE, verified_notice
+from payments_core.payments.wiring import webhook_processor
 from payments_core.snapstart import prepare
 
 prepare(clients=("dynamodb",), secrets=True, steps=(load_stripe_sdk,))
@@ -28,14 +29,13 @@ def stripe_webhook() -> Any:
     signature = app.current_event.get_header_value("stripe-signature", case_sensitive=False)
     # Several comma-separated secrets are accepted while an endpoint secret is being rotated.
     secrets = [value.strip() for value in get_secret("STRIPE_WEBHOOK_SECRETS").split(",") if value.strip()]
-    event = verify(raw, signature, secrets)
-    result = webhook_processor().process(event)
-    created = event.get("created")
+    notice = verified_notice(raw, signature, secrets)
+    result = webhook_processor("stripe").process(notice)
     # lag_seconds: how long after Stripe created the event it was processed (the dashboard's webhook lag).
-    lag = clock.epoch_seconds() - created if isinstance(created, int) else None
+    lag = clock.epoch_seconds() - notice.created if notice.created is not None else None
     logger.info(
         "webhook event",
-        extra={"event_id": event["id"], "event_type": event["type"], "result": result, "lag_seconds": lag},
+        extra={"event_id": notice.event_id, "event_type": notice.event_type, "result": result, "lag_seconds": lag},
     )
     return {"received": True}
 

@@ -26,12 +26,14 @@ import yaml
 from payments_core import clock
 from payments_core.aws import dynamodb_client
 from payments_core.dynamo import to_item
-from payments_core.otp import OtpService
-from payments_core.payments.gateway import StripeGateway
+from payments_core.payment_outcomes import payment_outcome
 from payments_core.payments.models import CreatePaymentRequest, Payment, Refund
+from payments_core.payments.otp import OtpService
+from payments_core.payments.providers.stripe.gateway import StripeGateway
 from payments_core.payments.repository import PaymentRepository
 from payments_core.payments.service import PaymentService
 from tests.conftest import ROOT
+from tests.domain import build_payments, create, otp_service
 
 
 def free_port() -> int:
@@ -273,11 +275,11 @@ def wait_for(condition: Callable[[], Any], seconds: float = 30, message: str = "
 
 def outcome_of(call: Callable[[], Any]) -> Any:
     """What ``call`` returns, or the client error it raises."""
-    from payments_core.errors import ApiError
+    from payments_core.errors import DomainError
 
     try:
         return call()
-    except ApiError as error:
+    except DomainError as error:
         return error
 
 
@@ -348,13 +350,13 @@ class InProcessOtp:
 
     def create(self, amount: int = 60_000) -> str:
         request = CreatePaymentRequest(amount=amount, currency="usd", payment_method="pm_card_visa")
-        return str(self.payments.create(self.user_id, request, uuid.uuid4().hex, "req")["body"]["payment_id"])
+        return str(create(self.payments, self.user_id, request, uuid.uuid4().hex, "req")["body"]["payment_id"])
 
     def get(self, payment_id: str) -> Payment:
         return self.payments.get(self.user_id, payment_id)
 
     def verify(self, payment_id: str, code: str) -> Any:
-        return self.otp.verify(self.get(payment_id), code, "req")
+        return payment_outcome(self.payments.verify_code(self.get(payment_id), code), 200, "req")
 
     def status(self, payment_id: str) -> str:
         return self.get(payment_id).status
@@ -368,9 +370,10 @@ def otp_services(stack: RunningStack, monkeypatch: pytest.MonkeyPatch) -> InProc
         TableName="AppTable",
         Item=to_item({"PK": f"USER#{user_id}", "SK": "PROFILE", "user_id": user_id, "email": "otp@example.com"}),
     )
-    payments = PaymentService(PaymentRepository("AppTable"), StripeGateway("sk_test_otp", stack.stripe_url), 50_000)
-    otp = OtpService(lambda: payments, table_name="AppTable", pepper=OTP_PEPPER, sender="no-reply@payments.example.com")
-    payments.on_requires_otp = lambda payment: otp.send(payment, first=True)
+    otp = otp_service(pepper=OTP_PEPPER)
+    payments = build_payments(
+        PaymentRepository("AppTable"), StripeGateway("sk_test_otp", stack.stripe_url), 50_000, otp=otp
+    )
     now = [1_800_000_000]
     monkeypatch.setattr(clock, "epoch_seconds", lambda: now[0])
     return InProcessOtp(payments, otp, user_id, now)

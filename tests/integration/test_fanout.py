@@ -16,12 +16,12 @@ from devstack.provision import provision
 from devstack.template import Template
 from ops.redrive import redrive
 from payments_core.aws import client, dynamodb_client
-from payments_core.payments.gateway import StripeGateway
 from payments_core.payments.models import CreatePaymentRequest
+from payments_core.payments.providers.stripe.gateway import StripeGateway
 from payments_core.payments.repository import PaymentRepository
-from payments_core.payments.service import PaymentService
 from payments_core.relay import relay
 from tests.conftest import ROOT
+from tests.domain import build_payments, create
 from tests.integration.conftest import (
     RunningStack,
     new_user,
@@ -141,7 +141,7 @@ def test_a_crash_right_after_the_commit_still_puts_exactly_one_event_on_the_bus(
     provision(template, None, tables=False)  # the aws fixture made the tables
     sqs, events = boto3.client("sqs"), boto3.client("events")
     watch = capture_bus(sqs, events)
-    service = PaymentService(PaymentRepository("AppTable"), StripeGateway("sk_test_crash", stack.stripe_url), 50_000)
+    service = build_payments(PaymentRepository("AppTable"), StripeGateway("sk_test_crash", stack.stripe_url), 50_000)
     armed: list[bool] = []
 
     def arm(params: dict[str, Any], **_: Any) -> None:
@@ -154,8 +154,12 @@ def test_a_crash_right_after_the_commit_still_puts_exactly_one_event_on_the_bus(
     dynamodb_client().meta.events.register("before-call.dynamodb.TransactWriteItems", arm)
     dynamodb_client().meta.events.register("after-call.dynamodb.TransactWriteItems", crash)
     with pytest.raises(RuntimeError, match="after the commit"):
-        service.create(
-            "usr_crash", CreatePaymentRequest(amount=700, currency="usd", payment_method="pm_card_visa"), "k-1", "req"
+        create(
+            service,
+            "usr_crash",
+            CreatePaymentRequest(amount=700, currency="usd", payment_method="pm_card_visa"),
+            "k-1",
+            "req",
         )
     # When the stream delivers what was committed to the relay
     records = stream_records(template)

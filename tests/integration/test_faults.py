@@ -16,13 +16,16 @@ import stripe
 from botocore.awsrequest import AWSResponse
 
 from payments_core import clock
+from payments_core.api import status_of
 from payments_core.aws import dynamodb_client
 from payments_core.dynamo import from_item
-from payments_core.errors import ApiError
-from payments_core.payments.gateway import StripeGateway
+from payments_core.errors import DomainError
+from payments_core.payments.leases import LEASE_SECONDS
 from payments_core.payments.models import CreatePaymentRequest, RefundRequest
+from payments_core.payments.providers.stripe.gateway import StripeGateway
 from payments_core.payments.repository import PaymentRepository
-from payments_core.payments.service import LEASE_SECONDS, PaymentService
+from payments_core.payments.service import PaymentService
+from tests.domain import build_payments, create
 from tests.integration.conftest import RunningStack, run_meanwhile
 from tests.integration.test_payments import stripe_intents_for
 
@@ -63,7 +66,7 @@ class FaultyStripeClient(stripe.RequestsClient):
 def faulty(stack: RunningStack) -> tuple[PaymentService, FaultyStripeClient]:
     client = FaultyStripeClient()
     gateway = StripeGateway("sk_test_faults", stack.stripe_url, http_client=client)
-    return PaymentService(PaymentRepository("AppTable"), gateway, otp_threshold=50_000), client
+    return build_payments(PaymentRepository("AppTable"), gateway, otp_threshold=50_000), client
 
 
 def order(amount: int = 2500) -> CreatePaymentRequest:
@@ -73,7 +76,7 @@ def order(amount: int = 2500) -> CreatePaymentRequest:
 def test_a_lost_answer_is_recovered_without_a_second_intent(stack: RunningStack, faulty: Any) -> None:
     service, client = faulty
     client.plan = [("POST", "/v1/payment_intents", "lost_answer")]
-    outcome = service.create("usr_1", order(), uuid.uuid4().hex, "req")
+    outcome = create(service, "usr_1", order(), uuid.uuid4().hex, "req")
     assert outcome["status"] == 201
     assert outcome["body"]["status"] == "succeeded"
     assert len(stripe_intents_for(stack, outcome["body"]["payment_id"])) == 1
@@ -83,10 +86,10 @@ def test_a_retry_after_a_lost_answer_and_no_lookup_still_makes_one_intent(stack:
     service, client = faulty
     key = uuid.uuid4().hex
     client.plan = [("POST", "/v1/payment_intents", "lost_answer"), ("GET", "/v1/payment_intents", "unreachable")]
-    with pytest.raises(ApiError) as first:
-        service.create("usr_1", order(), key, "req")
-    assert first.value.status == 503
-    retry = service.create("usr_1", order(), key, "req")
+    with pytest.raises(DomainError) as first:
+        create(service, "usr_1", order(), key, "req")
+    assert status_of(first.value) == 503
+    retry = create(service, "usr_1", order(), key, "req")
     assert retry["status"] == 201
     assert len(stripe_intents_for(stack, retry["body"]["payment_id"])) == 1
 
@@ -100,13 +103,13 @@ def test_a_lambda_timeout_after_the_provider_call_then_a_retry_makes_one_intent(
     monkeypatch.setattr(clock, "epoch_seconds", lambda: now[0])
     client.plan = [("POST", "/v1/payment_intents", "crash_after")]
     with pytest.raises(TimeoutError):
-        service.create("usr_1", order(), key, "req")
+        create(service, "usr_1", order(), key, "req")
     # Until no Lambda could still be running the first attempt, a retry is asked to come back
-    with pytest.raises(ApiError) as early:
-        service.create("usr_1", order(), key, "req")
-    assert (early.value.status, early.value.code) == (409, "request_in_progress")
+    with pytest.raises(DomainError) as early:
+        create(service, "usr_1", order(), key, "req")
+    assert (status_of(early.value), early.value.code) == (409, "request_in_progress")
     now[0] += LEASE_SECONDS
-    retry = service.create("usr_1", order(), key, "req")
+    retry = create(service, "usr_1", order(), key, "req")
     assert retry["body"]["status"] == "succeeded"
     assert len(stripe_intents_for(stack, retry["body"]["payment_id"])) == 1
 
@@ -120,10 +123,10 @@ def test_provider_errors_map_to_the_contract_and_a_retry_succeeds(
     service, client = faulty
     key = uuid.uuid4().hex
     client.plan = [("POST", "/v1/payment_intents", fault)]
-    with pytest.raises(ApiError) as error:
-        service.create("usr_1", order(), key, "req")
-    assert (error.value.status, error.value.code) == (status, code)
-    retry = service.create("usr_1", order(), key, "req")
+    with pytest.raises(DomainError) as error:
+        create(service, "usr_1", order(), key, "req")
+    assert (status_of(error.value), error.value.code) == (status, code)
+    retry = create(service, "usr_1", order(), key, "req")
     assert retry["body"]["status"] == "succeeded"
     assert len(stripe_intents_for(stack, retry["body"]["payment_id"])) == 1
 
@@ -136,7 +139,7 @@ def test_a_payment_the_provider_refuses_as_a_whole_fails_and_its_retry_gets_the_
 
     # When the provider refuses the create itself (a 400 about no field the client chose)
     client.plan = [("POST", "/v1/payment_intents", "refused")]
-    first = service.create(user, order(), key, "req-1")
+    first = create(service, user, order(), key, "req-1")
 
     # Then the client is told in the envelope, with nothing of the provider's answer
     assert first["status"] == 502
@@ -154,7 +157,7 @@ def test_a_payment_the_provider_refuses_as_a_whole_fails_and_its_retry_gets_the_
     assert sorted(event["detail_type"] for event in events) == ["PaymentCreated", "PaymentFailed"]
 
     # And a retry with the same key gets the same answer without asking the provider again
-    retry = service.create(user, order(), key, "req-1")
+    retry = create(service, user, order(), key, "req-1")
     assert retry == first
     assert [call for call in client.seen if call.startswith("POST") and "/v1/payment_intents" in call] == [
         f"POST {stack.stripe_url}/v1/payment_intents"
@@ -164,10 +167,10 @@ def test_a_payment_the_provider_refuses_as_a_whole_fails_and_its_retry_gets_the_
 
 def test_a_lost_refund_answer_refunds_once(stack: RunningStack, faulty: Any) -> None:
     service, client = faulty
-    payment = service.create("usr_1", order(1000), uuid.uuid4().hex, "req")["body"]
+    payment = create(service, "usr_1", order(1000), uuid.uuid4().hex, "req")["body"]
     client.plan = [("POST", "/v1/refunds", "lost_answer")]
     refund = service.refund("usr_1", payment["payment_id"], RefundRequest(amount=400), "r-1")
-    assert refund["body"]["status"] == "succeeded"
+    assert refund.status == "succeeded"
     import requests
 
     refunds = requests.get(
@@ -181,7 +184,7 @@ def test_a_lost_refund_answer_refunds_once(stack: RunningStack, faulty: Any) -> 
 
 def test_a_refund_the_provider_refuses_fails_and_releases_its_amount(stack: RunningStack, faulty: Any) -> None:
     service, client = faulty
-    payment = service.create("usr_1", order(1000), uuid.uuid4().hex, "req")["body"]
+    payment = create(service, "usr_1", order(1000), uuid.uuid4().hex, "req")["body"]
     pid = payment["payment_id"]
 
     # When the provider refuses the refund as invalid
@@ -190,19 +193,19 @@ def test_a_refund_the_provider_refuses_fails_and_releases_its_amount(stack: Runn
 
     # Then the client is told it failed (not a 5xx to retry forever), nothing was refunded, the amount
     # is no longer reserved, and its failure is on its way to the bus
-    assert (refused["status"], refused["body"]["status"]) == (201, "failed")
+    assert refused.status == "failed"
     stored = service.repository.get("usr_1", pid)
     assert stored is not None
     assert (stored.amount_reserved, stored.amount_refunded, stored.status) == (0, 0, "succeeded")
     events = [
         from_item(item)
         for item in dynamodb_client().scan(TableName="AppTable")["Items"]  # a test, not a request path
-        if item["PK"]["S"].startswith("OUTBOX#") and refused["body"]["refund_id"] in json.dumps(item)
+        if item["PK"]["S"].startswith("OUTBOX#") and refused.refund_id in json.dumps(item)
     ]
     assert sorted(event["detail_type"] for event in events) == ["RefundCreated", "RefundFailed"]
     # And the whole amount can still be refunded
     again = service.refund("usr_1", pid, RefundRequest(amount=1000), "r-again")
-    assert (again["status"], again["body"]["status"]) == (201, "succeeded")
+    assert again.status == "succeeded"
 
 
 def _throttle_first(operation: str, count: int, code: str, extra: dict[str, Any] | None = None) -> list[int]:
@@ -233,14 +236,14 @@ class _RawBody:
 def test_dynamodb_throttling_is_absorbed_by_retries(stack: RunningStack, faulty: Any) -> None:
     service, _ = faulty
     seen = _throttle_first("TransactWriteItems", 2, "ProvisionedThroughputExceededException")
-    outcome = service.create("usr_1", order(), uuid.uuid4().hex, "req")
+    outcome = create(service, "usr_1", order(), uuid.uuid4().hex, "req")
     assert len(seen) == 2
     assert outcome["body"]["status"] == "succeeded"
 
 
 def test_a_transaction_conflict_is_retried(stack: RunningStack, faulty: Any) -> None:
     service, _ = faulty
-    payment = service.create("usr_1", order(1000), uuid.uuid4().hex, "req")["body"]
+    payment = create(service, "usr_1", order(1000), uuid.uuid4().hex, "req")["body"]
     seen = _throttle_first(
         "TransactWriteItems",
         1,
@@ -249,7 +252,7 @@ def test_a_transaction_conflict_is_retried(stack: RunningStack, faulty: Any) -> 
     )
     refund = service.refund("usr_1", payment["payment_id"], RefundRequest(amount=100), "r-1")
     assert seen == [1]
-    assert refund["body"]["status"] == "succeeded"
+    assert refund.status == "succeeded"
 
 
 def test_a_creation_applied_before_its_lost_answer_is_retried_is_still_this_requests_own(
@@ -270,7 +273,7 @@ def test_a_creation_applied_before_its_lost_answer_is_retried_is_still_this_requ
 
     monkeypatch.setattr(client, "transact_write_items", lost_answer_then_retry)
     # When the payment is created
-    outcome = service.create("usr_1", order(), uuid.uuid4().hex, "req")
+    outcome = create(service, "usr_1", order(), uuid.uuid4().hex, "req")
     # Then it is confirmed at once, not taken for an earlier request still confirming it
     assert outcome["status"] == 201, outcome
     assert outcome["body"]["status"] == "succeeded"
@@ -283,24 +286,24 @@ def test_a_second_capture_racing_the_first_waits_its_turn_and_changes_nothing(st
     # Given a hold of 40.00, captured for 30.00 by one request
     service, _ = faulty
     user = f"usr_{uuid.uuid4().hex[:12]}"
-    hold = service.create(user, order(4000).model_copy(update={"capture_method": "manual"}), uuid.uuid4().hex, "req")
+    hold = create(service, user, order(4000).model_copy(update={"capture_method": "manual"}), uuid.uuid4().hex, "req")
     pid = hold["body"]["payment_id"]
     # When a second request, for 10.00, lands before the first has stored the provider's answer
     second = run_meanwhile(
-        service.gateway, "capture", lambda: service.capture(user, pid, CaptureRequest(amount=1000), uuid.uuid4().hex)
+        service.providers["stripe"], "capture", lambda: service.capture(user, pid, CaptureRequest(amount=1000), uuid.uuid4().hex)
     )
     first = service.capture(user, pid, CaptureRequest(amount=3000), uuid.uuid4().hex)
     # Then the second never reached the provider (localstripe would have captured again), what is
     # stored is what moved there, and a retry of the second, once the first is done, is refused
-    assert isinstance(second[0], ApiError)
-    assert (second[0].status, second[0].code) == (409, "request_in_progress")
-    assert second[0].headers["Retry-After"] == "1"
+    assert isinstance(second[0], DomainError)
+    assert (status_of(second[0]), second[0].code) == (409, "request_in_progress")
+    assert second[0].retry_after == 1
     stored = service.repository.get(user, pid)
     assert stored is not None
-    assert stored.amount_captured == first["body"]["amount_captured"] == 3000
-    with pytest.raises(ApiError) as retry:
+    assert stored.amount_captured == first.amount_captured == 3000
+    with pytest.raises(DomainError) as retry:
         service.capture(user, pid, CaptureRequest(amount=1000), uuid.uuid4().hex)
-    assert (retry.value.status, retry.value.code) == (409, "payment_not_capturable")
+    assert (status_of(retry.value), retry.value.code) == (409, "payment_not_capturable")
     assert service.repository.get(user, pid).amount_captured == 3000
 
 
@@ -326,7 +329,7 @@ def test_the_provider_key_of_a_capture_is_the_client_operations_own(stack: Runni
     # Given a hold whose first capture the provider refuses (Stripe keeps that answer for its key)
     service, client = faulty
     user = f"usr_{uuid.uuid4().hex[:12]}"
-    pid = service.create(user, order(4000).model_copy(update={"capture_method": "manual"}), uuid.uuid4().hex, "r")[
+    pid = create(service, user, order(4000).model_copy(update={"capture_method": "manual"}), uuid.uuid4().hex, "r")[
         "body"
     ]["payment_id"]
     sent: list[str] = []
@@ -339,12 +342,12 @@ def test_the_provider_key_of_a_capture_is_the_client_operations_own(stack: Runni
 
     client.request = recording
     client.plan = [("POST", "/capture", "refused")]
-    with pytest.raises(ApiError) as failed:
+    with pytest.raises(DomainError) as failed:
         service.capture(user, pid, CaptureRequest(amount=3000), "client-key-1")
-    assert failed.value.status == 502
+    assert status_of(failed.value) == 502
     # When the client sends another capture under a new key, then the provider is asked under a new key
     captured = service.capture(user, pid, CaptureRequest(amount=2000), "client-key-2")
-    assert captured["body"]["amount_captured"] == 2000
+    assert captured.amount_captured == 2000
     assert len(sent) == 2
     assert sent[0] != sent[1], "a second capture would meet the first one's stored error at Stripe"
     # And the provider key is derived from our stored ids, so a retry of one operation re-sends its key

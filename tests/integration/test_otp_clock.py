@@ -7,9 +7,10 @@ import hmac
 
 import pytest
 
+from payments_core.api import status_of
 from payments_core.aws import dynamodb_client
 from payments_core.dynamo import to_item
-from payments_core.errors import ApiError
+from payments_core.errors import DomainError
 from tests.integration.conftest import OTP_PEPPER, InProcessOtp, last_code
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("aws")]
@@ -19,9 +20,9 @@ def test_a_code_expires_after_five_minutes(otp_services: InProcessOtp) -> None:
     payment_id = otp_services.create()
     code = last_code()
     otp_services.now[0] += 5 * 60 + 1
-    with pytest.raises(ApiError) as error:
+    with pytest.raises(DomainError) as error:
         otp_services.verify(payment_id, code)
-    assert (error.value.status, error.value.code) == (410, "otp_expired")
+    assert (status_of(error.value), error.value.code) == (410, "otp_expired")
 
 
 def test_a_code_works_until_its_last_second(otp_services: InProcessOtp) -> None:
@@ -47,8 +48,8 @@ def test_sends_are_limited_per_fifteen_minutes_then_allowed_again(otp_services: 
     payment_id = otp_services.create()
     for _ in range(2):
         otp_services.otp.send(otp_services.get(payment_id))
-    with pytest.raises(ApiError) as error:
+    with pytest.raises(DomainError) as error:
         otp_services.otp.send(otp_services.get(payment_id))
-    assert error.value.status == 429
+    assert status_of(error.value) == 429
     otp_services.now[0] += 15 * 60 + 1
     assert otp_services.otp.send(otp_services.get(payment_id)) == otp_services.now[0] + 300

@@ -12,9 +12,10 @@ from typing import Any, NoReturn
 
 import pytest
 
+from payments_core.api import status_of
 from payments_core.aws import dynamodb_client
 from payments_core.dynamo import to_item
-from payments_core.errors import ApiError
+from payments_core.errors import DomainError
 from tests.integration.conftest import InProcessOtp, RunningStack, last_code, outcome_of, run_meanwhile
 from tests.integration.test_payments import stripe_intents_for
 
@@ -29,17 +30,17 @@ def test_a_cancel_that_lands_after_the_code_is_used_moves_no_money(
     code = last_code()
     # When the client cancels it right after a verify has used the code, before that verify confirms
     canceled = run_meanwhile(
-        otp_services.otp,
-        "_use",
+        otp_services.otp.codes,
+        "use",
         lambda: otp_services.payments.cancel(otp_services.user_id, payment_id, uuid.uuid4().hex),
     )
     answer = outcome_of(lambda: otp_services.verify(payment_id, code))
     # Then nothing was charged at the provider, the cancel stands and the verify says so
     assert stripe_intents_for(stack, payment_id) == [], "a canceled payment was charged"
-    assert canceled[0]["status"] == 200
+    assert canceled[0].status == "canceled"
     assert otp_services.status(payment_id) == "canceled"
-    assert isinstance(answer, ApiError)
-    assert (answer.status, answer.code) == (409, "otp_not_required")
+    assert isinstance(answer, DomainError)
+    assert (status_of(answer), answer.code) == (409, "otp_not_required")
 
 
 def test_a_second_verify_while_the_first_confirms_cancels_nothing(
@@ -49,13 +50,13 @@ def test_a_second_verify_while_the_first_confirms_cancels_nothing(
     payment_id = otp_services.create()
     code = last_code()
     # When the same code arrives again (a double submit) just after the first verify used it
-    second = run_meanwhile(otp_services.otp, "_use", lambda: otp_services.verify(payment_id, code))
+    second = run_meanwhile(otp_services.otp.codes, "use", lambda: otp_services.verify(payment_id, code))
     first = outcome_of(lambda: otp_services.verify(payment_id, code))
     # Then the first charges once, and the second is asked to come back (it will find the payment done)
     assert len(stripe_intents_for(stack, payment_id)) == 1
-    assert isinstance(second[0], ApiError)
-    assert (second[0].status, second[0].code) == (409, "request_in_progress")
-    assert second[0].headers.get("Retry-After")
+    assert isinstance(second[0], DomainError)
+    assert (status_of(second[0]), second[0].code) == (409, "request_in_progress")
+    assert second[0].retry_after
     assert first["status"] == 200
     assert first["body"]["status"] == "succeeded"
     assert otp_services.status(payment_id) == "succeeded"
@@ -67,10 +68,10 @@ def test_a_wrong_guess_while_the_first_confirms_cancels_nothing(
     payment_id = otp_services.create()
     code = last_code()
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
-    second = run_meanwhile(otp_services.otp, "_use", lambda: otp_services.verify(payment_id, wrong))
+    second = run_meanwhile(otp_services.otp.codes, "use", lambda: otp_services.verify(payment_id, wrong))
     first = otp_services.verify(payment_id, code)
-    assert isinstance(second[0], ApiError)
-    assert (second[0].status, second[0].code) == (409, "otp_not_required")
+    assert isinstance(second[0], DomainError)
+    assert (status_of(second[0]), second[0].code) == (409, "otp_not_required")
     assert first["body"]["status"] == "succeeded"
     assert len(stripe_intents_for(stack, payment_id)) == 1
 
@@ -83,14 +84,17 @@ def test_a_verify_while_the_provider_call_is_in_flight_waits_for_it(
     code = last_code()
     # When another verify arrives while that provider call is still on its way
     second = run_meanwhile(
-        otp_services.payments.gateway, "create_intent", lambda: otp_services.verify(payment_id, code), before=True
+        otp_services.payments.providers["stripe"],
+        "create_intent",
+        lambda: otp_services.verify(payment_id, code),
+        before=True,
     )
     first = otp_services.verify(payment_id, code)
     # Then only one PaymentIntent exists, and the second is asked to come back
     assert len(stripe_intents_for(stack, payment_id)) == 1
-    assert isinstance(second[0], ApiError)
-    assert (second[0].status, second[0].code) == (409, "request_in_progress")
-    assert second[0].headers.get("Retry-After")
+    assert isinstance(second[0], DomainError)
+    assert (status_of(second[0]), second[0].code) == (409, "request_in_progress")
+    assert second[0].retry_after
     assert first["body"]["status"] == "succeeded"
 
 
@@ -109,10 +113,10 @@ def verify_dying_in(otp_services: InProcessOtp, owner: object, name: str, paymen
 def assert_resumed_after_the_lease(stack: RunningStack, otp_services: InProcessOtp, payment_id: str, code: str) -> None:
     """A retry at once may overlap the request that died: come back later. Once no Lambda could still be
     running it, a retry confirms the payment, with one PaymentIntent."""
-    with pytest.raises(ApiError) as error:
+    with pytest.raises(DomainError) as error:
         otp_services.verify(payment_id, code)
-    assert (error.value.status, error.value.code) == (409, "request_in_progress")
-    assert error.value.headers.get("Retry-After")
+    assert (status_of(error.value), error.value.code) == (409, "request_in_progress")
+    assert error.value.retry_after
     otp_services.now[0] += 31
     outcome = otp_services.verify(payment_id, code)
     assert outcome["body"]["status"] == "succeeded"
@@ -125,7 +129,7 @@ def test_a_confirmation_cut_short_resumes_once_its_lease_has_run_out(
     # Given a verify that used the right code and then died while the provider call was in flight
     payment_id = otp_services.create()
     code = last_code()
-    verify_dying_in(otp_services, otp_services.payments.gateway, "create_intent", payment_id, code)
+    verify_dying_in(otp_services, otp_services.payments.providers["stripe"], "create_intent", payment_id, code)
     assert otp_services.status(payment_id) == "processing"
     # Then a retry at once is asked to come back, and one after the lease confirms it, once
     assert_resumed_after_the_lease(stack, otp_services, payment_id, code)
@@ -140,9 +144,9 @@ def test_a_verify_that_died_right_after_using_the_code_is_resumed_by_the_same_co
     verify_dying_in(otp_services, otp_services.payments.repository, "update", payment_id, code)
     assert otp_services.status(payment_id) == "requires_otp"
     # When a wrong code arrives meanwhile, it neither resumes nor cancels it
-    with pytest.raises(ApiError) as error:
+    with pytest.raises(DomainError) as error:
         otp_services.verify(payment_id, f"{(int(code) + 1) % 1_000_000:06d}")
-    assert (error.value.status, error.value.code) == (409, "otp_not_required")
+    assert (status_of(error.value), error.value.code) == (409, "otp_not_required")
     # Then the same code, retried at once, is asked to come back, and after the lease confirms it, once
     assert_resumed_after_the_lease(stack, otp_services, payment_id, code)
     assert otp_services.status(payment_id) == "succeeded"
@@ -155,9 +159,9 @@ def test_a_guess_at_a_payment_whose_code_was_never_stored_cancels_nothing(otp_se
         TableName="AppTable", Key=to_item({"PK": f"USER#{otp_services.user_id}", "SK": f"OTP#{payment_id}"})
     )
     # When a code is tried, then the client is asked for a new one and the payment still waits
-    with pytest.raises(ApiError) as error:
+    with pytest.raises(DomainError) as error:
         otp_services.verify(payment_id, "123456")
-    assert (error.value.status, error.value.code) == (410, "otp_expired")
+    assert (status_of(error.value), error.value.code) == (410, "otp_expired")
     assert otp_services.status(payment_id) == "requires_otp"
     otp_services.otp.send(otp_services.payments.get(otp_services.user_id, payment_id))
     assert otp_services.verify(payment_id, last_code())["body"]["status"] == "succeeded"
@@ -168,15 +172,15 @@ def test_a_guess_made_while_a_code_is_being_resent_still_counts(otp_services: In
     payment_id = otp_services.create()
     wrong = f"{(int(last_code()) + 1) % 1_000_000:06d}"
     for _ in range(3):
-        with pytest.raises(ApiError):
+        with pytest.raises(DomainError):
             otp_services.verify(payment_id, wrong)
     # When a fourth lands while a fresh code is being sent (after the send read the attempts so far)
-    fourth = run_meanwhile(otp_services.otp, "_load", lambda: otp_services.verify(payment_id, wrong))
+    fourth = run_meanwhile(otp_services.otp.codes, "load", lambda: otp_services.verify(payment_id, wrong))
     otp_services.otp.send(otp_services.payments.get(otp_services.user_id, payment_id))
-    assert isinstance(fourth[0], ApiError)
+    assert isinstance(fourth[0], DomainError)
     assert fourth[0].extra["attempts_remaining"] == 1
     # Then the resend did not give that guess back: the fifth wrong one cancels the payment
-    with pytest.raises(ApiError) as fifth:
+    with pytest.raises(DomainError) as fifth:
         otp_services.verify(payment_id, "000000" if last_code() != "000000" else "000001")
-    assert (fifth.value.status, fifth.value.code) == (429, "too_many_attempts")
+    assert (status_of(fifth.value), fifth.value.code) == (429, "too_many_attempts")
     assert otp_services.status(payment_id) == "canceled"

@@ -25,14 +25,14 @@ from stripe import StripeClient
 from devstack.provision import create_tables
 from devstack.template import Template
 from payments_core.dynamo import from_item
-from payments_core.errors import ApiError
+from payments_core.errors import DomainError
 from payments_core.ledger import CREDITS, Ledger
-from payments_core.payments.gateway import StripeGateway
 from payments_core.payments.models import CaptureRequest, CreatePaymentRequest, RefundRequest
+from payments_core.payments.providers.stripe.gateway import StripeGateway
 from payments_core.payments.repository import PaymentRepository
-from payments_core.payments.service import PaymentService
 from payments_core.payments.webhook import WebhookProcessor
 from tests.conftest import ROOT, clear_caches
+from tests.domain import build_payments, create, notice_of
 from tests.integration.reconciler_rules import ReconcilerRules
 
 USER = "usr_props"
@@ -50,7 +50,7 @@ class PaymentLifecycle(ReconcilerRules, RuleBasedStateMachine):
         create_tables(Template(ROOT / "template.yaml"), boto3.client("dynamodb"))
         gateway = StripeGateway("sk_test_props", STRIPE_URL["url"])
         self.repository = PaymentRepository("AppTable")
-        self.service = PaymentService(self.repository, gateway, otp_threshold=10**8)
+        self.service = build_payments(self.repository, gateway, otp_threshold=10**8)
         self.gateway = gateway
         self.webhooks = WebhookProcessor(self.repository, gateway)
         self.stripe = StripeClient("sk_test_props", base_addresses={"api": STRIPE_URL["url"]})
@@ -77,7 +77,7 @@ class PaymentLifecycle(ReconcilerRules, RuleBasedStateMachine):
             payment_method="pm_card_visa",
             capture_method="manual" if manual else "automatic",
         )
-        outcome = self.service.create(USER, request, uuid.uuid4().hex, "req")
+        outcome = create(self.service, USER, request, uuid.uuid4().hex, "req")
         assert outcome["status"] == 201
         self.ids.append(outcome["body"]["payment_id"])
 
@@ -92,7 +92,7 @@ class PaymentLifecycle(ReconcilerRules, RuleBasedStateMachine):
                 CaptureRequest(amount=max(50, int(payment.amount * fraction))),  # Stripe's USD minimum: 0.50
                 uuid.uuid4().hex,
             )
-        except ApiError as error:
+        except DomainError as error:
             assert error.code == "payment_not_capturable"
             # Not on hold here, or Stripe had released the hold unannounced (reconciler_rules) and ours followed
             assert (
@@ -105,7 +105,7 @@ class PaymentLifecycle(ReconcilerRules, RuleBasedStateMachine):
         payment_id = data.draw(st.sampled_from(self.ids))
         try:
             self.service.cancel(USER, payment_id, uuid.uuid4().hex)
-        except ApiError as error:
+        except DomainError as error:
             assert error.code == "payment_not_cancelable"
 
     @precondition(lambda self: self.ids)
@@ -114,7 +114,7 @@ class PaymentLifecycle(ReconcilerRules, RuleBasedStateMachine):
         payment_id = data.draw(st.sampled_from(self.ids))
         try:
             self.service.refund(USER, payment_id, RefundRequest(amount=amount), uuid.uuid4().hex)
-        except ApiError as error:
+        except DomainError as error:
             assert error.code in ("payment_not_refundable", "refund_exceeds_remaining", "payment_disputed")
 
     @precondition(lambda self: self.ids)
@@ -142,7 +142,7 @@ class PaymentLifecycle(ReconcilerRules, RuleBasedStateMachine):
             },
         }
         self.delivered.append(event)
-        self.webhooks.process(event)
+        self.webhooks.process(notice_of(event))
 
     @precondition(lambda self: self.ids)
     @rule(data=st.data(), charge_first=st.booleans())
@@ -175,13 +175,13 @@ class PaymentLifecycle(ReconcilerRules, RuleBasedStateMachine):
         ]
         self.delivered.extend(announced)
         for event in reversed(announced) if charge_first else announced:
-            self.webhooks.process(event)
+            self.webhooks.process(notice_of(event))
 
     # --- what happens at Stripe, each announced by the event Stripe sends for it -------------------
     def announce(self, event_type: str, obj: dict[str, Any]) -> None:
         event = {"id": "evt_" + uuid.uuid4().hex, "type": event_type, "data": {"object": obj}}
         self.delivered.append(event)
-        self.webhooks.process(event)
+        self.webhooks.process(notice_of(event))
 
     def control(self, path: str, **form: str) -> dict[str, Any]:
         response = requests.post(f"{STRIPE_URL['url']}/_strict/{path}", data=form, timeout=30)
@@ -210,7 +210,7 @@ class PaymentLifecycle(ReconcilerRules, RuleBasedStateMachine):
             payment_method=self.three_ds_method,
             capture_method="manual" if manual else "automatic",
         )
-        outcome = self.service.create(USER, request, uuid.uuid4().hex, "req")
+        outcome = create(self.service, USER, request, uuid.uuid4().hex, "req")
         assert (outcome["status"], outcome["body"]["status"]) == (201, "requires_action")
         self.ids.append(outcome["body"]["payment_id"])
 
@@ -277,7 +277,7 @@ class PaymentLifecycle(ReconcilerRules, RuleBasedStateMachine):
     @rule(data=st.data())
     def redeliver(self, data: st.DataObject) -> None:
         """An old event again: a duplicate, arriving out of order."""
-        self.webhooks.process(data.draw(st.sampled_from(self.delivered)))
+        self.webhooks.process(notice_of(data.draw(st.sampled_from(self.delivered))))
 
     # --- invariants --------------------------------------------------------------------------------
     @invariant()

@@ -20,22 +20,24 @@ import pytest
 from stripe import StripeClient
 
 from payments_core import clock
+from payments_core.api import status_of
 from payments_core.dynamo import from_item
-from payments_core.errors import ApiError
+from payments_core.errors import DomainError
 from payments_core.events import PaymentEventDetail, movement_of
 from payments_core.idempotency import once_per_event
 from payments_core.ledger import Ledger
 from payments_core.notifications import send_receipt
-from payments_core.otp import OtpService
 from payments_core.payments import open_items
-from payments_core.payments.gateway import StripeGateway
+from payments_core.payments.leases import LEASE_SECONDS, take_lease
 from payments_core.payments.models import CaptureRequest, CreatePaymentRequest, RefundRequest
+from payments_core.payments.provider import Providers
+from payments_core.payments.providers.stripe.gateway import StripeGateway
 from payments_core.payments.repository import PaymentRepository
-from payments_core.payments.service import LEASE_SECONDS, PaymentService, take_lease
 from payments_core.payments.transitions import operation_id
 from payments_core.payments.webhook import WebhookProcessor
 from payments_core.reconciler import Reconciler
-from tests.integration.conftest import OTP_PEPPER, RunningStack, run_meanwhile
+from tests.domain import build_payments, create, notice_of
+from tests.integration.conftest import RunningStack, run_meanwhile
 from tests.integration.test_faults import FaultyStripeClient
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("aws")]
@@ -63,7 +65,7 @@ class World:
         self.client = FaultyStripeClient()
         self.gateway = StripeGateway("sk_test_recon", stack.stripe_url, http_client=self.client)
         self.repository = PaymentRepository("AppTable")
-        self.service = PaymentService(self.repository, self.gateway, otp_threshold=50_000)
+        self.service = build_payments(self.repository, self.gateway, otp_threshold=50_000)
         self.webhooks = WebhookProcessor(self.repository, StripeGateway("sk_test_recon", stack.stripe_url))
         self.stripe = StripeClient("sk_test_recon", base_addresses={"api": stack.stripe_url})
         self.email = f"{uuid.uuid4().hex[:10]}@example.com"
@@ -79,7 +81,7 @@ class World:
         )
 
     def reconciler(self) -> Reconciler:
-        return Reconciler(self.repository, self.gateway, min_age_seconds=MIN_AGE)
+        return Reconciler(self.repository, Providers.only(self.gateway), min_age_seconds=MIN_AGE)
 
     def one_pass(self) -> dict[str, int]:
         return self.reconciler().run(lambda: 300_000).outcomes
@@ -139,9 +141,9 @@ class World:
             payment_method="pm_card_visa",
             capture_method="manual" if manual else "automatic",
         )
-        with pytest.raises(ApiError) as lost:
-            self.service.create(USER, request, key, "req")
-        assert lost.value.status == 503
+        with pytest.raises(DomainError) as lost:
+            create(self.service, USER, request, key, "req")
+        assert status_of(lost.value) == 503
         self.client.plan = []
         payment_id = operation_id("pay", USER, key)
         assert self.status(payment_id) == "processing"
@@ -149,7 +151,7 @@ class World:
 
     def retry(self, key: str, amount: int = 2500) -> dict[str, Any]:
         request = CreatePaymentRequest(amount=amount, currency="usd", payment_method="pm_card_visa")
-        return self.service.create(USER, request, key, "req")
+        return create(self.service, USER, request, key, "req")
 
     def intents_at_stripe(self, payment_id: str) -> list[Any]:
         return [
@@ -224,12 +226,16 @@ def test_a_live_lease_is_not_judged(world: World) -> None:
 
 def test_a_dropped_refund_update_ends_in_stripes_state_within_one_pass(world: World) -> None:
     # Given a paid payment and a refund Stripe made whose answer was lost, and no webhook came
-    paid = world.service.create(
-        USER, CreatePaymentRequest(amount=4000, currency="usd", payment_method="pm_card_visa"), uuid.uuid4().hex, "req"
+    paid = create(
+        world.service,
+        USER,
+        CreatePaymentRequest(amount=4000, currency="usd", payment_method="pm_card_visa"),
+        uuid.uuid4().hex,
+        "req",
     )
     payment_id = paid["body"]["payment_id"]
     world.client.plan = [("POST", "/v1/refunds", "lost_answer"), ("GET", "/v1/refunds", "unreachable")]
-    with pytest.raises(ApiError):
+    with pytest.raises(DomainError):
         world.service.refund(USER, payment_id, RefundRequest(amount=1500), uuid.uuid4().hex)
     world.client.plan = []
     payment = world.service.get(USER, payment_id)
@@ -251,10 +257,12 @@ def test_a_dropped_refund_update_ends_in_stripes_state_within_one_pass(world: Wo
 
 def test_a_payment_waiting_for_its_code_past_expiry_is_canceled(world: World, stack: RunningStack) -> None:
     # Given a large payment waiting for its one-time code, which nobody enters
-    otp = OtpService(lambda: world.service, table_name="AppTable", pepper=OTP_PEPPER, sender=SENDER)
-    world.service.on_requires_otp = lambda payment: otp.send(payment, first=True)
-    created = world.service.create(
-        USER, CreatePaymentRequest(amount=60_000, currency="usd", payment_method="pm_card_visa"), uuid.uuid4().hex, "r"
+    created = create(
+        world.service,
+        USER,
+        CreatePaymentRequest(amount=60_000, currency="usd", payment_method="pm_card_visa"),
+        uuid.uuid4().hex,
+        "r",
     )
     payment_id = created["body"]["payment_id"]
     assert world.status(payment_id) == "requires_otp"
@@ -269,14 +277,15 @@ def test_a_payment_waiting_for_its_code_past_expiry_is_canceled(world: World, st
     assert world.status(payment_id) == "canceled"
     assert world.events(payment_id) == ["PaymentCanceled", "PaymentCreated"]
     assert world.intents_at_stripe(payment_id) == []
-    with pytest.raises(ApiError) as late:
-        otp.verify(world.service.get(USER, payment_id), "123456", "req")
+    with pytest.raises(DomainError) as late:
+        world.service.verify_code(world.service.get(USER, payment_id), "123456")
     assert late.value.code == "otp_not_required"
 
 
 def test_a_hold_past_seven_days_ends_canceled_and_its_capture_is_409(world: World) -> None:
     # Given a hold, which Stripe released after 7 days (its webhook never came)
-    held = world.service.create(
+    held = create(
+        world.service,
         USER,
         CreatePaymentRequest(amount=3000, currency="usd", payment_method="pm_card_visa", capture_method="manual"),
         uuid.uuid4().hex,
@@ -292,13 +301,14 @@ def test_a_hold_past_seven_days_ends_canceled_and_its_capture_is_409(world: Worl
     # Then ours is canceled, announced once, and a capture is the contract's 409
     assert world.status(payment_id) == "canceled"
     assert world.events(payment_id).count("PaymentCanceled") == 1
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(DomainError) as refused:
         world.service.capture(USER, payment_id, CaptureRequest(), uuid.uuid4().hex)
-    assert (refused.value.status, refused.value.code) == (409, "payment_not_capturable")
+    assert (status_of(refused.value), refused.value.code) == (409, "payment_not_capturable")
 
 
 def test_a_hold_not_yet_due_is_not_asked_about(world: World) -> None:
-    held = world.service.create(
+    held = create(
+        world.service,
         USER,
         CreatePaymentRequest(amount=3000, currency="usd", payment_method="pm_card_visa", capture_method="manual"),
         uuid.uuid4().hex,
@@ -340,14 +350,14 @@ def test_a_pass_racing_the_webhook_and_a_client_retry_gives_one_effect(world: Wo
     seen: dict[str, Any] = {}
 
     def webhook() -> None:
-        seen["webhook"] = world.webhooks.process(succeeded_event(intent.id))
+        seen["webhook"] = world.webhooks.process(notice_of(succeeded_event(intent.id)))
 
     def retry() -> None:
         seen["retry"] = _outcome(lambda: world.retry(key, 2600))
 
     reconciler = world.reconciler()
     run_meanwhile(
-        reconciler.gateway,
+        reconciler.providers["stripe"],
         "find_intent",
         lambda: [step() for step in ((retry, webhook) if retry_first else (webhook, retry))],
     )
@@ -356,7 +366,7 @@ def test_a_pass_racing_the_webhook_and_a_client_retry_gives_one_effect(world: Wo
     # lease), one after it got the payment; one charge, one event, one ledger entry, one email
     assert seen["webhook"] == "applied"
     if retry_first:
-        assert isinstance(seen["retry"], ApiError)
+        assert isinstance(seen["retry"], DomainError)
         assert seen["retry"].code == "request_in_progress"
     else:
         assert seen["retry"]["body"]["status"] == "succeeded"
@@ -384,8 +394,8 @@ def test_passes_webhooks_and_retries_all_at_once_give_one_effect(world: World) -
     calls = [
         lambda: world.reconciler().settle(USER, payment_id),
         lambda: world.reconciler().settle(USER, payment_id),
-        lambda: world.webhooks.process(event),
-        lambda: world.webhooks.process(succeeded_event(intent.id)),
+        lambda: world.webhooks.process(notice_of(event)),
+        lambda: world.webhooks.process(notice_of(succeeded_event(intent.id))),
         lambda: world.retry(key, 2700),
         lambda: world.retry(key, 2700),
     ]
@@ -395,23 +405,27 @@ def test_passes_webhooks_and_retries_all_at_once_give_one_effect(world: World) -
     for thread in threads:
         thread.join(timeout=120)
     # Then, whoever won, one effect (a retry may have been told to come back, never a 5xx)
-    assert not [o for o in outcomes if isinstance(o, ApiError) and o.code != "request_in_progress"], outcomes
-    assert not [o for o in outcomes if isinstance(o, Exception) and not isinstance(o, ApiError)], outcomes
+    assert not [o for o in outcomes if isinstance(o, DomainError) and o.code != "request_in_progress"], outcomes
+    assert not [o for o in outcomes if isinstance(o, Exception) and not isinstance(o, DomainError)], outcomes
     assert_one_effect(world, payment_id, 2700)
 
 
 def test_two_passes_at_once_settle_a_refund_once(world: World) -> None:
-    paid = world.service.create(
-        USER, CreatePaymentRequest(amount=5000, currency="usd", payment_method="pm_card_visa"), uuid.uuid4().hex, "req"
+    paid = create(
+        world.service,
+        USER,
+        CreatePaymentRequest(amount=5000, currency="usd", payment_method="pm_card_visa"),
+        uuid.uuid4().hex,
+        "req",
     )
     payment_id = paid["body"]["payment_id"]
     world.client.plan = [("POST", "/v1/refunds", "lost_answer"), ("GET", "/v1/refunds", "unreachable")]
-    with pytest.raises(ApiError):
+    with pytest.raises(DomainError):
         world.service.refund(USER, payment_id, RefundRequest(amount=2000), uuid.uuid4().hex)
     world.client.plan = []
     world.clock.advance(MIN_AGE + 1)
     first, second = world.reconciler(), world.reconciler()
-    run_meanwhile(first.gateway, "list_refunds", lambda: second.settle(USER, payment_id))
+    run_meanwhile(first.providers["stripe"], "list_refunds", lambda: second.settle(USER, payment_id))
     first.settle(USER, payment_id)
     assert world.events(payment_id).count("RefundSucceeded") == 1
     entries, _ = world.deliver_everything(payment_id)
@@ -420,10 +434,15 @@ def test_two_passes_at_once_settle_a_refund_once(world: World) -> None:
 
 # --- the index ------------------------------------------------------------------------------------
 def test_only_open_payments_are_in_the_index(world: World) -> None:
-    paid = world.service.create(
-        USER, CreatePaymentRequest(amount=2500, currency="usd", payment_method="pm_card_visa"), uuid.uuid4().hex, "req"
+    paid = create(
+        world.service,
+        USER,
+        CreatePaymentRequest(amount=2500, currency="usd", payment_method="pm_card_visa"),
+        uuid.uuid4().hex,
+        "req",
     )
-    held = world.service.create(
+    held = create(
+        world.service,
         USER,
         CreatePaymentRequest(amount=2500, currency="usd", payment_method="pm_card_visa", capture_method="manual"),
         uuid.uuid4().hex,
@@ -463,7 +482,7 @@ def test_the_daily_report_over_mixed_operations_lists_exactly_the_one_discrepanc
 
     def pay(amount: int, **fields: Any) -> dict[str, Any]:
         request = CreatePaymentRequest(amount=amount, currency="usd", payment_method="pm_card_visa", **fields)
-        body: dict[str, Any] = world.service.create(USER, request, uuid.uuid4().hex, "req")["body"]
+        body: dict[str, Any] = create(world.service, USER, request, uuid.uuid4().hex, "req")["body"]
         return body
 
     direct = pay(2500)
@@ -471,7 +490,8 @@ def test_the_daily_report_over_mixed_operations_lists_exactly_the_one_discrepanc
     world.service.capture(USER, held["payment_id"], CaptureRequest(amount=3000), uuid.uuid4().hex)
     canceled = pay(1500, capture_method="manual")
     world.service.cancel(USER, canceled["payment_id"], uuid.uuid4().hex)
-    declined = world.service.create(
+    declined = create(
+        world.service,
         USER,
         CreatePaymentRequest(amount=1800, currency="usd", payment_method="pm_card_chargeCustomerFail"),
         uuid.uuid4().hex,
@@ -484,7 +504,7 @@ def test_the_daily_report_over_mixed_operations_lists_exactly_the_one_discrepanc
     dashboard = pay(3500)
     made = world.stripe.v1.refunds.create(params={"payment_intent": dashboard["provider_payment_id"], "amount": 700})
     world.webhooks.process(
-        {"id": "evt_" + uuid.uuid4().hex, "type": "refund.created", "data": {"object": made.to_dict()}}
+        notice_of({"id": "evt_" + uuid.uuid4().hex, "type": "refund.created", "data": {"object": made.to_dict()}})
     )
     ids = [p["payment_id"] for p in (direct, held, canceled, refunded, dashboard)]
     for payment_id in ids:
@@ -538,8 +558,12 @@ def test_the_daily_report_finds_a_ledger_entry_the_store_and_stripe_disagree_wit
     # Given a payment whose ledger entry was written for the wrong amount
     time.sleep(1.1)
     world.clock.now = start = float(int(time.time()))
-    body = world.service.create(
-        USER, CreatePaymentRequest(amount=2200, currency="usd", payment_method="pm_card_visa"), uuid.uuid4().hex, "r"
+    body = create(
+        world.service,
+        USER,
+        CreatePaymentRequest(amount=2200, currency="usd", payment_method="pm_card_visa"),
+        uuid.uuid4().hex,
+        "r",
     )["body"]
     kind, detail = next(e for e in world.outbox(body["payment_id"]) if e[0] == "PaymentSucceeded")
     detail.payment["amount_captured"] = 2000
@@ -563,16 +587,20 @@ def test_a_deferred_webhook_still_unapplied_after_stripes_retries_is_counted_unt
     from payments_core.reconciler import DEFERRED_ALERT_SECONDS
 
     # Given a paid payment and an event about it that cannot be applied while Stripe is unreachable
-    body = world.service.create(
-        USER, CreatePaymentRequest(amount=2100, currency="usd", payment_method="pm_card_visa"), uuid.uuid4().hex, "r"
+    body = create(
+        world.service,
+        USER,
+        CreatePaymentRequest(amount=2100, currency="usd", payment_method="pm_card_visa"),
+        uuid.uuid4().hex,
+        "r",
     )["body"]
     event = succeeded_event(body["provider_payment_id"])
     processor = WebhookProcessor(world.repository, world.gateway)
     for _ in range(2):  # Stripe delivers it twice, each answered "deliver again"
         world.client.plan = [("GET", f"/v1/payment_intents/{body['provider_payment_id']}", "unreachable")] * 3
-        with pytest.raises(ApiError) as deferred:
-            processor.process(event)
-        assert deferred.value.status == 500
+        with pytest.raises(DomainError) as deferred:
+            processor.process(notice_of(event))
+        assert status_of(deferred.value) == 500
     world.client.plan = []
     stored = from_item(
         boto3.client("dynamodb").get_item(
@@ -585,13 +613,14 @@ def test_a_deferred_webhook_still_unapplied_after_stripes_retries_is_counted_unt
     world.clock.advance(DEFERRED_ALERT_SECONDS + 1)
     assert world.reconciler().run(lambda: 300_000).deferred_unapplied == 1
     # And once it is applied (resent from Stripe's dashboard), it is no longer counted
-    assert processor.process(event) == "applied"
+    assert processor.process(notice_of(event)) == "applied"
     assert world.reconciler().deferred_unapplied() == 0
 
 
 def test_a_look_that_changes_nothing_is_not_repeated_every_pass(world: World) -> None:
     # Given a hold Stripe still holds on its 7th day
-    held = world.service.create(
+    held = create(
+        world.service,
         USER,
         CreatePaymentRequest(amount=3000, currency="usd", payment_method="pm_card_visa", capture_method="manual"),
         uuid.uuid4().hex,

@@ -18,13 +18,14 @@ from moto import mock_aws
 
 from devstack.provision import create_tables
 from devstack.template import Template
-from payments_core.errors import ApiError
-from payments_core.payments.gateway import StripeGateway
+from payments_core.errors import DomainError
 from payments_core.payments.models import CaptureRequest, CreatePaymentRequest, RefundRequest
+from payments_core.payments.providers.stripe.gateway import StripeGateway
 from payments_core.payments.repository import PaymentRepository
 from payments_core.payments.service import PaymentService
 from payments_core.payments.webhook import WebhookProcessor
 from tests.conftest import ROOT, clear_caches
+from tests.domain import build_payments, create, notice_of
 
 KEY = os.environ.get("STRIPE_SECRET_KEY", "")
 pytestmark = [
@@ -46,13 +47,13 @@ def service(gateway: StripeGateway) -> Iterator[PaymentService]:
     with mock_aws():
         clear_caches()
         create_tables(Template(ROOT / "template.yaml"), boto3.client("dynamodb"))
-        yield PaymentService(PaymentRepository("AppTable"), gateway, otp_threshold=10**8)
+        yield build_payments(PaymentRepository("AppTable"), gateway, otp_threshold=10**8)
     clear_caches()
 
 
 def pay(service: PaymentService, amount: int = 2500, key: str | None = None, **fields: Any) -> dict[str, Any]:
     request = CreatePaymentRequest(amount=amount, currency="usd", **({"payment_method": WORKS} | fields))
-    return service.create(USER, request, key or uuid.uuid4().hex, "req_test_mode")
+    return create(service, USER, request, key or uuid.uuid4().hex, "req_test_mode")
 
 
 def test_a_direct_charge_succeeds(service: PaymentService, gateway: StripeGateway) -> None:
@@ -77,12 +78,12 @@ def test_a_hold_is_captured_in_part_then_refunded_in_part_and_in_full(service: P
     hold = pay(service, 4000, capture_method="manual")["body"]
     assert hold["status"] == "requires_capture"
     captured = service.capture(USER, hold["payment_id"], CaptureRequest(amount=3000), uuid.uuid4().hex)
-    assert (captured["body"]["status"], captured["body"]["amount_captured"]) == ("succeeded", 3000)
+    assert (captured.status, captured.amount_captured) == ("succeeded", 3000)
     part = service.refund(USER, hold["payment_id"], RefundRequest(amount=1000), uuid.uuid4().hex)
-    assert part["body"]["status"] in ("pending", "succeeded")
+    assert part.status in ("pending", "succeeded")
     rest = service.refund(USER, hold["payment_id"], RefundRequest(), uuid.uuid4().hex)
-    assert rest["body"]["amount"] == 2000
-    with pytest.raises(ApiError) as over:
+    assert rest.amount == 2000
+    with pytest.raises(DomainError) as over:
         service.refund(USER, hold["payment_id"], RefundRequest(amount=1), uuid.uuid4().hex)
     assert over.value.code == "refund_exceeds_remaining"
 
@@ -90,7 +91,7 @@ def test_a_hold_is_captured_in_part_then_refunded_in_part_and_in_full(service: P
 def test_a_hold_is_canceled(service: PaymentService) -> None:
     hold = pay(service, 1500, capture_method="manual")["body"]
     canceled = service.cancel(USER, hold["payment_id"], uuid.uuid4().hex)
-    assert canceled["body"]["status"] == "canceled"
+    assert canceled.status == "canceled"
 
 
 def test_an_idempotent_retry_makes_one_intent(service: PaymentService) -> None:
@@ -112,5 +113,5 @@ def test_a_webhook_applies_what_stripe_holds_not_what_the_event_says(
     }
     webhooks = WebhookProcessor(service.repository, gateway)
     # Then the payment follows Stripe: still a hold
-    webhooks.process(event)
+    webhooks.process(notice_of(event))
     assert service.get(USER, hold["payment_id"]).status == "requires_capture"

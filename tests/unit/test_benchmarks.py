@@ -12,8 +12,8 @@ from pydantic import BaseModel
 
 from devstack.template import Template
 from payments_core.auth.models import SigninRequest, SignupRequest
-from payments_core.otp import VerifyCodeRequest
 from payments_core.payments.models import CaptureRequest, CreatePaymentRequest, PaymentOut, RefundOut, RefundRequest
+from payments_core.payments.otp import VerifyCodeRequest
 from tests.conftest import ROOT
 
 PEER = ast.parse((ROOT / "benchmarks" / "peer_fastapi.py").read_text())

@@ -39,8 +39,9 @@ LOADED_LIBRARIES = {
     "LedgerConsumerFunction": CONSUMER,
     "ListTransactionsFunction": HTTP,
     "NotificationsConsumerFunction": CONSUMER | {"idempotency"},
-    "OtpSendFunction": HTTP | {"idempotency", "parameters"},
-    "OtpVerifyFunction": STRIPE_WRITER,
+    # Codes are not Idempotency-Key operations: neither OTP function loads Powertools Idempotency.
+    "OtpSendFunction": HTTP | {"parameters"},
+    "OtpVerifyFunction": STRIPE_WRITER - {"idempotency"},
     "OutboxRelayFunction": {"logging", "metrics"},
     "RefundPaymentFunction": STRIPE_WRITER,
     "SigninFunction": HTTP | {"argon2", "jwt", "parameters"},
@@ -48,7 +49,7 @@ LOADED_LIBRARIES = {
     # Reads Stripe, creates nothing there: no idempotency layer.
     "StripeWebhookFunction": HTTP | {"parameters", "stripe"},
     # Scheduled, nobody waits on them: the payment service's lease and transitions come with its imports.
-    "ReconcilerFunction": {"idempotency", "logging", "metrics", "parameters", "pydantic", "stripe"},
+    "ReconcilerFunction": {"logging", "metrics", "parameters", "pydantic", "stripe"},
     "DailyReportFunction": {"logging", "metrics", "parameters", "pydantic", "stripe"},
 }
 PROBE_LIBRARIES = """
@@ -123,7 +124,8 @@ def run_on_own_environment(logical_id: str, event: dict[str, Any], monkeypatch: 
             ssm.put_parameter(Name=value, Value="ssm-secret-value-" + key.lower(), Type="SecureString")
     clear_caches()
     repository.payment_repository.cache_clear()
-    wiring.payment_service.cache_clear()
+    for built in (wiring.payment_service, wiring.otp_service, wiring.providers, wiring.webhook_processor):
+        built.cache_clear()
     module = importlib.import_module(spec.module)
     result: dict[str, Any] = module.lambda_handler(event, LocalLambdaContext(function_name=logical_id))
     return result
@@ -162,10 +164,10 @@ def test_sending_a_code_needs_no_stripe_key(monkeypatch: pytest.MonkeyPatch) -> 
 
     from payments_core.aws import dynamodb_client
     from payments_core.dynamo import to_item
-    from payments_core.payments.gateway import StripeGateway
     from payments_core.payments.models import CreatePaymentRequest
+    from payments_core.payments.providers.stripe.gateway import StripeGateway
     from payments_core.payments.repository import PaymentRepository
-    from payments_core.payments.service import PaymentService
+    from tests.domain import build_payments, create
 
     # Given a large payment waiting for its code (no provider call happens before the code)
     boto3.client("ses").verify_domain_identity(Domain="payments.example.com")
@@ -173,11 +175,11 @@ def test_sending_a_code_needs_no_stripe_key(monkeypatch: pytest.MonkeyPatch) -> 
         TableName="AppTable",
         Item=to_item({"PK": "USER#usr_sample", "SK": "PROFILE", "user_id": "usr_sample", "email": "s@example.com"}),
     )
-    service = PaymentService(
+    service = build_payments(
         PaymentRepository("AppTable"), StripeGateway("sk_test_unused", "http://127.0.0.1:9"), 50_000
     )
     request = CreatePaymentRequest(amount=60_000, currency="usd", payment_method="pm_card_visa")
-    payment_id = service.create("usr_sample", request, "k-otp-env", "req")["body"]["payment_id"]
+    payment_id = create(service, "usr_sample", request, "k-otp-env", "req")["body"]["payment_id"]
     event = json.loads((ROOT / "events" / event_file_name("OtpSendFunction")).read_text())
     event["rawPath"] = event["requestContext"]["http"]["path"] = f"/payments/{payment_id}/otp"
     event["pathParameters"] = {"payment_id": payment_id}

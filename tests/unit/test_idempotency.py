@@ -11,8 +11,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from devstack.lambda_events import LocalLambdaContext
 from payments_core import idempotency
-from payments_core.errors import ApiError
-from payments_core.idempotency import Outcome, run_once
+from payments_core.api import status_of
+from payments_core.errors import DomainError
+from payments_core.idempotency import run_once
+from payments_core.idempotency_keys import Outcome
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -72,10 +74,10 @@ def test_a_retry_while_the_first_still_runs_after_the_wait_is_409_with_retry_aft
     thread, result = start_slow_first(release)
     try:
         # When the retry outwaits its patience, Then it is told to come back, and nothing ran twice
-        with pytest.raises(ApiError) as raised:
+        with pytest.raises(DomainError) as raised:
             same_request(never)
-        assert (raised.value.status, raised.value.code) == (409, "request_in_progress")
-        assert raised.value.headers == {"Retry-After": "1"}
+        assert (status_of(raised.value), raised.value.code) == (409, "request_in_progress")
+        assert raised.value.retry_after == 1
     finally:
         release.set()
         thread.join()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from payments_core.outbox import event_detail
 from payments_core.payments.models import Payment, Refund
+from payments_core.payments.outbox import event_detail
 from payments_core.payments.repository import PaymentRepository
 from payments_core.payments.transitions import MAX_REFUNDS_PER_PAYMENT
 

@@ -8,8 +8,7 @@ import pytest
 
 from devstack.pollers import seconds_until_next
 from devstack.template import Template
-from payments_core import otp
-from payments_core.payments import open_items
+from payments_core.payments import open_items, otp
 from payments_core.payments.models import Payment, Refund
 from tests.conftest import ROOT
 

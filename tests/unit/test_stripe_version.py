@@ -12,7 +12,8 @@ from stripe._api_version import _ApiVersion
 from stripe._request_options import RequestOptions
 from stripe.params import PaymentIntentCreateParams
 
-from payments_core.payments.gateway import STRIPE_API_VERSION, StripeGateway
+from payments_core.payments.providers.stripe.gateway import StripeGateway
+from payments_core.payments.providers.stripe.sdk import STRIPE_API_VERSION
 
 
 class RecordingClient(stripe.HTTPClient):

@@ -11,13 +11,28 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from pydantic import BaseModel, Field, ValidationError
 
-from payments_core import clock
+from payments_core import clock, errors
 from payments_core.card_numbers import holds_card_number
-from payments_core.errors import ApiError, RequestValidationError
+from payments_core.errors import DomainError, RequestValidationError
 from payments_core.observability import logger
 
-UNAUTHORIZED = ApiError(401, "unauthorized", "A valid bearer token is required.")
-TOKEN_EXPIRED = ApiError(401, "unauthorized", "The bearer token has expired: sign in again.")
+# The one place a domain error gets its HTTP status (the most specific kind wins).
+STATUS: dict[type[DomainError], int] = {
+    errors.BadRequest: 400,
+    errors.Unauthenticated: 401,
+    errors.Declined: 402,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.Gone: 410,
+    errors.Invalid: 422,
+    errors.TooManyRequests: 429,
+    errors.NotYet: 500,
+    errors.ProviderError: 502,
+    errors.ProviderUnavailable: 503,
+}
+
+UNAUTHORIZED = errors.Unauthenticated("unauthorized", "A valid bearer token is required.")
+TOKEN_EXPIRED = errors.Unauthenticated("unauthorized", "The bearer token has expired: sign in again.")
 
 
 def validation_details(error: ValidationError, prefix: str = "") -> list[dict[str, str]]:
@@ -49,16 +64,32 @@ def error_body(code: str, message: str, request_id: str, extra: dict[str, Any] |
     return {"error": {"code": code, "message": message, "request_id": request_id, **(extra or {})}}
 
 
+def status_of(error: DomainError) -> int:
+    """The HTTP status of a domain error: its kind's, the nearest kind up its class tree."""
+    return next((STATUS[kind] for kind in type(error).__mro__ if kind in STATUS), 500)
+
+
+def error_envelope(error: DomainError, request_id: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """A domain error's body (the contract's envelope) and headers."""
+    headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else {}
+    return error_body(error.code, error.message, request_id, error.extra), headers
+
+
+def error_outcome(error: DomainError, request_id: str) -> dict[str, Any]:
+    """A domain error as a stored outcome (replayed as it was first answered)."""
+    body, _ = error_envelope(error, request_id)
+    return {"status": status_of(error), "body": body}
+
+
 def build_resolver() -> APIGatewayHttpResolver:
     """An HTTP API (payload 2.0) resolver whose every failure is rendered in the error envelope."""
     app = APIGatewayHttpResolver()
 
-    @app.exception_handler(ApiError)  # type: ignore[untyped-decorator]
-    def handle_api_error(error: ApiError) -> Response[str]:
-        logger.info("request rejected", extra={"error_code": error.code, "status": error.status})
-        return json_response(
-            error.status, error_body(error.code, error.message, request_id(app), error.extra), error.headers
-        )
+    @app.exception_handler(DomainError)  # type: ignore[untyped-decorator]
+    def handle_domain_error(error: DomainError) -> Response[str]:
+        status = status_of(error)
+        logger.info("request rejected", extra={"error_code": error.code, "status": status})
+        return json_response(status, *error_envelope(error, request_id(app)))
 
     @app.not_found
     def handle_not_found(_: Exception) -> Response[str]:

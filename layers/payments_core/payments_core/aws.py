@@ -1,8 +1,10 @@
-"""boto3 resources created lazily, once per container, so moto can start before any client exists."""
+"""boto3 resources created lazily, once per container, so moto can start before any client exists;
+and the secrets, read through SSM with them."""
 
 from __future__ import annotations
 
 import functools
+import os
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -11,6 +13,7 @@ from botocore.config import Config
 from payments_core.config import get_settings
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
 
@@ -39,3 +42,28 @@ def dynamodb_client() -> DynamoDBClient:
 @functools.cache
 def client(service: str) -> Any:
     return _session().client(service, config=_config())  # type: ignore[call-overload]
+
+
+@functools.cache
+def get_secret(name: str) -> str:
+    """A secret by its logical name (e.g. ``JWT_SECRET``), read once per container.
+
+    Locally the value comes from the environment variable of that name; in AWS the
+    variable ``<name>_PARAM`` names an SSM SecureString, read with Powertools Parameters.
+    """
+    value = os.environ.get(name)
+    if value:
+        return value
+    parameter_name = os.environ[f"{name}_PARAM"]
+    secret = secrets_provider().get(parameter_name, decrypt=True, max_age=3600)
+    if not isinstance(secret, str) or not secret:
+        raise RuntimeError(f"secret parameter for {name} is empty")
+    return secret
+
+
+@functools.cache
+def secrets_provider() -> SSMProvider:
+    """Powertools' SSM provider on our SSM client (its retries and timeouts), once per container."""
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
+
+    return SSMProvider(boto3_client=client("ssm"))

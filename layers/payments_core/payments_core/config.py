@@ -11,10 +11,6 @@ import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.parameters import SSMProvider
 
 
 def _bounds(low: float | None = None, high: float | None = None, *, exclusive_low: bool = False) -> dict[str, object]:
@@ -71,30 +67,3 @@ class Settings:
 @functools.cache
 def get_settings() -> Settings:
     return Settings.from_environ(os.environ)
-
-
-@functools.cache
-def get_secret(name: str) -> str:
-    """A secret by its logical name (e.g. ``JWT_SECRET``), read once per container.
-
-    Locally the value comes from the environment variable of that name; in AWS the
-    variable ``<name>_PARAM`` names an SSM SecureString, read with Powertools Parameters.
-    """
-    value = os.environ.get(name)
-    if value:
-        return value
-    parameter_name = os.environ[f"{name}_PARAM"]
-    secret = secrets_provider().get(parameter_name, decrypt=True, max_age=3600)
-    if not isinstance(secret, str) or not secret:
-        raise RuntimeError(f"secret parameter for {name} is empty")
-    return secret
-
-
-@functools.cache
-def secrets_provider() -> SSMProvider:
-    """Powertools' SSM provider on our SSM client (its retries and timeouts), once per container."""
-    from aws_lambda_powertools.utilities.parameters import SSMProvider
-
-    from payments_core.aws import client
-
-    return SSMProvider(boto3_client=client("ssm"))

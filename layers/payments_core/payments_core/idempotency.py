@@ -10,8 +10,6 @@ still running after that does it get ``409 request_in_progress``.
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -29,12 +27,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payments_core.aws import dynamodb_client
 from payments_core.config import get_settings
-from payments_core.errors import ApiError, RequestValidationError
+from payments_core.errors import Conflict
+from payments_core.idempotency_keys import KEY_REUSED, Outcome, fingerprint
 
 KEY_RETENTION_SECONDS = 2 * 24 * 60 * 60
 IN_PROGRESS_WAIT_SECONDS = 8.0
-Outcome = dict[str, Any]  # {"status": int, "body": ...}
-KEY_REUSED = ApiError(409, "idempotency_key_reused", "This Idempotency-Key was used with a different request.")
 
 
 def _mark_replayed(response: Any, _record: Any) -> Any:
@@ -67,19 +64,6 @@ def _runner() -> Callable[..., Outcome]:
     return run  # type: ignore[no-any-return]
 
 
-def validated_key(headers: dict[str, str]) -> str:
-    key = next((value for name, value in headers.items() if name.lower() == "idempotency-key"), None)
-    if key is None or not 1 <= len(key) <= 255 or not key.isprintable():
-        raise RequestValidationError(
-            [{"field": "Idempotency-Key", "message": "Header required: 1 to 255 printable characters."}]
-        )
-    return key
-
-
-def fingerprint(body: Any) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
 def run_once(
     *,
     user_id: str,
@@ -105,11 +89,10 @@ def run_once(
             if time.monotonic() < deadline:
                 time.sleep(0.1)
                 continue
-            raise ApiError(
-                409,
+            raise Conflict(
                 "request_in_progress",
                 "A request with this Idempotency-Key is still in progress.",
-                headers={"Retry-After": "1"},
+                retry_after=1,
             ) from None
         replayed = bool(outcome.pop("replayed", False))
         return outcome, replayed

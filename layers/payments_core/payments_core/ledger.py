@@ -14,6 +14,7 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
+from payments_core import keys
 from payments_core.aws import dynamodb_client
 from payments_core.cursors import decode_cursor, encode_cursor
 from payments_core.dynamo import cancellation_reasons, from_item, to_item
@@ -77,8 +78,7 @@ class Ledger:
                             # movement it meets at the provider with one read.
                             "Item": to_item(
                                 {
-                                    "PK": f"LEDGER#{movement}",
-                                    "SK": "LEDGER",
+                                    **keys.ledger_movement(movement),
                                     "transaction_id": txn,
                                     "amount": amount,
                                     "currency": payment["currency"],
@@ -93,8 +93,7 @@ class Ledger:
                             "TableName": self.table_name,
                             "Item": to_item(
                                 {
-                                    "PK": f"USER#{detail.user_id}",
-                                    "SK": f"TXN#{detail.occurred_at}#{txn}",
+                                    **keys.transaction(detail.user_id, detail.occurred_at, txn),
                                     **entry,
                                     "movement": movement,
                                     # The daily reconciliation report reads a day's entries by it.
@@ -115,14 +114,16 @@ class Ledger:
         request: dict[str, Any] = {
             "TableName": self.table_name,
             "KeyConditionExpression": "PK = :pk AND begins_with(SK, :txn)",
-            "ExpressionAttributeValues": to_item({":pk": f"USER#{user_id}", ":txn": "TXN#"}),
+            "ExpressionAttributeValues": to_item({":pk": keys.user_pk(user_id), ":txn": keys.TRANSACTION}),
             "ScanIndexForward": False,
             "Limit": limit,
         }
         if cursor:
-            sort_key = decode_cursor(cursor, lambda value: isinstance(value, str) and value.startswith("TXN#"))
+            sort_key = decode_cursor(
+                cursor, lambda value: isinstance(value, str) and value.startswith(keys.TRANSACTION)
+            )
             # The partition comes from the token, never from the cursor: a cursor cannot reach another user.
-            request["ExclusiveStartKey"] = to_item({"PK": f"USER#{user_id}", "SK": sort_key})
+            request["ExclusiveStartKey"] = to_item({"PK": keys.user_pk(user_id), "SK": sort_key})
         response = dynamodb_client().query(**request)
         fields = TransactionOut.model_fields
         items = [{key: from_item(item)[key] for key in fields} for item in response.get("Items", [])]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from payments_core import keys
 from payments_core.aws import client, dynamodb_client
 from payments_core.currencies import format_amount
 from payments_core.dynamo import from_item, to_item
@@ -36,7 +37,7 @@ def receipt(detail_type: str, detail: PaymentEventDetail) -> tuple[str, str]:
 
 
 def recipient(table_name: str, user_id: str) -> str | None:
-    response = dynamodb_client().get_item(TableName=table_name, Key=to_item({"PK": f"USER#{user_id}", "SK": "PROFILE"}))
+    response = dynamodb_client().get_item(TableName=table_name, Key=to_item(keys.profile(user_id)))
     return str(from_item(response["Item"])["email"]) if "Item" in response else None
 
 

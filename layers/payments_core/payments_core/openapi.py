@@ -15,7 +15,6 @@ from pydantic.json_schema import models_json_schema
 
 from payments_core.auth.models import SigninRequest, SignupRequest, TokenOut, UserOut
 from payments_core.ledger import TransactionPage
-from payments_core.otp import CodeSentOut, VerifyCodeRequest
 from payments_core.payments.models import (
     CaptureRequest,
     CreatePaymentRequest,
@@ -24,6 +23,7 @@ from payments_core.payments.models import (
     RefundOut,
     RefundRequest,
 )
+from payments_core.payments.otp import CodeSentOut, VerifyCodeRequest
 
 
 class HealthOut(BaseModel):

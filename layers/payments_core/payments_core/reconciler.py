@@ -29,15 +29,17 @@ from datetime import timedelta
 from typing import Any
 
 from payments_core import clock
+from payments_core import keys as table_keys
 from payments_core.aws import dynamodb_client
 from payments_core.dynamo import from_item, to_item
-from payments_core.errors import ApiError
+from payments_core.errors import DomainError
 from payments_core.observability import logger, metrics
 from payments_core.payments import lifecycle, open_items
-from payments_core.payments.gateway import PaymentGateway
-from payments_core.payments.models import Payment
-from payments_core.payments.repository import Change, PaymentRepository
-from payments_core.payments.service import new_lease, release_lease, take_lease, unleased
+from payments_core.payments.leases import LEASE_SECONDS, new_lease, release_lease, take_lease, unleased
+from payments_core.payments.models import Change, Payment
+from payments_core.payments.otp import OtpCodeStore
+from payments_core.payments.provider import Providers
+from payments_core.payments.repository import PaymentRepository
 from payments_core.payments.transitions import (
     NotRecordableYet,
     ProviderState,
@@ -73,7 +75,7 @@ class Reconciler:
     def __init__(
         self,
         repository: PaymentRepository,
-        gateway: PaymentGateway,
+        providers: Providers,
         *,
         min_age_seconds: int,
         look_ahead_seconds: int = 0,
@@ -81,7 +83,7 @@ class Reconciler:
         deferred_alert_seconds: int = DEFERRED_ALERT_SECONDS,
     ) -> None:
         self.repository = repository
-        self.gateway = gateway
+        self.providers = providers
         self.table_name = repository.table_name
         self.min_age_seconds = min_age_seconds
         # > 0: items due later are looked at now too (an operator's "check every open item now"); the
@@ -107,7 +109,7 @@ class Reconciler:
             )
             for item in response.get("Items", []):
                 keys = from_item(item)
-                yield str(keys["PK"]).removeprefix("USER#"), str(keys["SK"]).removeprefix("PAY#")
+                yield table_keys.payment_of({"PK": str(keys["PK"]), "SK": str(keys["SK"])})
 
     # --- one pass --------------------------------------------------------------------------------
     def run(self, remaining_ms: Callable[[], int], *, reserve_ms: int = 60_000) -> PassSummary:
@@ -152,10 +154,10 @@ class Reconciler:
         if payment.provider_payment_id is None:
             return self._looked(payment)  # no intent to ask about (not reachable: only processing lacks one)
         try:
-            intent = self.gateway.retrieve_intent(payment.provider_payment_id)
+            intent = self.providers[payment.provider].retrieve_intent(payment.provider_payment_id)
             pending = any(r.status == "pending" for r in payment.refunds.values())
-            refunds = self.gateway.list_refunds(intent.id) if pending else None
-        except ApiError:
+            refunds = self.providers[payment.provider].list_refunds(intent.id) if pending else None
+        except DomainError:
             logger.warning("reconciler could not reach the provider", extra={"payment_id": payment_id})
             return "provider_unavailable"
         outcome = self._apply(payment, ProviderState(intent, refunds))
@@ -209,13 +211,13 @@ class Reconciler:
 
         try:
             claimed = self.repository.update(payment.user_id, payment.payment_id, claim)
-        except ApiError:
+        except DomainError:
             return "leased"  # a request is talking to the provider about it now: next pass
         if claimed is None or claimed.lease_holder != lease:
             return "not_due"
         try:
-            intent = self.gateway.find_intent(payment.payment_id)
-        except ApiError:
+            intent = self.providers[payment.provider].find_intent(payment.payment_id)
+        except DomainError:
             self.repository.update(payment.user_id, payment.payment_id, release_lease(lease))
             logger.warning("reconciler could not reach the provider", extra={"payment_id": payment.payment_id})
             return "provider_unavailable"
@@ -233,13 +235,7 @@ class Reconciler:
     def _expire_code(self, payment: Payment) -> str:
         """Cancels a payment whose one-time code expired more than the grace period ago. A code that was
         used (a verify is moving the payment on, or died doing so) is given the lease's span first."""
-        from payments_core.otp import otp_key
-        from payments_core.payments.service import LEASE_SECONDS
-
-        response = dynamodb_client().get_item(
-            TableName=self.table_name, Key=to_item(otp_key(payment.user_id, payment.payment_id)), ConsistentRead=True
-        )
-        code = from_item(response["Item"]) if "Item" in response else {}
+        code = OtpCodeStore(self.table_name).load(payment.user_id, payment.payment_id) or {}
         expires_at = int(code.get("expires_at", 0)) or int(
             open_items.parse(payment.created_at).timestamp() + open_items.CODE_TTL_SECONDS
         )
@@ -300,14 +296,12 @@ class Reconciler:
         for _ in range(10):
             response = dynamodb_client().query(**request)
             for item in response.get("Items", []):
-                event_id = str(from_item(item)["PK"]).removeprefix("DEFERRED#")
+                event_id = table_keys.deferred_event_of(str(from_item(item)["PK"]))
                 applied = dynamodb_client().get_item(
-                    TableName=self.table_name, Key=to_item({"PK": f"WEBHOOK#{event_id}", "SK": "WEBHOOK"})
+                    TableName=self.table_name, Key=to_item(table_keys.webhook(event_id))
                 )
                 if "Item" in applied:
-                    dynamodb_client().delete_item(
-                        TableName=self.table_name, Key=to_item({"PK": f"DEFERRED#{event_id}", "SK": "DEFERRED"})
-                    )
+                    dynamodb_client().delete_item(TableName=self.table_name, Key=to_item(table_keys.deferred(event_id)))
                     continue
                 unapplied += 1
                 logger.error("webhook event deferred and never applied", extra={"event_id": event_id})

@@ -28,13 +28,13 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
-from payments_core import clock
+from payments_core import clock, keys
 from payments_core.aws import dynamodb_client
 from payments_core.dynamo import from_item, to_item
-from payments_core.errors import ApiError
+from payments_core.errors import DomainError
 from payments_core.payments import lifecycle, open_items
-from payments_core.payments.gateway import ProviderRefund, ReportingGateway
 from payments_core.payments.models import Payment
+from payments_core.payments.provider import ProviderRefund, ReportingGateway
 from payments_core.payments.repository import PaymentRepository
 from payments_core.payments.transitions import released_remainder
 
@@ -113,7 +113,7 @@ class DailyReport:
 
     def _guard(self, movement: str) -> dict[str, Any] | None:
         response = dynamodb_client().get_item(
-            TableName=self.table_name, Key=to_item({"PK": f"LEDGER#{movement}", "SK": "LEDGER"}), ConsistentRead=True
+            TableName=self.table_name, Key=to_item(keys.ledger_movement(movement)), ConsistentRead=True
         )
         return from_item(response["Item"]) if "Item" in response else None
 
@@ -221,7 +221,7 @@ class DailyReport:
         provider as it holds the object now."""
         movement, kind = str(entry["movement"]), str(entry["type"])
         amount, currency = int(entry["amount"]), str(entry["currency"])
-        user_id, payment_id = str(entry["PK"]).removeprefix("USER#"), str(entry["payment_id"])
+        user_id, payment_id = keys.user_of(str(entry["PK"])), str(entry["payment_id"])
         payment = self._payment(user_id, payment_id)
         found: list[Mismatch] = []
 
@@ -267,7 +267,7 @@ class DailyReport:
             ]
         try:
             intent = self.gateway.retrieve_intent(payment.provider_payment_id)
-        except ApiError:
+        except DomainError:
             return [
                 Mismatch("not_at_provider", movement, currency, payment.payment_id, amount, None, None, "unreadable")
             ]

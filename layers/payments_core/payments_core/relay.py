@@ -12,9 +12,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from payments_core import keys
 from payments_core.dynamo import from_item
 from payments_core.observability import logger
-from payments_core.outbox import EVENT_SOURCE, OUTBOX_PREFIX
+from payments_core.payments.outbox import EVENT_SOURCE
 
 PUT_EVENTS_BATCH = 10
 ATTEMPTS = 4
@@ -33,7 +34,7 @@ def outbox_entries(records: list[dict[str, Any]], bus_name: str) -> list[OutboxE
             continue
         image = record.get("dynamodb", {}).get("NewImage") or {}
         item = from_item(image) if image else {}
-        if not str(item.get("PK", "")).startswith(OUTBOX_PREFIX):
+        if not str(item.get("PK", "")).startswith(keys.OUTBOX):
             continue
         entries.append(
             OutboxEntry(

@@ -46,7 +46,7 @@ class Preparation:
             else:
                 aws.client(service)
         if self.secrets:
-            from payments_core.config import secrets_provider
+            from payments_core.aws import secrets_provider
 
             secrets_provider()
         for module in self.imports:

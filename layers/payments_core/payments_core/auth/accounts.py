@@ -13,26 +13,26 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
-from payments_core import clock
+from payments_core import clock, keys
 from payments_core.auth import passwords
 from payments_core.auth.models import SigninRequest, SignupRequest, TokenOut, UserOut
 from payments_core.aws import dynamodb_client
 from payments_core.config import Settings, get_settings
 from payments_core.dynamo import cancellation_reasons, from_item, is_condition_failure, to_item
-from payments_core.errors import ApiError
+from payments_core.errors import Conflict, TooManyRequests, Unauthenticated
 
 LOCKOUT_FAILURES = 5
 LOCKOUT_WINDOW_SECONDS = 15 * 60
 
-INVALID_CREDENTIALS = ApiError(401, "invalid_credentials", "Email or password is wrong.")
+INVALID_CREDENTIALS = Unauthenticated("invalid_credentials", "Email or password is wrong.")
 
 
 def email_key(email: str) -> dict[str, str]:
-    return {"PK": f"EMAIL#{email}", "SK": "EMAIL"}
+    return keys.email(email)
 
 
 def user_key(user_id: str) -> dict[str, str]:
-    return {"PK": f"USER#{user_id}", "SK": "PROFILE"}
+    return keys.profile(user_id)
 
 
 def signup(request: SignupRequest, *, settings: Settings | None = None) -> UserOut:
@@ -61,7 +61,7 @@ def signup(request: SignupRequest, *, settings: Settings | None = None) -> UserO
         )
     except ClientError as error:
         if cancellation_reasons(error)[:1] == ["ConditionalCheckFailed"]:
-            raise ApiError(409, "email_taken", "An account with this email already exists.") from None
+            raise Conflict("email_taken", "An account with this email already exists.") from None
         raise
     return user
 
@@ -96,11 +96,10 @@ def signin(request: SigninRequest, *, jwt_key: str, settings: Settings | None = 
     ):
         # Locked, maybe by guesses that landed after our read: the rest of the window we saw, or a new one.
         window_left = lock.window_start + LOCKOUT_WINDOW_SECONDS - now if in_window else LOCKOUT_WINDOW_SECONDS
-        raise ApiError(
-            429,
+        raise TooManyRequests(
             "rate_limited",
             "Too many failed sign-ins. Try again later.",
-            headers={"Retry-After": str(window_left)},
+            retry_after=window_left,
         )
 
     if account_exists:

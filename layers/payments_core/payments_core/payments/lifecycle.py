@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from payments_core.payments.models import PaymentStatus
-
 _RANK: dict[str, int] = {
     "requires_otp": 0,
     # "processing" is also our state between storing a payment and the provider's first answer,
@@ -28,20 +26,6 @@ def can_move(current: str, new: str) -> bool:
     if current in MONEY_MOVED:
         return new in ("partially_refunded", "refunded") and _RANK[new] > _RANK[current]
     return _RANK[new] > _RANK[current] and new not in ("partially_refunded", "refunded")
-
-
-def from_provider(provider_status: str) -> PaymentStatus | None:
-    """A Stripe PaymentIntent status as ours; ``None`` for states that change nothing here."""
-    mapping: dict[str, PaymentStatus] = {
-        "requires_action": "requires_action",
-        "processing": "processing",
-        "requires_capture": "requires_capture",
-        "succeeded": "succeeded",
-        "canceled": "canceled",
-        # After a confirmation attempt, Stripe parks a failed payment here.
-        "requires_payment_method": "failed",
-    }
-    return mapping.get(provider_status)
 
 
 def status_after_refunds(payment_status: str, amount_captured: int, amount_refunded: int) -> str:

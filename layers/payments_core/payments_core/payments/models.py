@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -94,15 +95,14 @@ RESERVED_METADATA_KEYS = frozenset({"payment_id", "user_id", "refund_id"})
 
 def _metadata_key(key: str) -> str:
     if key in RESERVED_METADATA_KEYS:
-        raise ValueError(f"Reserved for our own ids at Stripe: {', '.join(sorted(RESERVED_METADATA_KEYS))}.")
+        raise ValueError(f"Reserved for our own ids at the provider: {', '.join(sorted(RESERVED_METADATA_KEYS))}.")
     return _clean_free_text(key)
 
 
-# Free text we store, send to Stripe and publish: a card number typed into it is refused (card_numbers).
-# Stripe's limits: keys of at most 40 characters without square brackets, values of at most 500.
-MetadataKey = Annotated[
-    str, StringConstraints(min_length=1, max_length=40, pattern=r"^[^\[\]]+$"), AfterValidator(_metadata_key)
-]
+# Free text we store, send to the provider and publish: a card number typed into it is refused
+# (card_numbers). These are our own bounds; a provider's narrower ones (Stripe: keys of at most 40
+# characters without square brackets) are its own (``PaymentGateway.request_problems``).
+MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=100), AfterValidator(_metadata_key)]
 MetadataValue = Annotated[str, StringConstraints(max_length=500), AfterValidator(_clean_free_text)]
 Description = Annotated[str, StringConstraints(max_length=1000), AfterValidator(_clean_free_text)]
 
@@ -121,7 +121,9 @@ class CreatePaymentRequest(BaseModel):
 
     currency: Currency  # before amount, so the amount's check can see it
     amount: Amount
-    payment_method: Annotated[str, StringConstraints(pattern=r"^pm_[A-Za-z0-9_]{1,250}$")]
+    payment_method: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]{1,255}$")] = Field(
+        description="The provider's id of the payment method (Stripe: pm_...; other shapes are refused with a 422)."
+    )
     description: Description | None = Field(
         default=None,
         description="Sent to Stripe, which shows it on receipts. A card number or a control character other "
@@ -129,11 +131,10 @@ class CreatePaymentRequest(BaseModel):
     )
     metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=20)] = Field(
         default_factory=dict,
-        description="Kept with the payment and sent to Stripe. Keys without square brackets, other than "
-        "payment_id, user_id and refund_id (our own ids at Stripe); a card number or a control character other "
+        description="Kept with the payment and sent to the provider (Stripe: keys of at most 40 characters "
+        "without square brackets). Keys other than "
+        "payment_id, user_id and refund_id (our own ids at the provider); a card number or a control character other "
         "than tab and line breaks is refused.",
-        # pydantic states the key pattern as patternProperties; this makes it exclude the other keys too.
-        json_schema_extra={"additionalProperties": False},
     )
     capture_method: Literal["automatic", "manual"] = "automatic"
 
@@ -335,3 +336,11 @@ class PaymentOut(BaseModel):
 class PaymentPage(BaseModel):
     items: list[PaymentOut]
     next_cursor: str | None
+
+
+@dataclass
+class Change:
+    """A new state for a payment and the events it causes (detail type, refund or None)."""
+
+    payment: Payment
+    events: list[tuple[str, Refund | None]] = field(default_factory=list)

@@ -14,21 +14,27 @@ import functools
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
+from payments_core import clock, keys
 from payments_core.aws import dynamodb_client
 from payments_core.config import get_settings
 from payments_core.cursors import decode_cursor, encode_cursor
 from payments_core.dynamo import cancellation_reasons, from_item, to_item
-from payments_core.outbox import outbox_put
-from payments_core.payments.models import Payment, Refund
+from payments_core.observability import logger
+from payments_core.payments import open_items
+from payments_core.payments.models import Change, Payment
 from payments_core.payments.open_items import index_attributes
+from payments_core.payments.outbox import outbox_put
 
 INDEX_BY_CREATED = "ByCreated"
 MAX_ATTEMPTS = 30
+# How long a webhook event id is remembered (a provider redelivers for days: Stripe for up to 3).
+DELIVERY_RETENTION = timedelta(days=30)
 
 
 class ConcurrentUpdate(Exception):
@@ -39,16 +45,38 @@ class DuplicateDelivery(Exception):
     """An extra item's condition failed: this exact change was already applied (e.g. a webhook event)."""
 
 
-@dataclass
-class Change:
-    """A new state for a payment and the events it causes (detail type, refund or None)."""
+@dataclass(frozen=True)
+class Delivery:
+    """A webhook event applied with a change: remembered in the same write, so it applies once."""
 
-    payment: Payment
-    events: list[tuple[str, Refund | None]] = field(default_factory=list)
+    event_id: str
+    event_type: str
+
+
+class PaymentStore(Protocol):
+    """Where payments are kept: what the domain needs of ``PaymentRepository`` (tests run the domain
+    on an in-memory one)."""
+
+    def get(self, user_id: str, payment_id: str) -> Payment | None: ...
+
+    def create(self, change: Change) -> bool: ...
+
+    def update(
+        self,
+        user_id: str,
+        payment_id: str,
+        mutate: Callable[[Payment], Change | None],
+        *,
+        delivery: Delivery | None = None,
+    ) -> Payment | None: ...
+
+    def find_by_provider_id(self, provider_payment_id: str) -> tuple[str, str] | None: ...
+
+    def note_deferred(self, event_id: str, event_type: str, reason: str) -> None: ...
 
 
 def payment_key(user_id: str, payment_id: str) -> dict[str, str]:
-    return {"PK": f"USER#{user_id}", "SK": f"PAY#{payment_id}"}
+    return keys.payment(user_id, payment_id)
 
 
 class PaymentRepository:
@@ -109,14 +137,15 @@ class PaymentRepository:
         payment_id: str,
         mutate: Callable[[Payment], Change | None],
         *,
-        extra_items: list[dict[str, Any]] | None = None,
+        delivery: Delivery | None = None,
     ) -> Payment | None:
         """Read, mutate, write conditionally on the version read; on a concurrent write, start again.
 
-        ``mutate`` returns None for "nothing to change" (extra items are still written, so a webhook
-        event that changes nothing is still remembered). Returns the payment as stored, None if absent.
+        ``mutate`` returns None for "nothing to change" (a ``delivery`` is still remembered, so a webhook
+        event that changes nothing is not applied again). Returns the payment as stored, None if absent;
+        raises ``DuplicateDelivery`` if the delivery was remembered before.
         """
-        extra = extra_items or []
+        extra = [self._delivery_put(delivery)] if delivery is not None else []
         for attempt in range(MAX_ATTEMPTS):
             current = self.get(user_id, payment_id)
             if current is None:
@@ -163,7 +192,7 @@ class PaymentRepository:
             "TableName": self.table_name,
             "IndexName": INDEX_BY_CREATED,
             "KeyConditionExpression": "PK = :pk",
-            "ExpressionAttributeValues": to_item({":pk": f"USER#{user_id}"}),
+            "ExpressionAttributeValues": to_item({":pk": keys.user_pk(user_id)}),
             "ScanIndexForward": False,
             "Limit": limit,
         }
@@ -186,13 +215,55 @@ class PaymentRepository:
                 isinstance(value, list)
                 and len(value) == 2
                 and isinstance(value[0], str)
-                and value[0].startswith("PAY#")
+                and value[0].startswith(keys.PAYMENT)
                 and isinstance(value[1], str)
             )
 
         sort_key, created = decode_cursor(cursor, valid)
         # The partition comes from the token, never from the cursor: a cursor cannot reach another user.
-        return to_item({"PK": f"USER#{user_id}", "SK": sort_key, "created": created})
+        return to_item({"PK": keys.user_pk(user_id), "SK": sort_key, "created": created})
+
+    # --- webhook deliveries -----------------------------------------------------------------------
+    def _delivery_put(self, delivery: Delivery) -> dict[str, Any]:
+        return {
+            "Put": {
+                "TableName": self.table_name,
+                "Item": to_item(
+                    {
+                        **keys.webhook(delivery.event_id),
+                        "type": delivery.event_type,
+                        "ttl": int((clock.now() + DELIVERY_RETENTION).timestamp()),
+                    }
+                ),
+                "ConditionExpression": "attribute_not_exists(PK)",
+            }
+        }
+
+    def note_deferred(self, event_id: str, event_type: str, reason: str) -> None:
+        """Counts a delivery answered "deliver again" on the event's ``DEFERRED#`` item, which the
+        reconciler's index lists (open_items): one still unapplied when the provider's retries can have
+        ended is counted there (metric ``WebhookDeferredUnapplied``). Bookkeeping never changes the answer."""
+        now = clock.now()
+        try:
+            dynamodb_client().update_item(
+                TableName=self.table_name,
+                Key=to_item(keys.deferred(event_id)),
+                UpdateExpression="SET event_type = :type, reason = :reason, last_deferred_at = :now, #ttl = :ttl, "
+                "recon_pk = :pk, recon_at = if_not_exists(recon_at, :now) ADD deliveries :one",
+                ExpressionAttributeNames={"#ttl": "ttl"},
+                ExpressionAttributeValues=to_item(
+                    {
+                        ":type": event_type,
+                        ":reason": reason,
+                        ":now": clock.iso(now),
+                        ":ttl": int((now + DELIVERY_RETENTION).timestamp()),
+                        ":pk": open_items.DEFERRED,
+                        ":one": 1,
+                    }
+                ),
+            )
+        except ClientError:
+            logger.warning("could not count a deferred webhook", extra={"event_id": event_id})
 
     # --- provider id -> payment -------------------------------------------------------------------
     def provider_link_put(self, provider_payment_id: str, user_id: str, payment_id: str) -> dict[str, Any]:
@@ -200,14 +271,14 @@ class PaymentRepository:
             "Put": {
                 "TableName": self.table_name,
                 "Item": to_item(
-                    {"PK": f"PI#{provider_payment_id}", "SK": "PI", "user_id": user_id, "payment_id": payment_id}
+                    {**keys.provider_link(provider_payment_id), "user_id": user_id, "payment_id": payment_id}
                 ),
             }
         }
 
     def find_by_provider_id(self, provider_payment_id: str) -> tuple[str, str] | None:
         response = dynamodb_client().get_item(
-            TableName=self.table_name, Key=to_item({"PK": f"PI#{provider_payment_id}", "SK": "PI"})
+            TableName=self.table_name, Key=to_item(keys.provider_link(provider_payment_id))
         )
         if "Item" not in response:
             return None

@@ -4,7 +4,6 @@ before it is asked again, and every state change is a conditional write with its
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,21 +11,37 @@ from typing import Any, Literal
 
 from payments_core import clock
 from payments_core.currencies import amount_problem, charge_amount_problem
-from payments_core.errors import NOT_FOUND, ApiError, RequestValidationError
-from payments_core.idempotency import KEY_REUSED, Outcome, fingerprint
+from payments_core.errors import NOT_FOUND, Conflict, Declined, DomainError, ProviderUnavailable, RequestValidationError
+from payments_core.idempotency_keys import KEY_REUSED, fingerprint
 from payments_core.observability import logger
 from payments_core.payments import lifecycle
-from payments_core.payments.gateway import (
+from payments_core.payments.leases import (
+    claim_confirmation,
+    leased,
+    new_lease,
+    release_lease,
+    take_lease,
+    unleased,
+)
+from payments_core.payments.models import (
+    CaptureRequest,
+    Change,
+    CreatePaymentRequest,
+    Payment,
+    Refund,
+    RefundRequest,
+)
+from payments_core.payments.otp import OTP_NOT_REQUIRED, TOO_MANY_ATTEMPTS, OtpService
+from payments_core.payments.provider import (
     PaymentDeclined,
     PaymentGateway,
     ProviderFailed,
     ProviderIntent,
     ProviderRefused,
     ProviderRejected,
-    ProviderUnavailable,
+    Providers,
 )
-from payments_core.payments.models import CaptureRequest, CreatePaymentRequest, Payment, Refund, RefundRequest
-from payments_core.payments.repository import Change, PaymentRepository
+from payments_core.payments.repository import PaymentStore
 from payments_core.payments.transitions import (
     MAX_REFUNDS_PER_PAYMENT,
     NEVER_REACHED_PROVIDER,
@@ -40,22 +55,12 @@ from payments_core.payments.transitions import (
     stamped,
 )
 
-# How long one request may be talking to the provider about a payment: past the 20 s timeout of every
-# function that does (create, OTP verify, capture, cancel), so once it has run out none can be alive.
-LEASE_SECONDS = 30
-PROVIDER_CALL_IN_PROGRESS = ApiError(
-    409,
-    "request_in_progress",
-    "Another request is changing this payment at the provider. Retry shortly.",
-    headers={"Retry-After": "1"},
+NOT_CAPTURABLE = Conflict("payment_not_capturable", "Only a payment on hold can be captured.")
+NOT_CANCELABLE = Conflict("payment_not_cancelable", "Only a payment that has not moved money can be canceled.")
+PAYMENT_DISPUTED = Conflict(
+    "payment_disputed", "The cardholder disputed this payment with their bank: it cannot be refunded."
 )
-NOT_CAPTURABLE = ApiError(409, "payment_not_capturable", "Only a payment on hold can be captured.")
-NOT_CANCELABLE = ApiError(409, "payment_not_cancelable", "Only a payment that has not moved money can be canceled.")
-PAYMENT_DISPUTED = ApiError(
-    409, "payment_disputed", "The cardholder disputed this payment with their bank: it cannot be refunded."
-)
-REFUND_LIMIT_REACHED = ApiError(
-    409,
+REFUND_LIMIT_REACHED = Conflict(
     "refund_limit_reached",
     f"This payment already has {MAX_REFUNDS_PER_PAYMENT} refunds, the most one payment can have.",
 )
@@ -80,107 +85,37 @@ class ProviderAnswer:
     refused: bool = False  # refused as a whole
 
 
-def new_lease() -> str:
-    """The id of one request's provider call (made at request time, never before a snapshot)."""
-    return uuid.uuid4().hex
-
-
-def take_lease(payment: Payment, lease: str, *, count_attempt: bool = False) -> Change | None:
-    """The provider-call lease for ``lease``: one request at a time talks to the provider about a
-    payment. Nothing to change if it is already ours (a write whose answer was lost and retried);
-    409 while another request may still be talking to the provider."""
-    if payment.lease_holder == lease:
+def failure_of(payment: Payment) -> DomainError | None:
+    """Why a failed payment failed, as the client is told: a field the provider refused (invalid), the
+    request refused as a whole or never sent (nothing the client chose: a provider error), else the
+    card's decline. None for a payment that has not failed."""
+    if payment.status != "failed":
         return None
-    if payment.lease_until is not None and clock.epoch_seconds() < payment.lease_until:
-        raise PROVIDER_CALL_IN_PROGRESS
-    attempts = payment.provider_attempts + (1 if count_attempt else 0)
-    return Change(stamped(payment, provider_attempts=attempts, **leased(lease)))
-
-
-def claim_confirmation(lease: str) -> Callable[[Payment], Change | None]:
-    """Counts one attempt to create the intent and takes the lease for it; nothing when there is
-    nothing to confirm (the payment moved on, or an intent is already linked)."""
-
-    def claim(payment: Payment) -> Change | None:
-        if payment.status != "processing" or payment.provider_payment_id is not None:
-            return None
-        return take_lease(payment, lease, count_attempt=True)
-
-    return claim
-
-
-def leased(lease: str) -> dict[str, Any]:
-    return {"lease_holder": lease, "lease_until": clock.epoch_seconds() + LEASE_SECONDS}
-
-
-def unleased(change: Change | None, current: Payment, lease: str) -> Change | None:
-    """``change`` with the lease ended (or, with no change, just the lease ended if still ours)."""
-    if change is None:
-        return release_lease(lease)(current)
-    if change.payment.lease_holder == lease:
-        change.payment.lease_holder = change.payment.lease_until = None
-    return change
-
-
-def release_lease(lease: str) -> Callable[[Payment], Change | None]:
-    """Ends the lease if it is still this request's."""
-
-    def release(payment: Payment) -> Change | None:
-        if payment.lease_holder != lease:
-            return None
-        return Change(stamped(payment, lease_holder=None, lease_until=None))
-
-    return release
-
-
-def failed_outcome(payment: Payment, request_id: str) -> Outcome:
-    """A failed payment's answer: 422 if the provider refused a field of the request, 502 if it refused
-    the request as a whole (nothing the client chose: our account or our call), else 402 declined."""
     if payment.provider_refused or payment.decline_code == NEVER_REACHED_PROVIDER:
-        # Nothing the client chose: our call was refused, or never reached the provider (reconciler).
-        failure = ProviderFailed()
-        return {
-            "status": failure.status,
-            "body": {"error": {"code": failure.code, "message": failure.message, "request_id": request_id}},
-        }
+        return ProviderFailed()
     if payment.rejected_field:
-        return {
-            "status": 422,
-            "body": {
-                "error": {
-                    "code": "validation_error",
-                    "message": "The request is not valid.",
-                    "request_id": request_id,
-                    "details": [{"field": payment.rejected_field, "message": "Refused by the payment provider."}],
-                }
-            },
-        }
-    return {
-        "status": 402,
-        "body": {
-            "error": {
-                "code": "payment_declined",
-                "message": "The card was declined.",
-                "request_id": request_id,
-                "decline_code": payment.decline_code or "card_declined",
-            }
-        },
-    }
+        return RequestValidationError(
+            [{"field": payment.rejected_field, "message": "Refused by the payment provider."}]
+        )
+    return Declined(
+        "payment_declined", "The card was declined.", extra={"decline_code": payment.decline_code or "card_declined"}
+    )
 
 
 class PaymentService:
-    def __init__(
-        self,
-        repository: PaymentRepository,
-        gateway: PaymentGateway,
-        otp_threshold: int,
-        on_requires_otp: Callable[[Payment], Any] | None = None,
-    ) -> None:
+    """The payment operations, on a store of payments and the providers that hold them: a new payment
+    goes to the default provider; everything after (confirm, capture, cancel, refunds) to the one that
+    the payment names. Large payments wait for a one-time code (``otp``) before any money moves."""
+
+    def __init__(self, repository: PaymentStore, providers: Providers, otp: OtpService, otp_threshold: int) -> None:
         self.repository = repository
-        self.gateway = gateway
+        self.providers = providers
+        self.otp = otp
         self.otp_threshold = otp_threshold
-        # Sends the first one-time code of a payment that waits for one (wired to OtpService.send).
-        self.on_requires_otp: Callable[[Payment], Any] = on_requires_otp or (lambda _payment: None)
+
+    def gateway(self, payment: Payment) -> PaymentGateway:
+        """The provider that holds ``payment``."""
+        return self.providers[payment.provider]
 
     # --- reads -----------------------------------------------------------------------------------
     def get(self, user_id: str, payment_id: str) -> Payment:
@@ -196,8 +131,14 @@ class PaymentService:
         return payment
 
     # --- create ----------------------------------------------------------------------------------
-    def create(self, user_id: str, request: CreatePaymentRequest, idempotency_key: str, request_id: str) -> Outcome:
+    def create(self, user_id: str, request: CreatePaymentRequest, idempotency_key: str) -> Payment:
+        """The payment, created once per key; a failed one says why with ``failure_of``."""
         now = clock.iso(clock.now())
+        provider = self.providers[self.providers.default]
+        # What the provider would refuse is refused here, field by field, before anything is stored.
+        problems = provider.request_problems(payment_method=request.payment_method, metadata=request.metadata)
+        if problems:
+            raise RequestValidationError(problems)
         request_fingerprint = fingerprint(request.model_dump(mode="json"))
         status: Literal["requires_otp", "processing"] = (
             "requires_otp" if request.amount >= self.otp_threshold else "processing"
@@ -217,7 +158,7 @@ class PaymentService:
             capture_method=request.capture_method,
             payment_method=request.payment_method,
             request_fingerprint=request_fingerprint,
-            provider=self.gateway.name,
+            provider=provider.name,
             created_at=now,
             updated_at=now,
         )
@@ -231,12 +172,10 @@ class PaymentService:
                 raise KEY_REUSED
             payment = existing
         if payment.status == "requires_otp":
-            self.on_requires_otp(payment)
+            self.otp.send(payment, first=True)
         elif payment.status == "processing" and payment.provider_payment_id is None:
             payment = self.confirm(payment, lease=lease if created else None)
-        if payment.status == "failed":
-            return failed_outcome(payment, request_id)
-        return {"status": 201, "body": payment.public()}
+        return payment
 
     def confirm(self, payment: Payment, *, lease: str | None = None) -> Payment:
         """Creates and confirms the provider's intent, exactly once per payment.
@@ -270,13 +209,14 @@ class PaymentService:
     def _ask_provider(self, payment: Payment, *, look_first: bool) -> ProviderAnswer:
         """The provider's intent for ``payment``: the one an earlier attempt made (``look_first``), else
         a new one. A decline or a refusal is an answer too (an intent that needs another method)."""
-        intent = self.gateway.find_intent(payment.payment_id) if look_first else None
+        gateway = self.gateway(payment)
+        intent = gateway.find_intent(payment.payment_id) if look_first else None
         if intent is not None:
             return ProviderAnswer(intent)
-        unpaid = ProviderIntent(id="", status="requires_payment_method", amount=payment.amount)
+        unpaid = ProviderIntent(id="", status="failed", amount=payment.amount)
         try:
             return ProviderAnswer(
-                self.gateway.create_intent(
+                gateway.create_intent(
                     amount=payment.amount,
                     currency=payment.currency,
                     payment_method=payment.payment_method,
@@ -298,14 +238,14 @@ class PaymentService:
             return ProviderAnswer(unpaid, refused=True)
         except ProviderUnavailable:
             # The provider may have processed the call before the connection broke: look first.
-            intent = self.gateway.find_intent(payment.payment_id)
+            intent = gateway.find_intent(payment.payment_id)
             if intent is None:
                 raise
             logger.warning("recovered an intent after a lost answer", extra={"payment_id": payment.payment_id})
             return ProviderAnswer(intent)
 
     # --- capture and cancel ----------------------------------------------------------------------
-    def capture(self, user_id: str, payment_id: str, request: CaptureRequest, idempotency_key: str) -> Outcome:
+    def capture(self, user_id: str, payment_id: str, request: CaptureRequest, idempotency_key: str) -> Payment:
         payment = self.get(user_id, payment_id)
         if not capturable(payment):
             raise NOT_CAPTURABLE
@@ -319,7 +259,10 @@ class PaymentService:
         # this one failed there) is not refused by the provider as a reused key.
         stripe_key = operation_id("cap", user_id, payment_id, idempotency_key)
         intent, answered = self._call_under_lease(
-            payment, lease, lambda intent_id: self.gateway.capture(intent_id, request.amount, stripe_key), "succeeded"
+            payment,
+            lease,
+            lambda intent_id: self.gateway(payment).capture(intent_id, request.amount, stripe_key),
+            "succeeded",
         )
 
         def apply(current: Payment) -> Change | None:
@@ -332,9 +275,9 @@ class PaymentService:
         payment = self._update(user_id, payment_id, apply)
         if payment.status in lifecycle.FINAL:  # the hold had ended at the provider
             raise NOT_CAPTURABLE
-        return {"status": 200, "body": payment.public()}
+        return payment
 
-    def cancel(self, user_id: str, payment_id: str, idempotency_key: str) -> Outcome:
+    def cancel(self, user_id: str, payment_id: str, idempotency_key: str) -> Payment:
         payment = self.get(user_id, payment_id)
         if not cancelable(payment):
             raise NOT_CANCELABLE
@@ -343,17 +286,17 @@ class PaymentService:
             payment = self._claim_lease(payment, lease, cancelable, NOT_CANCELABLE)
             stripe_key = operation_id("can", user_id, payment_id, idempotency_key)
             intent, _ = self._call_under_lease(
-                payment, lease, lambda intent_id: self.gateway.cancel(intent_id, stripe_key), "canceled"
+                payment, lease, lambda intent_id: self.gateway(payment).cancel(intent_id, stripe_key), "canceled"
             )
             payment = self._update(user_id, payment_id, lambda p: unleased(intent_change(p, intent), p, lease))
         else:
             payment = self._update(user_id, payment_id, cancel_locally)
         if payment.status != "canceled":
             raise NOT_CANCELABLE
-        return {"status": 200, "body": payment.public()}
+        return payment
 
     def _claim_lease(
-        self, payment: Payment, lease: str, eligible: Callable[[Payment], bool], refusal: ApiError
+        self, payment: Payment, lease: str, eligible: Callable[[Payment], bool], refusal: DomainError
     ) -> Payment:
         """The payment with this request's provider-call lease, if it is still ``eligible``."""
 
@@ -374,9 +317,9 @@ class PaymentService:
         intent_id = payment.provider_payment_id or ""
         try:
             return call(intent_id), True
-        except ApiError:
+        except DomainError:
             with self._lease_ended_on_error(payment, lease):
-                intent = self.gateway.retrieve_intent(intent_id)
+                intent = self.gateway(payment).retrieve_intent(intent_id)
                 if intent.status != reached and not self._moved_on(payment, intent):
                     raise
             return intent, False
@@ -387,7 +330,7 @@ class PaymentService:
         what the attempt may have made before it acts)."""
         try:
             yield
-        except ApiError:
+        except DomainError:
             self._update(payment.user_id, payment.payment_id, release_lease(lease))
             raise
 
@@ -399,7 +342,7 @@ class PaymentService:
         return updated.status != payment.status
 
     # --- refunds ---------------------------------------------------------------------------------
-    def refund(self, user_id: str, payment_id: str, request: RefundRequest, idempotency_key: str) -> Outcome:
+    def refund(self, user_id: str, payment_id: str, request: RefundRequest, idempotency_key: str) -> Refund:
         refund_id = operation_id("ref", user_id, payment_id, idempotency_key)
         request_fingerprint = fingerprint(request.model_dump(mode="json"))
 
@@ -410,7 +353,7 @@ class PaymentService:
                     raise KEY_REUSED  # the same key for another refund, after its record expired
                 return None  # reserved by an earlier attempt of this same operation
             if payment.status not in lifecycle.MONEY_MOVED:
-                raise ApiError(409, "payment_not_refundable", "Only a succeeded payment can be refunded.")
+                raise Conflict("payment_not_refundable", "Only a succeeded payment can be refunded.")
             if payment.dispute is not None and payment.dispute.status != "won":
                 # The provider refuses it (charge_disputed): the cardholder's bank is returning the money.
                 raise PAYMENT_DISPUTED
@@ -418,8 +361,7 @@ class PaymentService:
             remaining = payment.amount_captured - payment.amount_reserved
             amount = request.amount if request.amount is not None else remaining
             if amount <= 0 or amount > remaining:
-                raise ApiError(
-                    409,
+                raise Conflict(
                     "refund_exceeds_remaining",
                     "The refund would exceed what remains of the captured amount.",
                     extra={"amount_remaining": max(remaining, 0)},
@@ -442,15 +384,12 @@ class PaymentService:
         refund = payment.refunds[refund_id]
         if refund.provider_refund_id is None and refund.status == "pending":
             payment = self._send_refund(payment, refund)
-        return {"status": 201, "body": payment.refunds[refund_id].public()}
+        return payment.refunds[refund_id]
 
     def _send_refund(self, payment: Payment, refund: Refund) -> Payment:
         assert payment.provider_payment_id
-        found = (
-            self.gateway.find_refund(payment.provider_payment_id, refund.refund_id)
-            if refund.provider_attempts
-            else None
-        )
+        gateway = self.gateway(payment)
+        found = gateway.find_refund(payment.provider_payment_id, refund.refund_id) if refund.provider_attempts else None
         if found is None:
 
             def count_attempt(current: Payment) -> Change:
@@ -460,7 +399,7 @@ class PaymentService:
 
             payment = self._update(payment.user_id, payment.payment_id, count_attempt)
             try:
-                found = self.gateway.refund(
+                found = gateway.refund(
                     payment.provider_payment_id or "",
                     refund.amount,
                     refund.reason,
@@ -468,7 +407,7 @@ class PaymentService:
                     f"{refund.refund_id}-create",
                 )
             except ProviderUnavailable:
-                found = self.gateway.find_refund(payment.provider_payment_id or "", refund.refund_id)
+                found = gateway.find_refund(payment.provider_payment_id or "", refund.refund_id)
                 if found is None:
                     raise
             except (ProviderRejected, ProviderRefused):
@@ -484,3 +423,33 @@ class PaymentService:
             payment.payment_id,
             lambda p: refund_change(p, refund.refund_id, provider_refund.status, provider_refund.id),
         )
+
+    # --- one-time codes --------------------------------------------------------------------------
+    def verify_code(self, payment: Payment, code: str) -> Payment:
+        """A guess at the code of a payment waiting for one: the right code confirms it with the
+        provider; the fifth wrong one cancels it."""
+        if payment.status == "processing" and payment.provider_payment_id is None:
+            return self.confirm(payment)  # a verified code whose confirmation was interrupted
+        if payment.status != "requires_otp":
+            raise OTP_NOT_REQUIRED
+        if self.otp.check(payment, code) == "too_many":
+            self.repository.update(payment.user_id, payment.payment_id, cancel_locally)
+            raise TOO_MANY_ATTEMPTS
+        return self._start_confirming(payment)
+
+    def _start_confirming(self, payment: Payment) -> Payment:
+        """Moves a payment whose right code was used to ``processing`` and confirms it."""
+        lease = new_lease()
+
+        def start_confirming(current: Payment) -> Change | None:
+            if current.status != "requires_otp":
+                return None  # canceled meanwhile (no money may move), or our own move already applied
+            # The move carries the first provider attempt and its lease, as a direct payment's creation does.
+            return Change(
+                stamped(current, status="processing", provider_attempts=current.provider_attempts + 1, **leased(lease))
+            )
+
+        stored = self.repository.update(payment.user_id, payment.payment_id, start_confirming)
+        if stored is None or stored.status != "processing" or stored.lease_holder != lease:
+            raise OTP_NOT_REQUIRED
+        return self.confirm(stored, lease=lease)

@@ -15,11 +15,10 @@ from typing import Any, get_args
 
 from payments_core import clock
 from payments_core.observability import logger, metrics
-from payments_core.outbox import EVENT_FOR_STATUS
 from payments_core.payments import lifecycle
-from payments_core.payments.gateway import ProviderDispute, ProviderIntent, ProviderRefund
-from payments_core.payments.models import Dispute, Payment, Refund, RefundReason
-from payments_core.payments.repository import Change
+from payments_core.payments.models import Change, Dispute, Payment, Refund, RefundReason
+from payments_core.payments.outbox import EVENT_FOR_STATUS
+from payments_core.payments.provider import ProviderDispute, ProviderIntent, ProviderRefund
 
 # A payment's refunds live in its item (one conditional write keeps them within the captured amount),
 # and a DynamoDB item holds at most 400 KB: about 1,000 refunds. The cap keeps the largest payment
@@ -27,14 +26,8 @@ from payments_core.payments.repository import Change
 MAX_REFUNDS_PER_PAYMENT = 100
 
 _REFUND_REASONS: frozenset[str] = frozenset(get_args(RefundReason))
-# A provider refund's status as ours; a refund that needs the customer to act is still pending.
-_REFUND_STATUS = {
-    "pending": "pending",
-    "requires_action": "pending",
-    "succeeded": "succeeded",
-    "failed": "failed",
-    "canceled": "failed",
-}
+# A provider refund's status (each provider maps its own onto these) as a refund's of ours.
+_REFUND_STATUS = {"pending": "pending", "succeeded": "succeeded", "failed": "failed"}
 
 
 def operation_id(prefix: str, *parts: str) -> str:
@@ -55,7 +48,7 @@ def mismatch(payment_id: str, problem: str, **fields: Any) -> None:
 # --- the intent ------------------------------------------------------------------------------------
 def intent_change(payment: Payment, intent: ProviderIntent, *, decline_code: str | None = None) -> Change | None:
     """What the provider's view of the intent changes in ours; None when nothing moves forward."""
-    new_status = lifecycle.from_provider(intent.status)
+    new_status = None if intent.status == "pending" else intent.status
     updates: dict[str, Any] = {}
     if payment.provider_payment_id is None:
         updates["provider_payment_id"] = intent.id

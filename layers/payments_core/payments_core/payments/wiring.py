@@ -1,33 +1,52 @@
-"""The production wiring of the payment service, built once per container on first use."""
+"""The production wiring of the payments domain, built once per container on first use: the store,
+the providers by name (a payment's operations go to the provider that created it), one-time codes
+and their emails. The only module that names a concrete provider."""
 
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
 
-from payments_core.config import get_secret, get_settings
-from payments_core.payments.gateway import default_gateway
+from payments_core.aws import get_secret
+from payments_core.config import get_settings
+from payments_core.notifications import send_email
+from payments_core.payments.otp import OtpCodeStore, OtpService
+from payments_core.payments.provider import PaymentGateway, Providers
 from payments_core.payments.repository import payment_repository
 from payments_core.payments.service import PaymentService
+from payments_core.payments.webhook import WebhookProcessor
 
-if TYPE_CHECKING:
-    from payments_core.otp import OtpService
+
+def stripe_gateway() -> PaymentGateway:
+    from payments_core.payments.providers.stripe.gateway import StripeGateway
+
+    return StripeGateway(get_secret("STRIPE_SECRET_KEY"), get_settings().stripe_api_base)
+
+
+@functools.cache
+def providers() -> Providers:
+    """Every provider this deployment can use; new payments go to Stripe."""
+    return Providers({"stripe": stripe_gateway}, default="stripe")
+
+
+@functools.cache
+def otp_service() -> OtpService:
+    settings = get_settings()
+
+    def mail(user_id: str, subject: str, body: str) -> bool:
+        return send_email(
+            table_name=settings.table_name, sender=settings.email_sender, user_id=user_id, subject=subject, body=body
+        )
+
+    return OtpService(OtpCodeStore(settings.table_name), pepper=get_secret("OTP_PEPPER"), mailer=mail)
 
 
 @functools.cache
 def payment_service() -> PaymentService:
-    service = PaymentService(payment_repository(), default_gateway(), get_settings().otp_threshold_amount)
-    service.on_requires_otp = lambda payment: otp_service(service).send(payment, first=True)
-    return service
+    return PaymentService(payment_repository(), providers(), otp_service(), get_settings().otp_threshold_amount)
 
 
-def otp_service(payments: PaymentService | None = None) -> OtpService:
-    from payments_core.otp import OtpService
-
-    settings = get_settings()
-    return OtpService(
-        (lambda: payments) if payments is not None else payment_service,
-        table_name=settings.table_name,
-        pepper=get_secret("OTP_PEPPER"),
-        sender=settings.email_sender,
-    )
+@functools.cache
+def webhook_processor(provider: str = "stripe") -> WebhookProcessor:
+    """The webhook processor of one provider's deliveries (no payment service: the webhook neither
+    creates nor refunds, so it loads no idempotency layer)."""
+    return WebhookProcessor(payment_repository(), providers()[provider])

@@ -1,161 +1,60 @@
-"""The payment provider behind a small interface, so another provider could stand beside Stripe.
-
-Every mutating call carries an idempotency key derived from our own stored operation id. Because a
-provider may not honour such keys (localstripe ignores them), the operations also look for what an
-earlier, interrupted attempt created before creating again (``find_intent``, ``find_refund``).
-"""
+"""Stripe behind the provider seam (``payments.provider``): requests at the pinned API version,
+Stripe's objects, statuses and errors mapped onto the neutral facts the domain understands."""
 
 from __future__ import annotations
 
-import functools
-from typing import Any, Protocol
+import re
+from typing import Any
 
-from pydantic import BaseModel
-
-from payments_core.config import get_secret, get_settings
-from payments_core.errors import ApiError
 from payments_core.observability import logger
+from payments_core.payments.provider import (
+    IntentStatus,
+    PaymentDeclined,
+    ProviderCharge,
+    ProviderDispute,
+    ProviderFailed,
+    ProviderIntent,
+    ProviderRefund,
+    ProviderRefundStatus,
+    ProviderRefused,
+    ProviderRejected,
+    ProviderUnavailable,
+)
+from payments_core.payments.providers.stripe.sdk import (
+    ALLOWED_PAYMENT_METHOD_TYPES,
+    STRIPE_API_VERSION,
+    STRIPE_NETWORK_RETRIES,
+    STRIPE_TIMEOUT,
+)
 
-# The Stripe API version every call is made at, pinned here rather than left to the SDK's default, so an
-# SDK upgrade that moves it is a visible change (tests/unit/test_stripe_version.py) and a reviewed one:
-# parameters come and go between versions (endive removed payment_method_types from PaymentIntents).
-STRIPE_API_VERSION = "2026-10-28.endive"
-# Card only, confirmed on the server: a card's 3-D Secure is a next action, never a redirect.
-# (payment_method_types is refused at this version with payment_method_types_no_longer_supported.)
-ALLOWED_PAYMENT_METHOD_TYPES = ["card"]
-
-# Stripe calls must finish inside the Lambda timeout (20 s): 2 tries x (2 s connect + 6 s read) + backoff.
-STRIPE_TIMEOUT = (2.0, 6.0)
-STRIPE_NETWORK_RETRIES = 1
-
-
-class ProviderIntent(BaseModel):
-    id: str
-    status: str
-    amount: int
-    currency: str | None = None
-    amount_received: int = 0
-    next_action: dict[str, Any] | None = None
-    client_secret: str | None = None
-    metadata: dict[str, str] = {}
-    # Why the provider canceled it ("automatic": a hold released after its authorisation expired).
-    cancellation_reason: str | None = None
-    decline_code: str | None = None  # of its last failed attempt
-
-
-class ProviderRefund(BaseModel):
-    id: str
-    status: str
-    amount: int
-    currency: str | None = None
-    payment_intent: str | None = None
-    reason: str | None = None
-    failure_reason: str | None = None
-    created: int | None = None
-    metadata: dict[str, str] = {}
-    charge: str | None = None
-
-
-class ProviderDispute(BaseModel):
-    """A dispute (chargeback) as the provider holds it now: the money it took from the merchant's
-    balance (``withdrawn``) and gave back (``reinstated``), each as a positive amount."""
-
-    id: str
-    status: str
-    amount: int
-    currency: str | None = None
-    reason: str | None = None
-    payment_intent: str | None = None
-    withdrawn: int = 0
-    reinstated: int = 0
-    created: int | None = None
-
-
-class ProviderCharge(BaseModel):
-    """A charge as the provider holds it: what it captured and refunded, for the daily report."""
-
-    id: str
-    amount: int
-    amount_captured: int = 0
-    amount_refunded: int = 0
-    captured: bool = False
-    status: str = ""
-    currency: str | None = None
-    payment_intent: str | None = None
-    created: int | None = None
-
-
-class PaymentDeclined(Exception):
-    def __init__(self, decline_code: str, intent_id: str | None) -> None:
-        super().__init__(decline_code)
-        self.decline_code = decline_code
-        self.intent_id = intent_id
-
-
-class ProviderRejected(Exception):
-    """The provider refused the request as invalid (an unknown payment method, a currency it does not
-    take, an amount under its minimum): nothing was created there."""
-
-    def __init__(self, field: str) -> None:
-        super().__init__(field)
-        self.field = field
-
-
-class ProviderUnavailable(ApiError):
-    """The provider could not be reached, or may have processed the call without our seeing the answer."""
-
-    def __init__(self) -> None:
-        super().__init__(503, "provider_unavailable", "The payment provider is unavailable. Retry later.")
-
-
-class ProviderFailed(ApiError):
-    def __init__(self) -> None:
-        super().__init__(502, "provider_error", "The payment provider returned an error.")
-
-
-class ProviderRefused(ProviderFailed):
-    """The provider answered that the request itself is invalid (a 4xx other than for a field the
-    client chose, e.g. a charge already refunded through Stripe's dashboard): nothing was created
-    there, and sending it again would be refused again. Callers that can record that outcome do;
-    others answer 502 as for any provider error."""
-
-
-class PaymentGateway(Protocol):
-    name: str
-
-    def create_intent(
-        self,
-        *,
-        amount: int,
-        currency: str,
-        payment_method: str,
-        capture_method: str,
-        description: str | None,
-        metadata: dict[str, str],
-        idempotency_key: str,
-    ) -> ProviderIntent: ...
-
-    def find_intent(self, payment_id: str) -> ProviderIntent | None: ...
-
-    def retrieve_intent(self, intent_id: str) -> ProviderIntent: ...
-
-    def capture(self, intent_id: str, amount: int | None, idempotency_key: str) -> ProviderIntent: ...
-
-    def cancel(self, intent_id: str, idempotency_key: str) -> ProviderIntent: ...
-
-    def refund(
-        self, intent_id: str, amount: int, reason: str | None, metadata: dict[str, str], idempotency_key: str
-    ) -> ProviderRefund: ...
-
-    def find_refund(self, intent_id: str, refund_id: str) -> ProviderRefund | None: ...
-
-    def list_refunds(self, intent_id: str) -> list[ProviderRefund]: ...
-
-    def retrieve_dispute(self, dispute_id: str) -> ProviderDispute: ...
+NAME = "stripe"
+# A PaymentIntent's status in our words; "requires_payment_method" after a confirmation attempt is a
+# failed attempt, "requires_confirmation" changes nothing.
+INTENT_STATUS: dict[str, IntentStatus] = {
+    "requires_payment_method": "failed",
+    "requires_confirmation": "pending",
+    "requires_action": "requires_action",
+    "processing": "processing",
+    "requires_capture": "requires_capture",
+    "succeeded": "succeeded",
+    "canceled": "canceled",
+}
+REFUND_STATUS: dict[str, ProviderRefundStatus] = {
+    "pending": "pending",
+    "requires_action": "pending",
+    "succeeded": "succeeded",
+    "failed": "failed",
+    "canceled": "failed",
+}
+# Stripe's payment method ids, and its metadata limits: keys of at most 40 characters without square
+# brackets, values of at most 500, at most 50 keys (we add three of our own ids).
+PAYMENT_METHOD_ID = re.compile(r"^pm_[A-Za-z0-9_]{1,250}$")
+METADATA_KEY = re.compile(r"^[^\[\]]{1,40}$")
+METADATA_VALUE_MAX = 500
 
 
 class StripeGateway:
-    name = "stripe"
+    name = NAME
 
     def __init__(self, api_key: str, api_base: str | None = None, http_client: Any = None) -> None:
         import stripe  # only payment functions pay for importing the SDK
@@ -222,7 +121,7 @@ class StripeGateway:
         error = data.get("last_payment_error") or {}
         return ProviderIntent(
             id=data["id"],
-            status=data["status"],
+            status=INTENT_STATUS.get(str(data.get("status")), "pending"),
             amount=int(data.get("amount") or 0),
             currency=data.get("currency"),
             amount_received=int(data.get("amount_received") or 0),
@@ -238,7 +137,7 @@ class StripeGateway:
         data = cls._data(obj)
         return ProviderRefund(
             id=data["id"],
-            status=str(data.get("status") or "pending"),
+            status=REFUND_STATUS.get(str(data.get("status")), "pending"),
             amount=int(data.get("amount") or 0),
             currency=data.get("currency"),
             payment_intent=cls._id_of(data.get("payment_intent")),
@@ -266,6 +165,24 @@ class StripeGateway:
             reinstated=sum(amount for amount in moved if amount > 0),
             created=data.get("created"),
         )
+
+    def request_problems(self, *, payment_method: str, metadata: dict[str, str]) -> list[dict[str, str]]:
+        problems = []
+        if not PAYMENT_METHOD_ID.match(payment_method):
+            problems.append({"field": "payment_method", "message": "Not a Stripe payment method id (pm_...)."})
+        for key, value in metadata.items():
+            if not METADATA_KEY.match(key):
+                problems.append(
+                    {
+                        "field": f"metadata.{key[:40]}",
+                        "message": "Stripe takes keys of 1 to 40 characters without square brackets.",
+                    }
+                )
+            elif len(value) > METADATA_VALUE_MAX:
+                problems.append(
+                    {"field": f"metadata.{key}", "message": "Stripe takes values of at most 500 characters."}
+                )
+        return problems
 
     def create_intent(
         self,
@@ -396,40 +313,3 @@ class StripeGateway:
 
     def list_disputes_between(self, start: int, end: int) -> list[ProviderDispute]:
         return [self._dispute(obj) for obj in self._created_between(self.client.v1.disputes, start, end)]
-
-
-class ReportingGateway(Protocol):
-    """What the daily reconciliation report reads from the provider: one day's objects."""
-
-    def list_charges(self, start: int, end: int) -> list[ProviderCharge]: ...
-
-    def retrieve_charge_intent(self, charge_id: str) -> str | None: ...
-
-    def list_refunds_between(self, start: int, end: int) -> list[ProviderRefund]: ...
-
-    def list_disputes_between(self, start: int, end: int) -> list[ProviderDispute]: ...
-
-    def retrieve_intent(self, intent_id: str) -> ProviderIntent: ...
-
-
-@functools.cache
-def load_stripe_sdk() -> None:
-    """Imports the Stripe SDK with the modules it loads lazily on first use (client services, error
-    classes, webhook verification): one-time work for SnapStart's snapshot, and for the local stack,
-    where concurrent first uses of a lazy import in one process could race."""
-    import stripe
-
-    client = stripe.StripeClient("sk_test_unused", http_client=stripe.RequestsClient())
-    _ = (
-        client.v1.payment_intents,
-        client.v1.refunds,
-        client.v1.disputes,
-        client.v1.charges,
-        stripe.WebhookSignature,
-        stripe.SignatureVerificationError,
-    )
-    _ = (stripe.CardError, stripe.APIConnectionError, stripe.RateLimitError, stripe.InvalidRequestError)
-
-
-def default_gateway() -> PaymentGateway:
-    return StripeGateway(get_secret("STRIPE_SECRET_KEY"), get_settings().stripe_api_base)

@@ -8,7 +8,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from payments_core import clock
+from payments_core import clock, keys
 from payments_core.dynamo import to_item
 
 if TYPE_CHECKING:
@@ -30,7 +30,6 @@ DetailType = Literal[
 ]
 EVENT_SOURCE = "payments"
 EVENT_VERSION = 1
-OUTBOX_PREFIX = "OUTBOX#"
 OUTBOX_RETENTION = timedelta(days=7)
 
 EVENT_FOR_STATUS: dict[str, DetailType] = {
@@ -62,8 +61,7 @@ def outbox_put(table_name: str, detail_type: str, payment: Payment, refund: Refu
             "TableName": table_name,
             "Item": to_item(
                 {
-                    "PK": OUTBOX_PREFIX + detail["event_id"],
-                    "SK": "OUTBOX",
+                    **keys.outbox(detail["event_id"]),
                     "detail_type": detail_type,
                     "detail": json.dumps(detail, separators=(",", ":")),
                     "ttl": int((now + OUTBOX_RETENTION).timestamp()),

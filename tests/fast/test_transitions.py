@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from payments_core.events import PaymentEventDetail, moved_amount, movement_of
-from payments_core.outbox import event_detail
-from payments_core.payments.gateway import ProviderDispute, ProviderIntent, ProviderRefund
 from payments_core.payments.models import Payment, Refund
+from payments_core.payments.outbox import event_detail
+from payments_core.payments.provider import ProviderDispute, ProviderIntent, ProviderRefund
 from payments_core.payments.transitions import (
     NotRecordableYet,
     ProviderState,

@@ -1,0 +1,218 @@
+"""One-time codes for large payments (NIST SP 800-63B, OWASP MFA cheat sheet).
+
+A code is 6 digits from ``secrets``, lives 5 minutes, is used once, and is stored only as an HMAC
+keyed with a pepper (a secret outside the table). ``USER#<user> / OTP#<payment>`` holds the hash,
+its expiry, the attempts made and the recent send times (``OtpCodeStore``). Each guess first claims
+an attempt with a conditional update (``attempts < 5``), so however many guesses arrive at once, at
+most five are ever checked; the fifth wrong one cancels the payment (``PaymentService.verify_code``).
+Attempts count per payment, not per code, so re-sending does not buy more guesses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, Protocol
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+from payments_core import clock, keys
+from payments_core.aws import dynamodb_client
+from payments_core.currencies import format_amount
+from payments_core.dynamo import from_item, is_condition_failure, to_item
+from payments_core.errors import BadRequest, Conflict, Gone, TooManyRequests
+from payments_core.observability import logger
+from payments_core.payments.leases import LEASE_SECONDS, PROVIDER_CALL_IN_PROGRESS
+from payments_core.payments.models import Payment
+
+CODE_TTL_SECONDS = 5 * 60
+MAX_ATTEMPTS = 5
+MAX_SENDS = 3
+SEND_WINDOW_SECONDS = 15 * 60
+CODE_ITEM_TTL_SECONDS = 7 * 24 * 3600
+
+OTP_NOT_REQUIRED = Conflict("otp_not_required", "This payment is not waiting for a one-time code.")
+OTP_EXPIRED = Gone("otp_expired", "The code has expired. Ask for a new one.")
+TOO_MANY_ATTEMPTS = TooManyRequests("too_many_attempts", "Too many wrong codes: the payment was canceled.")
+
+# Emails a user: (user_id, subject, body) -> whether the account exists to receive it.
+Mailer = Callable[[str, str, str], bool]
+
+
+class VerifyCodeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"code": "123456"}]})
+
+    code: Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
+
+
+class CodeSentOut(BaseModel):
+    expires_at: str
+
+
+class CodeStore(Protocol):
+    """Where a payment's code is kept (one item per payment)."""
+
+    def load(self, user_id: str, payment_id: str) -> dict[str, Any] | None: ...
+
+    def put(self, item: dict[str, Any], *, expected_version: int) -> bool: ...
+
+    def claim_attempt(self, user_id: str, payment_id: str) -> dict[str, Any] | None: ...
+
+    def use(self, user_id: str, payment_id: str, code_hash: str) -> bool: ...
+
+
+class OtpCodeStore:
+    """The codes in the application table, every write conditional."""
+
+    def __init__(self, table_name: str) -> None:
+        self.table_name = table_name
+
+    def load(self, user_id: str, payment_id: str) -> dict[str, Any] | None:
+        response = dynamodb_client().get_item(
+            TableName=self.table_name, Key=to_item(keys.otp(user_id, payment_id)), ConsistentRead=True
+        )
+        return from_item(response["Item"]) if "Item" in response else None
+
+    def put(self, item: dict[str, Any], *, expected_version: int) -> bool:
+        """Stores a fresh code; False if another send changed it since ``expected_version`` was read."""
+        try:
+            dynamodb_client().put_item(
+                TableName=self.table_name,
+                Item=to_item(item),
+                ConditionExpression="attribute_not_exists(PK) OR version = :version",
+                ExpressionAttributeValues=to_item({":version": expected_version}),
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    def claim_attempt(self, user_id: str, payment_id: str) -> dict[str, Any] | None:
+        """Counts one attempt atomically; the item after it, or None once the limit is reached (or
+        there is no code, or it was used)."""
+        try:
+            response = dynamodb_client().update_item(
+                TableName=self.table_name,
+                Key=to_item(keys.otp(user_id, payment_id)),
+                # The version moves too, so a concurrent send (conditional on it) reads the attempt.
+                UpdateExpression="SET attempts = attempts + :one, version = version + :one",
+                ConditionExpression="attribute_exists(PK) AND attempts < :max AND attribute_not_exists(used_at)",
+                ExpressionAttributeValues=to_item({":one": 1, ":max": MAX_ATTEMPTS}),
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                return None
+            raise
+        return from_item(response["Attributes"])
+
+    def use(self, user_id: str, payment_id: str, code_hash: str) -> bool:
+        try:
+            dynamodb_client().update_item(
+                TableName=self.table_name,
+                Key=to_item(keys.otp(user_id, payment_id)),
+                UpdateExpression="SET used_at = :now, version = version + :one",
+                ConditionExpression="attribute_not_exists(used_at) AND code_hash = :hash",
+                ExpressionAttributeValues=to_item({":now": clock.epoch_seconds(), ":hash": code_hash, ":one": 1}),
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
+
+
+class OtpService:
+    """Sends codes and checks guesses. Knows nothing of the provider: sending needs neither the
+    payment service nor the Stripe key (which OtpSendFunction is not granted)."""
+
+    def __init__(self, codes: CodeStore, *, pepper: str, mailer: Mailer) -> None:
+        self.codes = codes
+        self._pepper = pepper.encode()
+        self._mailer = mailer
+
+    def _hash(self, payment_id: str, code: str) -> str:
+        return hmac.new(self._pepper, f"{payment_id}:{code}".encode(), hashlib.sha256).hexdigest()
+
+    # --- send ------------------------------------------------------------------------------------
+    def send(self, payment: Payment, *, first: bool = False) -> int:
+        """Emails a fresh code (the previous one stops working); returns its expiry (epoch seconds)."""
+        if payment.status != "requires_otp":
+            raise OTP_NOT_REQUIRED
+        for _ in range(5):
+            current = self.codes.load(payment.user_id, payment.payment_id)
+            if first and current is not None:
+                return int(current["expires_at"])  # a retried creation: the first code was already sent
+            now = clock.epoch_seconds()
+            recent = [int(t) for t in (current or {}).get("send_times", []) if int(t) > now - SEND_WINDOW_SECONDS]
+            if len(recent) >= MAX_SENDS:
+                raise TooManyRequests(
+                    "rate_limited",
+                    "Too many codes sent for this payment. Try again later.",
+                    retry_after=min(recent) + SEND_WINDOW_SECONDS - now,
+                )
+            code = f"{secrets.randbelow(1_000_000):06d}"
+            version = int((current or {}).get("version", 0))
+            item = {
+                **keys.otp(payment.user_id, payment.payment_id),
+                "code_hash": self._hash(payment.payment_id, code),
+                "expires_at": now + CODE_TTL_SECONDS,
+                "attempts": int((current or {}).get("attempts", 0)),
+                "send_times": [*recent, now],
+                "version": version + 1,
+                "ttl": now + CODE_ITEM_TTL_SECONDS,
+            }
+            if not self.codes.put(item, expected_version=version):
+                continue  # a concurrent send: read again
+            self._email(payment, code)
+            logger.info("one-time code sent", extra={"payment_id": payment.payment_id})
+            return now + CODE_TTL_SECONDS
+        raise Conflict("request_in_progress", "Another code is being sent.", retry_after=1)
+
+    def _email(self, payment: Payment, code: str) -> None:
+        amount = format_amount(payment.amount, payment.currency)  # as receipts show it: "750.00 USD"
+        self._mailer(
+            payment.user_id,
+            "Your code to confirm a payment",
+            f"Your code is {code}. It confirms payment {payment.payment_id} of {amount} and expires in 5 minutes.",
+        )
+
+    # --- check -----------------------------------------------------------------------------------
+    def check(self, payment: Payment, code: str) -> Literal["right", "too_many"]:
+        """One guess at a payment waiting for its code: "right" (the code is now used: the caller moves
+        the payment on), "too_many" (the caller cancels it), or an error to answer."""
+        claimed = self.codes.claim_attempt(payment.user_id, payment.payment_id)
+        if claimed is None:
+            return self._unclaimed(payment, code)
+        attempts, stored_hash = int(claimed["attempts"]), str(claimed["code_hash"])
+        if clock.epoch_seconds() > int(claimed["expires_at"]):
+            raise OTP_EXPIRED
+        if not hmac.compare_digest(stored_hash, self._hash(payment.payment_id, code)):
+            if attempts >= MAX_ATTEMPTS:
+                return "too_many"
+            raise BadRequest(
+                "invalid_otp", "The code is not right.", extra={"attempts_remaining": MAX_ATTEMPTS - attempts}
+            )
+        if not self.codes.use(payment.user_id, payment.payment_id, stored_hash):
+            raise OTP_NOT_REQUIRED  # a concurrent right guess already used it
+        return "right"
+
+    def _unclaimed(self, payment: Payment, code: str) -> Literal["right", "too_many"]:
+        """Why no attempt could be claimed: only five wrong codes cancel the payment. A code already
+        used while the payment still waits for one means the request that used it is moving it on,
+        or died between the two writes; the same right code resumes it once that request cannot be
+        alive (the lease's span), rather than leaving the payment waiting on a code no one can use."""
+        current = self.codes.load(payment.user_id, payment.payment_id)
+        if current is None:  # no code was stored (its first send was cut short)
+            raise OTP_EXPIRED
+        if "used_at" in current:
+            if not hmac.compare_digest(str(current["code_hash"]), self._hash(payment.payment_id, code)):
+                raise OTP_NOT_REQUIRED  # a guess after the right code: that request confirms the payment
+            if int(current["used_at"]) + LEASE_SECONDS > clock.epoch_seconds():
+                raise PROVIDER_CALL_IN_PROGRESS
+            return "right"
+        return "too_many"

@@ -1,0 +1,228 @@
+"""The seam between the payments domain and a payment provider: the protocol every provider
+implements and the neutral facts it answers with. The domain sees only these; each provider's package
+(``payments.providers.<name>``) maps its own requests, responses, statuses, errors and webhook events
+onto them. Which provider serves a payment is its ``provider`` field (``Providers``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel
+
+from payments_core.errors import ProviderError, ProviderUnavailable
+
+__all__ = [
+    "IntentStatus",
+    "Notice",
+    "PaymentDeclined",
+    "PaymentGateway",
+    "ProviderCharge",
+    "ProviderDispute",
+    "ProviderFailed",
+    "ProviderIntent",
+    "ProviderRefund",
+    "ProviderRefused",
+    "ProviderRejected",
+    "ProviderUnavailable",
+    "Providers",
+    "ReportingGateway",
+]
+
+# What a provider's intent is, in our words (each provider maps its own statuses onto these):
+# "pending" changes nothing here (created, not yet confirmed); "failed" is an attempt that failed and
+# left the intent waiting for another payment method.
+IntentStatus = Literal[
+    "pending", "requires_action", "processing", "requires_capture", "succeeded", "canceled", "failed"
+]
+# A refund's: one that waits for the customer is still pending; a canceled one failed.
+ProviderRefundStatus = Literal["pending", "succeeded", "failed"]
+
+
+class ProviderIntent(BaseModel):
+    """A payment at the provider, as it holds it now."""
+
+    id: str
+    status: IntentStatus
+    amount: int
+    currency: str | None = None
+    amount_received: int = 0
+    next_action: dict[str, Any] | None = None
+    client_secret: str | None = None
+    metadata: dict[str, str] = {}
+    # Why the provider canceled it ("automatic": a hold released after its authorisation expired).
+    cancellation_reason: str | None = None
+    decline_code: str | None = None  # of its last failed attempt
+
+
+class ProviderRefund(BaseModel):
+    id: str
+    status: ProviderRefundStatus
+    amount: int
+    currency: str | None = None
+    payment_intent: str | None = None
+    reason: str | None = None
+    failure_reason: str | None = None
+    created: int | None = None
+    metadata: dict[str, str] = {}
+    charge: str | None = None
+
+
+class ProviderDispute(BaseModel):
+    """A dispute (chargeback) as the provider holds it now: the money it took from the merchant's
+    balance (``withdrawn``) and gave back (``reinstated``), each as a positive amount."""
+
+    id: str
+    status: str
+    amount: int
+    currency: str | None = None
+    reason: str | None = None
+    payment_intent: str | None = None
+    withdrawn: int = 0
+    reinstated: int = 0
+    created: int | None = None
+
+
+class ProviderCharge(BaseModel):
+    """A charge as the provider holds it: what it captured and refunded, for the daily report."""
+
+    id: str
+    amount: int
+    amount_captured: int = 0
+    amount_refunded: int = 0
+    captured: bool = False
+    status: str = ""
+    currency: str | None = None
+    payment_intent: str | None = None
+    created: int | None = None
+
+
+class PaymentDeclined(Exception):
+    def __init__(self, decline_code: str, intent_id: str | None) -> None:
+        super().__init__(decline_code)
+        self.decline_code = decline_code
+        self.intent_id = intent_id
+
+
+class ProviderRejected(Exception):
+    """The provider refused the request as invalid (an unknown payment method, a currency it does not
+    take, an amount under its minimum): nothing was created there."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field
+
+
+class ProviderFailed(ProviderError):
+    def __init__(self) -> None:
+        super().__init__("provider_error", "The payment provider returned an error.")
+
+
+class ProviderRefused(ProviderFailed):
+    """The provider answered that the request itself is invalid (a 4xx other than for a field the
+    client chose, e.g. a charge already refunded through Stripe's dashboard): nothing was created
+    there, and sending it again would be refused again. Callers that can record that outcome do;
+    others answer 502 as for any provider error."""
+
+
+class PaymentGateway(Protocol):
+    """One provider's payments. Every mutating call carries an idempotency key derived from our own
+    stored operation id; because a provider may not honour such keys, the domain also looks for what
+    an interrupted attempt created before creating again (``find_intent``, ``find_refund``)."""
+
+    name: str
+
+    def request_problems(self, *, payment_method: str, metadata: dict[str, str]) -> list[dict[str, str]]:
+        """What this provider would refuse in a new payment's request (its payment method ids' shape,
+        its metadata limits), field by field: checked before anything is stored or money moves."""
+        ...
+
+    def create_intent(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        payment_method: str,
+        capture_method: str,
+        description: str | None,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> ProviderIntent: ...
+
+    def find_intent(self, payment_id: str) -> ProviderIntent | None: ...
+
+    def retrieve_intent(self, intent_id: str) -> ProviderIntent: ...
+
+    def capture(self, intent_id: str, amount: int | None, idempotency_key: str) -> ProviderIntent: ...
+
+    def cancel(self, intent_id: str, idempotency_key: str) -> ProviderIntent: ...
+
+    def refund(
+        self, intent_id: str, amount: int, reason: str | None, metadata: dict[str, str], idempotency_key: str
+    ) -> ProviderRefund: ...
+
+    def find_refund(self, intent_id: str, refund_id: str) -> ProviderRefund | None: ...
+
+    def list_refunds(self, intent_id: str) -> list[ProviderRefund]: ...
+
+    def retrieve_dispute(self, dispute_id: str) -> ProviderDispute: ...
+
+
+class ReportingGateway(Protocol):
+    """What the daily reconciliation report reads from the provider: one day's objects."""
+
+    def list_charges(self, start: int, end: int) -> list[ProviderCharge]: ...
+
+    def retrieve_charge_intent(self, charge_id: str) -> str | None: ...
+
+    def list_refunds_between(self, start: int, end: int) -> list[ProviderRefund]: ...
+
+    def list_disputes_between(self, start: int, end: int) -> list[ProviderDispute]: ...
+
+    def retrieve_intent(self, intent_id: str) -> ProviderIntent: ...
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What a verified webhook event of a provider tells us, in our words: which objects to look at
+    (the intent, whether its refunds, which dispute). Only ids: what they are is fetched from the
+    provider. ``intent_id`` None: the event names no intent (nothing to apply); ``handled`` False: a
+    type we do not act on; ``thin``: an event that carries no object (acknowledged, logged)."""
+
+    event_id: str
+    event_type: str
+    intent_id: str | None = None
+    refunds: bool = False
+    dispute_id: str | None = None
+    handled: bool = True
+    thin: bool = False
+    created: int | None = None
+
+
+class Providers:
+    """The payment providers by name, each built on first use: a payment's capture, cancel and
+    refunds go to the provider that created it, new payments to ``default``."""
+
+    def __init__(self, factories: Mapping[str, Callable[[], PaymentGateway]], default: str) -> None:
+        if default not in factories:
+            raise ValueError(f"no provider named {default!r}")
+        self._factories = dict(factories)
+        self._built: dict[str, PaymentGateway] = {}
+        self.default = default
+
+    def __getitem__(self, name: str) -> PaymentGateway:
+        if name not in self._built:
+            if name not in self._factories:
+                raise ProviderError("provider_error", f"No payment provider named {name!r} is configured.")
+            self._built[name] = self._factories[name]()
+        return self._built[name]
+
+    @classmethod
+    def only(cls, gateway: PaymentGateway) -> Providers:
+        """One provider, already built (tests, tools)."""
+        return cls({gateway.name: lambda: gateway}, default=gateway.name)
+
+    def names(self) -> list[str]:
+        return sorted(self._factories)

@@ -1,0 +1,1 @@
+"""One package per payment provider, each behind the seam of ``payments.provider``."""

@@ -1,0 +1,1 @@
+"""Stripe: the gateway (requests, mapping, errors), the SDK, webhook verification and parsing."""

@@ -1,0 +1,313 @@
+"""Test doubles of everything the payments domain talks to, in memory: a payment store, a code store,
+a mailbox, and a payment provider that is not Stripe ("fakepay"), with its own webhook format. The
+domain runs on them unchanged: this is the proof that it needs only the provider seam."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import itertools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from payments_core.errors import BadRequest
+from payments_core.payments.models import Change, Payment
+from payments_core.payments.provider import (
+    Notice,
+    PaymentDeclined,
+    ProviderDispute,
+    ProviderIntent,
+    ProviderRefund,
+    ProviderRejected,
+    ProviderUnavailable,
+)
+from payments_core.payments.repository import ConcurrentUpdate, Delivery, DuplicateDelivery
+
+
+class InMemoryPayments:
+    """``PaymentStore`` in a dict, with its guarantees: a create is refused if the id exists, an
+    update is applied only on the version read (else read again), a delivery is remembered once, and
+    every change's events are kept in order (the outbox)."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], Payment] = {}
+        self.links: dict[str, tuple[str, str]] = {}
+        self.deliveries: set[str] = set()
+        self.deferred: dict[str, int] = {}
+        self.outbox: list[tuple[str, str, str | None]] = []  # (detail type, payment id, refund id)
+        # Called between a read and its write, to play a concurrent writer (tests set it).
+        self.between_read_and_write: Callable[[], None] | None = None
+
+    def get(self, user_id: str, payment_id: str) -> Payment | None:
+        found = self.items.get((user_id, payment_id))
+        return found.model_copy(deep=True) if found is not None else None
+
+    def _record(self, change: Change, before: Payment | None) -> None:
+        key = (change.payment.user_id, change.payment.payment_id)
+        self.items[key] = change.payment.model_copy(deep=True)
+        for kind, refund in change.events:
+            self.outbox.append((kind, change.payment.payment_id, refund.refund_id if refund else None))
+        gained = change.payment.provider_payment_id
+        if gained and (before is None or gained != before.provider_payment_id):
+            self.links[gained] = key
+
+    def create(self, change: Change) -> bool:
+        if (change.payment.user_id, change.payment.payment_id) in self.items:
+            return False
+        self._record(change, None)
+        return True
+
+    def update(
+        self,
+        user_id: str,
+        payment_id: str,
+        mutate: Callable[[Payment], Change | None],
+        *,
+        delivery: Delivery | None = None,
+    ) -> Payment | None:
+        for _ in range(30):
+            current = self.get(user_id, payment_id)
+            if current is None:
+                return None
+            change = mutate(current)
+            if self.between_read_and_write is not None:
+                interloper, self.between_read_and_write = self.between_read_and_write, None
+                interloper()
+            if delivery is not None and delivery.event_id in self.deliveries:
+                raise DuplicateDelivery
+            if self.items[(user_id, payment_id)].version != current.version:
+                continue  # written meanwhile: read again, as the conditional write makes DynamoDB do
+            if delivery is not None:
+                self.deliveries.add(delivery.event_id)
+            if change is None:
+                return current
+            change.payment.version = current.version + 1
+            self._record(change, current)
+            return change.payment
+        raise ConcurrentUpdate(payment_id)
+
+    def find_by_provider_id(self, provider_payment_id: str) -> tuple[str, str] | None:
+        return self.links.get(provider_payment_id)
+
+    def note_deferred(self, event_id: str, event_type: str, reason: str) -> None:  # noqa: ARG002
+        self.deferred[event_id] = self.deferred.get(event_id, 0) + 1
+
+    def events(self, payment_id: str) -> list[str]:
+        return [kind for kind, pid, _ in self.outbox if pid == payment_id]
+
+
+class InMemoryCodes:
+    """``CodeStore`` in a dict, conditional as the table is."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def load(self, user_id: str, payment_id: str) -> dict[str, Any] | None:
+        found = self.items.get((user_id, payment_id))
+        return copy.deepcopy(found) if found is not None else None
+
+    def put(self, item: dict[str, Any], *, expected_version: int) -> bool:
+        key = (item["PK"].removeprefix("USER#"), item["SK"].removeprefix("OTP#"))
+        current = self.items.get(key)
+        if current is not None and int(current["version"]) != expected_version:
+            return False
+        self.items[key] = copy.deepcopy(item)
+        return True
+
+    def claim_attempt(self, user_id: str, payment_id: str) -> dict[str, Any] | None:
+        item = self.items.get((user_id, payment_id))
+        if item is None or int(item["attempts"]) >= 5 or "used_at" in item:
+            return None
+        item["attempts"] = int(item["attempts"]) + 1
+        item["version"] = int(item["version"]) + 1
+        return copy.deepcopy(item)
+
+    def use(self, user_id: str, payment_id: str, code_hash: str) -> bool:
+        item = self.items.get((user_id, payment_id))
+        if item is None or "used_at" in item or item["code_hash"] != code_hash:
+            return False
+        item["used_at"] = 0
+        item["version"] = int(item["version"]) + 1
+        return True
+
+
+@dataclass
+class Mailbox:
+    sent: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def __call__(self, user_id: str, subject: str, body: str) -> bool:
+        self.sent.append((user_id, subject, body))
+        return True
+
+    def last_code(self) -> str:
+        body = self.sent[-1][2]
+        return body.split("Your code is ")[1][:6]
+
+
+FAKEPAY_SECRET = b"fakepay-webhook-secret"
+
+
+class FakePay:
+    """A payment provider that is not Stripe, in memory: its payment methods are ``fp_ok`` (paid),
+    ``fp_declined`` (declined: ``insufficient_funds``), ``fp_3ds`` (needs the customer's action) and
+    ``fp_down`` (the provider is unreachable); it keeps every mutating call's idempotency key, and
+    signs its webhooks with an HMAC of its own format (``X-Fakepay-Signature``)."""
+
+    name = "fakepay"
+
+    def __init__(self) -> None:
+        self.intents: dict[str, dict[str, Any]] = {}
+        self.refunds: dict[str, dict[str, Any]] = {}
+        self.disputes: dict[str, ProviderDispute] = {}
+        self.calls: list[tuple[str, str]] = []  # (operation, idempotency key)
+        self._ids = itertools.count(1)
+        self._by_key: dict[str, Any] = {}
+
+    # --- the seam ---------------------------------------------------------------------------------
+    def request_problems(self, *, payment_method: str, metadata: dict[str, str]) -> list[dict[str, str]]:
+        problems = []
+        if not payment_method.startswith("fp_"):
+            problems.append({"field": "payment_method", "message": "Not a FakePay payment method (fp_...)."})
+        if len(metadata) > 5:
+            problems.append({"field": "metadata", "message": "FakePay keeps at most 5 keys."})
+        return problems
+
+    def _intent(self, data: dict[str, Any]) -> ProviderIntent:
+        return ProviderIntent(
+            id=data["id"],
+            status=data["status"],
+            amount=data["amount"],
+            currency=data["currency"],
+            amount_received=data.get("received", 0),
+            metadata=dict(data["metadata"]),
+            next_action={"type": "fakepay_redirect"} if data["status"] == "requires_action" else None,
+        )
+
+    def create_intent(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        payment_method: str,
+        capture_method: str,
+        description: str | None,  # noqa: ARG002
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> ProviderIntent:
+        self.calls.append(("create", idempotency_key))
+        if idempotency_key in self._by_key:
+            return self._intent(self._by_key[idempotency_key])
+        if payment_method == "fp_down":
+            raise ProviderUnavailable
+        if payment_method == "fp_unknown":
+            raise ProviderRejected("payment_method")
+        intent_id = f"fpi_{next(self._ids)}"
+        data: dict[str, Any] = {"id": intent_id, "amount": amount, "currency": currency, "metadata": metadata}
+        if payment_method == "fp_declined":
+            data["status"] = "failed"
+            self.intents[intent_id] = data
+            raise PaymentDeclined("insufficient_funds", intent_id)
+        if payment_method == "fp_3ds":
+            data["status"] = "requires_action"
+        elif capture_method == "manual":
+            data["status"] = "requires_capture"
+        else:
+            data |= {"status": "succeeded", "received": amount}
+        self.intents[intent_id] = self._by_key[idempotency_key] = data
+        return self._intent(data)
+
+    def find_intent(self, payment_id: str) -> ProviderIntent | None:
+        found = [d for d in self.intents.values() if d["metadata"].get("payment_id") == payment_id]
+        return self._intent(found[0]) if found else None
+
+    def retrieve_intent(self, intent_id: str) -> ProviderIntent:
+        if intent_id not in self.intents:
+            raise ProviderRejected("payment_intent")
+        return self._intent(self.intents[intent_id])
+
+    def capture(self, intent_id: str, amount: int | None, idempotency_key: str) -> ProviderIntent:
+        self.calls.append(("capture", idempotency_key))
+        data = self.intents[intent_id]
+        if data["status"] != "requires_capture":
+            raise BadRequest("fakepay_state", "not capturable")
+        data |= {"status": "succeeded", "received": amount or data["amount"]}
+        return self._intent(data)
+
+    def cancel(self, intent_id: str, idempotency_key: str) -> ProviderIntent:
+        self.calls.append(("cancel", idempotency_key))
+        self.intents[intent_id]["status"] = "canceled"
+        return self._intent(self.intents[intent_id])
+
+    def _refund(self, data: dict[str, Any]) -> ProviderRefund:
+        return ProviderRefund(
+            id=data["id"],
+            status=data["status"],
+            amount=data["amount"],
+            currency=data["currency"],
+            payment_intent=data["intent"],
+            metadata=dict(data["metadata"]),
+            created=data["created"],
+        )
+
+    def refund(
+        self, intent_id: str, amount: int, reason: str | None, metadata: dict[str, str], idempotency_key: str
+    ) -> ProviderRefund:
+        self.calls.append(("refund", idempotency_key))
+        if idempotency_key in self._by_key:
+            return self._refund(self._by_key[idempotency_key])
+        intent = self.intents[intent_id]
+        refunded = sum(r["amount"] for r in self.refunds.values() if r["intent"] == intent_id)
+        if amount > intent.get("received", 0) - refunded:  # the provider's own guard, as Stripe's
+            raise BadRequest("fakepay_over_refund", "more than remains")
+        refund_id = f"fpr_{next(self._ids)}"
+        data = {
+            "id": refund_id,
+            "status": "succeeded",
+            "amount": amount,
+            "currency": intent["currency"],
+            "intent": intent_id,
+            "metadata": metadata,
+            "created": len(self.refunds),
+            "reason": reason,
+        }
+        self.refunds[refund_id] = self._by_key[idempotency_key] = data
+        return self._refund(data)
+
+    def find_refund(self, intent_id: str, refund_id: str) -> ProviderRefund | None:
+        return next((r for r in self.list_refunds(intent_id) if r.metadata.get("refund_id") == refund_id), None)
+
+    def list_refunds(self, intent_id: str) -> list[ProviderRefund]:
+        return [self._refund(r) for r in self.refunds.values() if r["intent"] == intent_id]
+
+    def retrieve_dispute(self, dispute_id: str) -> ProviderDispute:
+        return self.disputes[dispute_id]
+
+    # --- what happens at the provider without us --------------------------------------------------
+    def customer_completes_action(self, intent_id: str) -> None:
+        data = self.intents[intent_id]
+        data |= {"status": "succeeded", "received": data["amount"]}
+
+    # --- its webhooks: its own format, verified and read as a Notice ------------------------------
+    def event(self, event_id: str, kind: str, intent_id: str) -> tuple[bytes, str]:
+        """A delivery of this provider: a body and its signature header."""
+        body = json.dumps({"event": event_id, "kind": kind, "payment": intent_id}).encode()
+        return body, hmac.new(FAKEPAY_SECRET, body, hashlib.sha256).hexdigest()
+
+
+def fakepay_notice(body: bytes, signature: str) -> Notice:
+    """FakePay's webhook verification and parsing (what ``providers.stripe.webhook`` is for Stripe)."""
+    expected = hmac.new(FAKEPAY_SECRET, body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, signature):
+        raise BadRequest("invalid_signature", "The webhook signature is missing or not valid.")
+    event = json.loads(body)
+    kind = event["kind"]
+    return Notice(
+        event_id=event["event"],
+        event_type=f"fakepay.{kind}",
+        intent_id=event["payment"],
+        refunds=kind.startswith("refund"),
+        handled=kind in ("payment", "refund"),
+    )

@@ -1,0 +1,213 @@
+"""The payment operations through the real domain, on a provider that is not Stripe (FakePay) and
+in-memory stores: create, capture, cancel, refunds, one-time codes and the webhook path."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from payments_core.errors import Conflict, Declined, Invalid, TooManyRequests
+from payments_core.idempotency_keys import KEY_REUSED
+from payments_core.payments.models import CaptureRequest, CreatePaymentRequest, RefundRequest
+from payments_core.payments.service import failure_of
+from tests.fast.conftest import USER, Domain
+
+
+# --- create ----------------------------------------------------------------------------------------
+def test_a_payment_is_created_at_the_provider_that_the_deployment_names(domain: Domain) -> None:
+    payment = domain.pay(2500)
+    assert (payment.status, payment.provider, payment.amount_captured) == ("succeeded", "fakepay", 2500)
+    assert payment.provider_payment_id in domain.provider.intents
+    assert domain.store.events(payment.payment_id) == ["PaymentCreated", "PaymentSucceeded"]
+    assert domain.store.find_by_provider_id(payment.provider_payment_id or "") == (USER, payment.payment_id)
+
+
+def test_the_same_key_creates_once_and_another_request_with_it_is_refused(domain: Domain) -> None:
+    request = CreatePaymentRequest(amount=1200, currency="usd", payment_method="fp_ok")
+    first = domain.service.create(USER, request, "key-1")
+    again = domain.service.create(USER, request, "key-1")
+    assert again.payment_id == first.payment_id
+    assert [op for op, _ in domain.provider.calls] == ["create"]
+    with pytest.raises(Conflict) as reused:
+        domain.service.create(USER, request.model_copy(update={"amount": 1300}), "key-1")
+    assert reused.value is KEY_REUSED
+
+
+def test_the_providers_own_rules_refuse_a_request_before_anything_is_stored(domain: Domain) -> None:
+    with pytest.raises(Invalid) as refused:
+        domain.pay(2500, method="pm_card_visa")  # a Stripe id: not FakePay's
+    assert refused.value.extra["details"][0]["field"] == "payment_method"
+    assert domain.store.items == {}
+    assert domain.provider.calls == []
+
+
+def test_a_decline_fails_the_payment_and_says_why(domain: Domain) -> None:
+    payment = domain.pay(2500, method="fp_declined")
+    assert (payment.status, payment.decline_code) == ("failed", "insufficient_funds")
+    failure = failure_of(payment)
+    assert isinstance(failure, Declined)
+    assert failure.extra == {"decline_code": "insufficient_funds"}
+    assert domain.store.events(payment.payment_id) == ["PaymentCreated", "PaymentFailed"]
+
+
+def test_a_payment_the_provider_could_not_be_asked_about_stays_processing_and_is_retried(domain: Domain) -> None:
+    from payments_core.errors import ProviderUnavailable
+
+    request = CreatePaymentRequest(amount=900, currency="usd", payment_method="fp_down")
+    with pytest.raises(ProviderUnavailable):
+        domain.service.create(USER, request, "key-down")
+    (payment,) = domain.store.items.values()
+    assert (payment.status, payment.lease_holder) == ("processing", None)  # the lease ended with the error
+
+
+def test_a_payment_needing_the_customers_action_is_completed_by_the_providers_webhook(domain: Domain) -> None:
+    payment = domain.pay(2500, method="fp_3ds")
+    assert (payment.status, payment.next_action) == ("requires_action", {"type": "fakepay_redirect"})
+    domain.provider.customer_completes_action(payment.provider_payment_id or "")
+    assert domain.deliver("ev_1", "payment", payment.provider_payment_id or "") == "applied"
+    assert domain.stored(payment.payment_id).status == "succeeded"
+    # A redelivery changes nothing more
+    assert domain.deliver("ev_1", "payment", payment.provider_payment_id or "") == "duplicate"
+    assert domain.store.events(payment.payment_id).count("PaymentSucceeded") == 1
+
+
+# --- capture and cancel ------------------------------------------------------------------------------
+def test_a_hold_is_captured_in_part_and_never_counted_as_more(domain: Domain) -> None:
+    hold = domain.pay(4000, capture_method="manual")
+    assert hold.status == "requires_capture"
+    captured = domain.service.capture(USER, hold.payment_id, CaptureRequest(amount=3000), "cap-1")
+    assert (captured.status, captured.amount_captured, captured.lease_holder) == ("succeeded", 3000, None)
+    with pytest.raises(Conflict) as again:
+        domain.service.capture(USER, hold.payment_id, CaptureRequest(), "cap-2")
+    assert again.value.code == "payment_not_capturable"
+
+
+def test_a_hold_is_canceled_and_a_paid_payment_is_not(domain: Domain) -> None:
+    hold = domain.pay(1500, capture_method="manual")
+    assert domain.service.cancel(USER, hold.payment_id, "can-1").status == "canceled"
+    assert domain.provider.intents[hold.provider_payment_id or ""]["status"] == "canceled"
+    paid = domain.pay(1500)
+    with pytest.raises(Conflict) as refused:
+        domain.service.cancel(USER, paid.payment_id, "can-2")
+    assert refused.value.code == "payment_not_cancelable"
+
+
+# --- refunds ---------------------------------------------------------------------------------------
+def test_refunds_in_part_then_in_full_and_never_beyond_what_was_captured(domain: Domain) -> None:
+    paid = domain.pay(3000)
+    part = domain.service.refund(USER, paid.payment_id, RefundRequest(amount=1000), "ref-1")
+    assert (part.status, part.amount) == ("succeeded", 1000)
+    assert domain.stored(paid.payment_id).status == "partially_refunded"
+    rest = domain.service.refund(USER, paid.payment_id, RefundRequest(), "ref-2")
+    assert rest.amount == 2000
+    assert domain.stored(paid.payment_id).status == "refunded"
+    with pytest.raises(Conflict) as over:
+        domain.service.refund(USER, paid.payment_id, RefundRequest(amount=1), "ref-3")
+    assert over.value.code in ("refund_exceeds_remaining", "payment_not_refundable")
+    # The same refund again (a retry) is the same refund, sent once
+    assert domain.service.refund(USER, paid.payment_id, RefundRequest(amount=1000), "ref-1").refund_id == part.refund_id
+    assert [op for op, _ in domain.provider.calls].count("refund") == 2
+
+
+def test_a_refund_of_a_failed_payment_is_refused(domain: Domain) -> None:
+    failed = domain.pay(2500, method="fp_declined")
+    with pytest.raises(Conflict) as refused:
+        domain.service.refund(USER, failed.payment_id, RefundRequest(), "ref-x")
+    assert refused.value.code == "payment_not_refundable"
+
+
+def test_a_refund_made_at_the_provider_reaches_us_by_its_webhook(domain: Domain) -> None:
+    paid = domain.pay(2000)
+    intent = paid.provider_payment_id or ""
+    domain.provider.refund(intent, 500, None, {}, "made-in-their-dashboard")
+    assert domain.deliver("ev_r", "refund", intent) == "applied"
+    stored = domain.stored(paid.payment_id)
+    assert (stored.status, stored.amount_refunded) == ("partially_refunded", 500)
+
+
+# --- the webhook path: verified, and only ever about the payment's own intent ---------------------
+def test_a_webhook_not_signed_by_the_provider_is_refused(domain: Domain) -> None:
+    from payments_core.errors import BadRequest
+    from tests.fast.fakes import fakepay_notice
+
+    body, _ = domain.provider.event("ev_x", "payment", "fpi_1")
+    with pytest.raises(BadRequest):
+        fakepay_notice(body, "0" * 64)
+
+
+def test_a_webhook_about_an_intent_the_provider_does_not_hold_changes_nothing(domain: Domain) -> None:
+    paid = domain.pay(1000)
+    assert domain.deliver("ev_y", "payment", "fpi_nonexistent") == "unknown_payment"
+    assert domain.stored(paid.payment_id).version == paid.version
+
+
+def test_an_event_type_not_handled_is_acknowledged_and_ignored(domain: Domain) -> None:
+    paid = domain.pay(1000)
+    assert domain.deliver("ev_z", "payout", paid.provider_payment_id or "") == "ignored"
+
+
+def test_a_payment_moves_only_forward_whatever_order_events_come_in(domain: Domain) -> None:
+    paid = domain.pay(2000)
+    intent = paid.provider_payment_id or ""
+    domain.provider.refund(intent, 2000, None, {}, "full")
+    assert domain.deliver("ev_1", "refund", intent) == "applied"
+    assert domain.deliver("ev_0", "payment", intent) == "applied"  # an older event, delivered late
+    assert domain.stored(paid.payment_id).status == "refunded"
+
+
+# --- one-time codes --------------------------------------------------------------------------------
+def test_a_large_payment_waits_for_its_code_and_the_right_code_pays_it(domain: Domain) -> None:
+    payment = domain.pay(60_000)
+    assert payment.status == "requires_otp"
+    assert domain.provider.calls == []  # no money moves before the code
+    assert "Your code is" in domain.mailbox.sent[-1][2]
+    paid = domain.service.verify_code(payment, domain.mailbox.last_code())
+    assert paid.status == "succeeded"
+
+
+def test_five_wrong_codes_cancel_the_payment(domain: Domain) -> None:
+    from payments_core.errors import BadRequest
+
+    payment = domain.pay(60_000)
+    right = domain.mailbox.last_code()
+    wrong = "000000" if right != "000000" else "000001"
+    for remaining in (4, 3, 2, 1):
+        with pytest.raises(BadRequest) as error:
+            domain.service.verify_code(domain.stored(payment.payment_id), wrong)
+        assert error.value.extra == {"attempts_remaining": remaining}
+    with pytest.raises(TooManyRequests):
+        domain.service.verify_code(domain.stored(payment.payment_id), wrong)
+    assert domain.stored(payment.payment_id).status == "canceled"
+    assert domain.provider.calls == []
+
+
+def test_a_code_expires_after_five_minutes(domain: Domain) -> None:
+    from payments_core.errors import Gone
+
+    payment = domain.pay(60_000)
+    domain.now[0] += 5 * 60 + 1
+    with pytest.raises(Gone):
+        domain.service.verify_code(payment, domain.mailbox.last_code())
+
+
+def test_codes_are_sent_at_most_three_times_per_fifteen_minutes(domain: Domain) -> None:
+    payment = domain.pay(60_000)
+    domain.service.otp.send(payment)
+    domain.service.otp.send(payment)
+    with pytest.raises(TooManyRequests) as limited:
+        domain.service.otp.send(payment)
+    assert limited.value.retry_after == 15 * 60
+
+
+# --- concurrency: the store's conditional write --------------------------------------------------
+def test_a_concurrent_refund_cannot_push_refunds_past_the_captured_amount(domain: Domain) -> None:
+    paid = domain.pay(1000)
+    # While this refund of 700 reads the payment, another refund of 700 lands first
+    domain.store.between_read_and_write = lambda: domain.service.refund(
+        USER, paid.payment_id, RefundRequest(amount=700), uuid.uuid4().hex
+    )
+    with pytest.raises(Conflict) as over:
+        domain.service.refund(USER, paid.payment_id, RefundRequest(amount=700), uuid.uuid4().hex)
+    assert over.value.code == "refund_exceeds_remaining"
+    assert domain.stored(paid.payment_id).amount_refunded == 700
