@@ -1,0 +1,60 @@
+"""Stripe's webhook events read as Notices: only which objects to look at, never what they say."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from payments_core.errors import BadRequest
+from payments_core.payments.providers.stripe.webhook import notice_of, verified_notice
+
+SECRET = "whsec_fast"
+
+
+def signed(event: dict[str, object]) -> tuple[str, str]:
+    from stripe import WebhookSignature
+
+    body = json.dumps(event)
+    stamp = int(time.time())
+    signature = WebhookSignature._compute_signature(f"{stamp}.{body}", SECRET)
+    return body, f"t={stamp},v1={signature}"
+
+
+def test_an_intent_event_names_its_intent_only() -> None:
+    event = {
+        "id": "evt_1",
+        "type": "payment_intent.succeeded",
+        "created": 5,
+        "data": {"object": {"id": "pi_1", "amount_received": 10**9, "metadata": {"payment_id": "pay_x"}}},
+    }
+    notice = notice_of(event)
+    assert (notice.event_id, notice.intent_id, notice.refunds, notice.dispute_id) == ("evt_1", "pi_1", False, None)
+    assert notice.created == 5
+
+
+def test_a_refund_event_names_the_intent_and_its_refunds_and_a_dispute_event_the_dispute() -> None:
+    refund = notice_of(
+        {"id": "e", "type": "charge.refunded", "data": {"object": {"id": "ch_1", "payment_intent": "pi_2"}}}
+    )
+    assert (refund.intent_id, refund.refunds) == ("pi_2", True)
+    dispute = notice_of(
+        {"id": "e", "type": "charge.dispute.created", "data": {"object": {"id": "dp_1", "payment_intent": "pi_3"}}}
+    )
+    assert (dispute.intent_id, dispute.dispute_id) == ("pi_3", "dp_1")
+
+
+def test_unhandled_and_thin_events_and_events_naming_no_intent() -> None:
+    assert not notice_of({"id": "e", "type": "payout.paid", "data": {"object": {"id": "po_1"}}}).handled
+    assert notice_of({"id": "e", "object": "v2.core.event", "type": "v1.billing.meter.error_report_triggered"}).thin
+    assert notice_of({"id": "e", "type": "charge.refunded", "data": {"object": {"id": "ch_1"}}}).intent_id is None
+
+
+def test_a_delivery_is_read_only_under_a_current_secret() -> None:
+    body, header = signed({"id": "evt_s", "type": "payment_intent.canceled", "data": {"object": {"id": "pi_9"}}})
+    assert verified_notice(body, header, ["whsec_old", SECRET]).intent_id == "pi_9"
+    with pytest.raises(BadRequest):
+        verified_notice(body, header, ["whsec_other"])
+    with pytest.raises(BadRequest):
+        verified_notice(body.replace("pi_9", "pi_8"), header, [SECRET])
