@@ -39,7 +39,7 @@ class InMemoryPayments:
         self.deferred: dict[str, int] = {}
         self.outbox: list[tuple[str, str, str | None]] = []  # (detail type, payment id, refund id)
         # Called between a read and its write, to play a concurrent writer (tests set it).
-        self.between_read_and_write: Callable[[], None] | None = None
+        self.between_read_and_write: Callable[[], object] | None = None
 
     def get(self, user_id: str, payment_id: str) -> Payment | None:
         found = self.items.get((user_id, payment_id))
