@@ -5,7 +5,11 @@ attributed to that function (the pollers' own receive/delete calls play the even
 and are priced separately below). DynamoDB capacity is computed from the request and response item
 sizes with DynamoDB's published rules (moto's ConsumedCapacity is not exact): a write unit per KB
 (two in a transaction), a read unit per 4 KB strongly consistent (half eventually consistent, two in
-a transaction). Prices: PRICES below (us-east-1, on-demand list prices as of 2026-11; Lambda on arm64).
+a transaction). Global secondary indexes are counted too (``gsi_wru``), as DynamoDB bills them: a write
+that adds an item to an index, removes it, changes its index keys (a delete and a put) or changes a
+projected attribute costs a write unit per KB of the projected item; one that touches nothing the
+index holds costs it nothing. The item before and after each write is read outside the count.
+Prices: PRICES below (us-east-1, on-demand list prices as of 2026-11; Lambda on arm64).
 """
 
 from __future__ import annotations
@@ -41,10 +45,54 @@ def item_bytes(item: dict[str, Any]) -> int:
     return sum(len(name) + len(json.dumps(value)) for name, value in item.items())
 
 
+def table_indexes(table: str = "AppTable") -> list[tuple[list[str], str, list[str]]]:
+    """The table's GSIs as (key attributes, projection type, non-key attributes), from template.yaml."""
+    from devstack.template import Template
+    from tests.conftest import ROOT
+
+    properties = Template(ROOT / "template.yaml").properties(table)
+    table_keys = [k["AttributeName"] for k in properties["KeySchema"]]
+    return [
+        (
+            table_keys + [k["AttributeName"] for k in index["KeySchema"]],
+            str(index["Projection"]["ProjectionType"]),
+            list(index["Projection"].get("NonKeyAttributes", [])),
+        )
+        for index in properties.get("GlobalSecondaryIndexes", [])
+    ]
+
+
+def _projected_units(item: dict[str, Any], names: set[str] | None) -> int:
+    """Write units of an item as an index holds it (``names`` None: every attribute)."""
+    kept = item if names is None else {name: value for name, value in item.items() if name in names}
+    return max(1, math.ceil(item_bytes(kept) / 1024))
+
+
+def gsi_write_units(indexes: list[tuple[list[str], str, list[str]]], old: dict[str, Any], new: dict[str, Any]) -> int:
+    """What one base-table write costs the table's indexes (items in DynamoDB's JSON)."""
+    units = 0
+    for key_names, projection, non_key in indexes:
+        names = None if projection == "ALL" else set(key_names) | (set(non_key) if projection == "INCLUDE" else set())
+        was = bool(old) and all(name in old for name in key_names)
+        now = bool(new) and all(name in new for name in key_names)
+        if was and now:
+            if any(old[name] != new[name] for name in key_names):
+                units += _projected_units(old, names) + _projected_units(new, names)
+            elif any(old.get(name) != new.get(name) for name in (names if names is not None else set(old) | set(new))):
+                units += _projected_units(new, names)
+        elif was:
+            units += _projected_units(old, names)
+        elif now:
+            units += _projected_units(new, names)
+    return units
+
+
 class Meter:
     def __init__(self) -> None:
         self.calls: dict[str, Counter[str]] = defaultdict(Counter)
         self.wru: defaultdict[str, float] = defaultdict(float)
+        self.gsi_wru: defaultdict[str, float] = defaultdict(float)
+        self.indexes = table_indexes()
         self.rru: defaultdict[str, float] = defaultdict(float)
         self.stripe: Counter[str] = Counter()
 
@@ -52,14 +100,40 @@ class Meter:
         original = botocore.client.BaseClient._make_api_call  # type: ignore[attr-defined]
         meter = self
 
+        def item_at(client: Any, table: str, key: dict[str, Any]) -> dict[str, Any]:
+            found = original(client, "GetItem", {"TableName": table, "Key": key, "ConsistentRead": True})
+            return dict(found.get("Item") or {})
+
+        def written(params: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+            """(table, key) of each item a write call writes (a transaction's ConditionCheck writes none)."""
+            if "TransactItems" in params:
+                bodies = [body for e in params["TransactItems"] for kind, body in e.items() if kind != "ConditionCheck"]
+            else:
+                bodies = [params]
+            # AppTable's items only (its indexes are the ones counted; its key is PK and SK).
+            return [
+                (str(body["TableName"]), body.get("Key") or {k: body["Item"][k] for k in ("PK", "SK")})
+                for body in bodies
+                if body.get("TableName") == "AppTable"
+            ]
+
         def counted(client: Any, operation: str, params: dict[str, Any]) -> Any:
-            response = original(client, operation, params)
             function = runtime.CURRENT_FUNCTION.get()
+            writes = (
+                written(params)
+                if function is not None
+                and client.meta.service_model.service_name == "dynamodb"
+                and operation in ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems")
+                else []
+            )
+            before = [(table, key, item_at(client, table, key)) for table, key in writes]
+            response = original(client, operation, params)
+            changes = [(table, old, item_at(client, table, key)) for table, key, old in before]
             if function is not None:
                 service = client.meta.service_model.service_name
                 meter.calls[function][f"{service}:{operation}"] += 1
                 if service == "dynamodb":
-                    meter.capacity(function, operation, params, response)
+                    meter.capacity(function, operation, params, response, changes)
             return response
 
         botocore.client.BaseClient._make_api_call = counted  # type: ignore[attr-defined]
@@ -73,9 +147,21 @@ class Meter:
 
         stripe.RequestsClient.request = counted_stripe  # type: ignore[method-assign,assignment]
 
-    def capacity(self, function: str, operation: str, params: dict[str, Any], response: dict[str, Any]) -> None:
+    def capacity(
+        self,
+        function: str,
+        operation: str,
+        params: dict[str, Any],
+        response: dict[str, Any],
+        changes: list[tuple[str, dict[str, Any], dict[str, Any]]] = (),  # type: ignore[assignment]
+    ) -> None:
+        for table, old, new in changes:
+            if table == "AppTable":
+                self.gsi_wru[function] += gsi_write_units(self.indexes, old, new)
         if operation in ("PutItem", "UpdateItem", "DeleteItem"):
-            size = item_bytes(params.get("Item") or response.get("Attributes") or params.get("Key") or {})
+            # DynamoDB counts the larger of the item before and after the write.
+            _, old, new = changes[0] if changes else ("", {}, params.get("Item") or params.get("Key") or {})
+            size = max(item_bytes(old), item_bytes(new), 1)
             self.wru[function] += max(1, math.ceil(size / 1024))
         elif operation == "TransactWriteItems":
             for entry in params["TransactItems"]:
@@ -111,6 +197,7 @@ def measure(payments: int = 20) -> dict[str, Any]:
         for name in list(meter.calls):
             meter.calls[name].clear()
         meter.wru.clear()
+        meter.gsi_wru.clear()
         meter.rru.clear()
         meter.stripe.clear()
         for _ in range(payments):
@@ -138,6 +225,7 @@ def measure(payments: int = 20) -> dict[str, Any]:
             "median_ms": round(statistics.median(durations) * 1000, 1),
             "aws_calls_per_invocation": {op: round(n / count, 2) for op, n in sorted(meter.calls[name].items())},
             "wru_per_payment": round(meter.wru[name] / payments, 2),
+            "gsi_wru_per_payment": round(meter.gsi_wru[name] / payments, 2),
             "rru_per_payment": round(meter.rru[name] / payments, 2),
             "stripe_calls_per_payment": round(meter.stripe[name] / payments, 2),
         }
@@ -152,7 +240,8 @@ def bill(
     gb_seconds = sum(
         f["invocations_per_payment"] * f["median_ms"] / 1000 * memory_mb / 1024 for f in per_function.values()
     )
-    wru = sum(f["wru_per_payment"] for f in per_function.values())
+    wru = sum(f["wru_per_payment"] + f.get("gsi_wru_per_payment", 0) for f in per_function.values())
+    base_wru = sum(f["wru_per_payment"] for f in per_function.values())
     rru = sum(f["rru_per_payment"] for f in per_function.values())
     api_requests = sum(
         f["invocations_per_payment"]
@@ -181,6 +270,8 @@ def bill(
             "lambda_invocations": round(lambda_requests, 2),
             "lambda_gb_s": round(gb_seconds, 4),
             "wru": round(wru, 2),
+            "base_table_wru": round(base_wru, 2),
+            "gsi_wru": round(wru - base_wru, 2),
             "rru": round(rru, 2),
             "bus_events": events,
             "sqs_requests": sqs_requests,

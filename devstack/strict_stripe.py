@@ -421,6 +421,8 @@ class StrictStripe:
         ):
             # No refund of that intent: Stripe lists none (localstripe answers 500 for an intent with no charge).
             return 200, json.dumps({"object": "list", "data": [], "has_more": False, "url": "/v1/refunds"}).encode()
+        if resource == "payment_intents" and one is None:
+            return self._list_intents_newest_first(request, params)
         query = request.query_string.decode()
         if resource == "charges" and one is None and "payment_intent" in params:
             query = urlencode({"limit": 100})
@@ -449,6 +451,36 @@ class StrictStripe:
         elif shape:
             data = shape(data)
         return 200, json.dumps(data).encode()
+
+    def _list_intents_newest_first(self, request: Request, params: dict[str, str]) -> tuple[int, bytes]:
+        """``GET /v1/payment_intents`` as Stripe pages it: newest first (localstripe lists oldest first,
+        so code that looks for a recent intent by paging would find it only after every older one)."""
+        every: list[dict[str, Any]] = []
+        query: dict[str, Any] = {"limit": 100}
+        while True:
+            status, body, _ = self._forward(request, b"", urlencode(query))
+            if status != 200:
+                return status, body
+            page = json.loads(body)
+            every.extend(page.get("data", []))
+            if not page.get("has_more") or not page.get("data"):
+                break
+            query["starting_after"] = page["data"][-1]["id"]
+        every.reverse()  # localstripe keeps creation order
+        if params.get("starting_after"):
+            ids = [intent["id"] for intent in every]
+            if params["starting_after"] not in ids:
+                raise invalid(f"No such payment_intent: '{params['starting_after']}'", param="starting_after")
+            every = every[ids.index(params["starting_after"]) + 1 :]
+        limit = min(max(int(params.get("limit") or 10), 1), 100)
+        expand = [v for k, v in params.items() if k.startswith("expand")]
+        listed = {
+            "object": "list",
+            "data": [self.intent_as_stripe(intent, expand) for intent in every[:limit]],
+            "has_more": len(every) > limit,
+            "url": "/v1/payment_intents",
+        }
+        return 200, json.dumps(listed).encode()
 
     def _disputes(self) -> list[dict[str, Any]]:
         with self._lock:

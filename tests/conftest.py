@@ -61,6 +61,34 @@ from devstack.provision import create_tables  # noqa: E402
 from devstack.template import Template  # noqa: E402
 
 
+def published_events(dynamodb: Any = None, streams: Any = None, table: str = "AppTable") -> list[tuple[str, Any]]:
+    """Every bus event the table's writes carried, as the outbox relay renders them (detail type and
+    detail), read from the table's stream from its start: what the relay publishes, in write order."""
+    import json
+
+    import boto3
+
+    from payments_core.relay import outbox_entries
+
+    dynamodb = dynamodb or boto3.client("dynamodb")
+    streams = streams or boto3.client("dynamodbstreams")
+    arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    records: list[dict[str, Any]] = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        while iterator:
+            page = streams.get_records(ShardIterator=iterator, Limit=1000)
+            records.extend(page["Records"])
+            if not page["Records"]:
+                break
+            iterator = page.get("NextShardIterator")
+    return [
+        (entry.entry["DetailType"], json.loads(entry.entry["Detail"])) for entry in outbox_entries(records, "payments")
+    ]
+
+
 def clear_caches() -> None:
     from payments_core import aws, config
 

@@ -9,10 +9,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payments_core.api import authenticated_user_id, build_resolver, outcome_response, parse_body, request_id
-from payments_core.idempotency import run_once
 from payments_core.idempotency_keys import validated_key
 from payments_core.observability import logger, metrics, tracer
-from payments_core.payment_outcomes import payment_outcome
+from payments_core.payment_outcomes import patiently, payment_outcome
 from payments_core.payments.models import CreatePaymentRequest
 from payments_core.payments.providers.stripe.sdk import load_stripe_sdk
 from payments_core.payments.wiring import payment_service
@@ -28,14 +27,10 @@ def create_payment() -> Any:
     user_id = authenticated_user_id(app)
     key = validated_key(app.current_event.headers)
     request = parse_body(app, CreatePaymentRequest)
-    outcome, replayed = run_once(
-        user_id=user_id,
-        route="POST /payments",
-        key=key,
-        body=request.model_dump(mode="json"),
-        operation=lambda: payment_outcome(payment_service().create(user_id, request, key), 201, request_id(app)),
-        context=app.lambda_context,
-    )
+    # The payment's own conditional put is the key's record (PaymentService.create_once): no separate
+    # idempotency record; a request that meets another still confirming it waits for it, briefly.
+    payment, replayed = patiently(lambda: payment_service().create_once(user_id, request, key), app.lambda_context)
+    outcome = payment_outcome(payment, 201, request_id(app))
     if not replayed:
         metrics.add_metric(name="PaymentsCreated", unit=MetricUnit.Count, value=1)
     logger.info("payment request", extra={"status": outcome["status"], "replayed": replayed})

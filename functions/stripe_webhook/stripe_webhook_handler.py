@@ -35,7 +35,13 @@ def stripe_webhook() -> Any:
     lag = clock.epoch_seconds() - notice.created if notice.created is not None else None
     logger.info(
         "webhook event",
-        extra={"event_id": notice.event_id, "event_type": notice.event_type, "result": result, "lag_seconds": lag},
+        extra={
+            "event_id": notice.event_id,
+            "event_type": notice.event_type,
+            "intent_id": notice.intent_id,
+            "result": result,
+            "lag_seconds": lag,
+        },
     )
     return {"received": True}
 

@@ -24,19 +24,19 @@ from payments_core.payments.provider import (
     ProviderRejected,
     ProviderUnavailable,
 )
-from payments_core.payments.repository import ConcurrentUpdate, Delivery, DuplicateDelivery
+from payments_core.payments.repository import ConcurrentUpdate
 
 
 class InMemoryPayments:
     """``PaymentStore`` in a dict, with its guarantees: a create is refused if the id exists, an
-    update is applied only on the version read (else read again), a delivery is remembered once, and
-    every change's events are kept in order (the outbox)."""
+    update is applied only on the version read (else read again), and every change's events are kept
+    in order (the outbox)."""
 
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], Payment] = {}
         self.links: dict[str, tuple[str, str]] = {}
-        self.deliveries: set[str] = set()
         self.deferred: dict[str, int] = {}
+        self.applied: list[tuple[str, str, str, str]] = []
         self.outbox: list[tuple[str, str, str | None]] = []  # (detail type, payment id, refund id)
         # Called between a read and its write, to play a concurrent writer (tests set it).
         self.between_read_and_write: Callable[[], object] | None = None
@@ -60,14 +60,7 @@ class InMemoryPayments:
         self._record(change, None)
         return True
 
-    def update(
-        self,
-        user_id: str,
-        payment_id: str,
-        mutate: Callable[[Payment], Change | None],
-        *,
-        delivery: Delivery | None = None,
-    ) -> Payment | None:
+    def update(self, user_id: str, payment_id: str, mutate: Callable[[Payment], Change | None]) -> Payment | None:
         for _ in range(30):
             current = self.get(user_id, payment_id)
             if current is None:
@@ -76,12 +69,8 @@ class InMemoryPayments:
             if self.between_read_and_write is not None:
                 interloper, self.between_read_and_write = self.between_read_and_write, None
                 interloper()
-            if delivery is not None and delivery.event_id in self.deliveries:
-                raise DuplicateDelivery
             if self.items[(user_id, payment_id)].version != current.version:
                 continue  # written meanwhile: read again, as the conditional write makes DynamoDB do
-            if delivery is not None:
-                self.deliveries.add(delivery.event_id)
             if change is None:
                 return current
             change.payment.version = current.version + 1
@@ -94,6 +83,12 @@ class InMemoryPayments:
 
     def note_deferred(self, event_id: str, event_type: str, reason: str) -> None:  # noqa: ARG002
         self.deferred[event_id] = self.deferred.get(event_id, 0) + 1
+
+    def record_applied(self, event_id: str, event_type: str, user_id: str, payment_id: str) -> None:
+        self.applied.append((event_id, event_type, user_id, payment_id))
+
+    def settle_deferred(self, event_id: str) -> None:
+        self.deferred.pop(event_id, None)
 
     def events(self, payment_id: str) -> list[str]:
         return [kind for kind, pid, _ in self.outbox if pid == payment_id]

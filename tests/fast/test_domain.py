@@ -68,7 +68,7 @@ def test_a_payment_needing_the_customers_action_is_completed_by_the_providers_we
     assert domain.deliver("ev_1", "payment", payment.provider_payment_id or "") == "applied"
     assert domain.stored(payment.payment_id).status == "succeeded"
     # A redelivery changes nothing more
-    assert domain.deliver("ev_1", "payment", payment.provider_payment_id or "") == "duplicate"
+    assert domain.deliver("ev_1", "payment", payment.provider_payment_id or "") == "unchanged"
     assert domain.store.events(payment.payment_id).count("PaymentSucceeded") == 1
 
 
@@ -152,7 +152,7 @@ def test_a_payment_moves_only_forward_whatever_order_events_come_in(domain: Doma
     intent = paid.provider_payment_id or ""
     domain.provider.refund(intent, 2000, None, {}, "full")
     assert domain.deliver("ev_1", "refund", intent) == "applied"
-    assert domain.deliver("ev_0", "payment", intent) == "applied"  # an older event, delivered late
+    assert domain.deliver("ev_0", "payment", intent) == "unchanged"  # an older event, delivered late
     assert domain.stored(paid.payment_id).status == "refunded"
 
 

@@ -61,19 +61,11 @@ class RunningStack:
         )
 
     def outbox(self) -> list[dict[str, Any]]:
-        """Every outbox item in the table (a Scan: fine in a test, never in a request path)."""
-        import json
+        """Every event the stack's payment writes carried, from the table's stream (as the relay reads it)."""
+        from tests.conftest import published_events
 
-        from payments_core.dynamo import from_item
-
-        items = []
-        paginator = self.client("dynamodb").get_paginator("scan")
-        for page in paginator.paginate(TableName="AppTable"):
-            for item in page["Items"]:
-                plain = from_item(item)
-                if str(plain["PK"]).startswith("OUTBOX#"):
-                    items.append({"detail_type": plain["detail_type"], "detail": json.loads(plain["detail"])})
-        return items
+        events = published_events(self.client("dynamodb"), self.client("dynamodbstreams"))
+        return [{"detail_type": kind, "detail": detail} for kind, detail in events]
 
     def events_for(self, payment_id: str) -> list[str]:
         return sorted(

@@ -5,7 +5,6 @@ that moved there. Kept apart from the machine's other rules so each can grow on 
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -26,6 +25,7 @@ from payments_core.payments.providers.stripe.gateway import StripeGateway
 from payments_core.payments.service import PaymentService
 from payments_core.payments.transitions import released_remainder
 from payments_core.reconciler import Reconciler
+from tests.conftest import published_events
 from tests.domain import build_payments, create
 from tests.integration.test_faults import FaultyStripeClient
 
@@ -155,11 +155,8 @@ class ReconcilerRules:
     def _ledger_total(self) -> int:
         client = boto3.client("dynamodb")
         ledger = Ledger("AppTable")
-        items = [from_item(item) for item in client.scan(TableName="AppTable")["Items"]]
-        for item in items:
-            if str(item["PK"]).startswith("OUTBOX#"):
-                detail = PaymentEventDetail.model_validate(json.loads(item["detail"]))
-                ledger.record(item["detail_type"], detail)
+        for kind, published in published_events(client):
+            ledger.record(kind, PaymentEventDetail.model_validate(published))
         entries = [from_item(x) for x in client.scan(TableName="AppTable")["Items"]]
         return sum(
             int(e["amount"]) if e["type"] in CREDITS else -int(e["amount"])

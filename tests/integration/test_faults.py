@@ -18,13 +18,13 @@ from botocore.awsrequest import AWSResponse
 from payments_core import clock
 from payments_core.api import status_of
 from payments_core.aws import dynamodb_client
-from payments_core.dynamo import from_item
 from payments_core.errors import DomainError
 from payments_core.payments.leases import LEASE_SECONDS
 from payments_core.payments.models import CreatePaymentRequest, RefundRequest
 from payments_core.payments.providers.stripe.gateway import StripeGateway
 from payments_core.payments.repository import PaymentRepository
 from payments_core.payments.service import PaymentService
+from tests.conftest import published_events
 from tests.domain import build_payments, create
 from tests.integration.conftest import RunningStack, run_meanwhile
 from tests.integration.test_payments import stripe_intents_for
@@ -150,9 +150,9 @@ def test_a_payment_the_provider_refuses_as_a_whole_fails_and_its_retry_gets_the_
     [payment], _ = service.repository.list(user, 10, None)
     assert (payment.status, payment.provider_payment_id, payment.provider_refused) == ("failed", None, True)
     events = [
-        from_item(item)
-        for item in dynamodb_client().scan(TableName="AppTable")["Items"]  # a test, not a request path
-        if item["PK"]["S"].startswith("OUTBOX#") and payment.payment_id in json.dumps(item)
+        {"detail_type": kind, "detail": detail}
+        for kind, detail in published_events()
+        if payment.payment_id in json.dumps(detail)
     ]
     assert sorted(event["detail_type"] for event in events) == ["PaymentCreated", "PaymentFailed"]
 
@@ -198,9 +198,9 @@ def test_a_refund_the_provider_refuses_fails_and_releases_its_amount(stack: Runn
     assert stored is not None
     assert (stored.amount_reserved, stored.amount_refunded, stored.status) == (0, 0, "succeeded")
     events = [
-        from_item(item)
-        for item in dynamodb_client().scan(TableName="AppTable")["Items"]  # a test, not a request path
-        if item["PK"]["S"].startswith("OUTBOX#") and refused.refund_id in json.dumps(item)
+        {"detail_type": kind, "detail": detail}
+        for kind, detail in published_events()
+        if refused.refund_id in json.dumps(detail)
     ]
     assert sorted(event["detail_type"] for event in events) == ["RefundCreated", "RefundFailed"]
     # And the whole amount can still be refunded
@@ -290,7 +290,9 @@ def test_a_second_capture_racing_the_first_waits_its_turn_and_changes_nothing(st
     pid = hold["body"]["payment_id"]
     # When a second request, for 10.00, lands before the first has stored the provider's answer
     second = run_meanwhile(
-        service.providers["stripe"], "capture", lambda: service.capture(user, pid, CaptureRequest(amount=1000), uuid.uuid4().hex)
+        service.providers["stripe"],
+        "capture",
+        lambda: service.capture(user, pid, CaptureRequest(amount=1000), uuid.uuid4().hex),
     )
     first = service.capture(user, pid, CaptureRequest(amount=3000), uuid.uuid4().hex)
     # Then the second never reached the provider (localstripe would have captured again), what is

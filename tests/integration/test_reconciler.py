@@ -36,6 +36,7 @@ from payments_core.payments.repository import PaymentRepository
 from payments_core.payments.transitions import operation_id
 from payments_core.payments.webhook import WebhookProcessor
 from payments_core.reconciler import Reconciler
+from tests.conftest import published_events
 from tests.domain import build_payments, create, notice_of
 from tests.integration.conftest import RunningStack, run_meanwhile
 from tests.integration.test_faults import FaultyStripeClient
@@ -90,14 +91,11 @@ class World:
         return self.service.get(USER, payment_id).status
 
     def outbox(self, payment_id: str) -> list[tuple[str, PaymentEventDetail]]:
-        items = [from_item(i) for i in boto3.client("dynamodb").scan(TableName="AppTable")["Items"]]
-        found = []
-        for item in items:
-            if str(item["PK"]).startswith("OUTBOX#"):
-                detail = PaymentEventDetail.model_validate(json.loads(item["detail"]))
-                if detail.payment["payment_id"] == payment_id:
-                    found.append((str(item["detail_type"]), detail))
-        return found
+        return [
+            (kind, PaymentEventDetail.model_validate(detail))
+            for kind, detail in published_events()
+            if detail["payment"]["payment_id"] == payment_id
+        ]
 
     def events(self, payment_id: str) -> list[str]:
         return sorted(kind for kind, _ in self.outbox(payment_id))

@@ -434,3 +434,14 @@ def test_a_delivery_answered_500_is_retried_with_backoff_and_signed(
         PINNED,
         "dp_1",
     )
+
+
+def test_payment_intents_are_listed_newest_first_as_stripe_pages_them(stack: RunningStack, user: ApiClient) -> None:
+    # Given two payments made one after the other
+    first = user.pay(1100).json()["provider_payment_id"]
+    second = user.pay(1200).json()["provider_payment_id"]
+    # Then the list starts with the newest, and its next page follows on from it
+    page = at_stripe(stack, "GET", "/v1/payment_intents?limit=1", probe=False).json()
+    assert [i["id"] for i in page["data"]] == [second] and page["has_more"]
+    after = at_stripe(stack, "GET", f"/v1/payment_intents?limit=1&starting_after={second}", probe=False).json()
+    assert [i["id"] for i in after["data"]] == [first]

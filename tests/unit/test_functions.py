@@ -33,7 +33,8 @@ LOADED_LIBRARIES = {
     "AuthorizerFunction": {"jwt", "logging", "metrics", "parameters"},
     "CancelPaymentFunction": STRIPE_WRITER,
     "CapturePaymentFunction": STRIPE_WRITER,
-    "CreatePaymentFunction": STRIPE_WRITER,
+    # The payment's own conditional put is its key's record: no Powertools Idempotency.
+    "CreatePaymentFunction": STRIPE_WRITER - {"idempotency"},
     "GetPaymentsFunction": HTTP,
     "HealthFunction": HTTP,
     "LedgerConsumerFunction": CONSUMER,
@@ -42,7 +43,8 @@ LOADED_LIBRARIES = {
     # Codes are not Idempotency-Key operations: neither OTP function loads Powertools Idempotency.
     "OtpSendFunction": HTTP | {"parameters"},
     "OtpVerifyFunction": STRIPE_WRITER - {"idempotency"},
-    "OutboxRelayFunction": {"logging", "metrics"},
+    # It renders each event from the payment a write stored (the payment model).
+    "OutboxRelayFunction": {"logging", "metrics", "pydantic"},
     "RefundPaymentFunction": STRIPE_WRITER,
     "SigninFunction": HTTP | {"argon2", "jwt", "parameters"},
     "SignupFunction": HTTP | {"argon2"},

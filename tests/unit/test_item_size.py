@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from payments_core.payments.models import Payment, Refund
+from payments_core.payments.models import Change, Payment, Refund
 from payments_core.payments.outbox import event_detail
 from payments_core.payments.repository import PaymentRepository
 from payments_core.payments.transitions import MAX_REFUNDS_PER_PAYMENT
@@ -63,7 +63,10 @@ def largest_payment() -> Payment:
 
 
 def test_a_payment_with_the_most_refunds_fits_a_dynamodb_item_with_room_to_spare() -> None:
-    item = PaymentRepository("AppTable")._item(largest_payment())
+    payment = largest_payment()
+    item = PaymentRepository("AppTable")._item(
+        Change(payment, [("RefundSucceeded", next(iter(payment.refunds.values())))])
+    )
     # The typed JSON of an item is longer than DynamoDB counts it (type tags, quotes): an upper bound.
     size = len(json.dumps(item).encode())
     assert size < DYNAMODB_ITEM_LIMIT / 2, size
@@ -74,3 +77,36 @@ def test_its_bus_events_fit_an_eventbridge_entry() -> None:
     refund = next(iter(payment.refunds.values()))
     detail = json.dumps(event_detail(payment, refund, datetime.now(UTC)), separators=(",", ":"))
     assert len(detail.encode()) < EVENTBRIDGE_ENTRY_LIMIT / 2, len(detail)
+
+
+def test_a_card_payments_item_is_one_write_unit_at_each_of_its_writes() -> None:
+    """What makes a card payment cost few write units: its item stays under 1 KB when created (with its
+    PaymentCreated event) and when it succeeds (with PaymentSucceeded), as DynamoDB counts item size
+    (attribute names and values)."""
+    from payments_core.payments.models import Payment
+
+    payment = Payment(
+        payment_id="pay_" + "a" * 24,
+        user_id="usr_" + "b" * 12,
+        status="processing",
+        amount=2500,
+        currency="usd",
+        payment_method="pm_card_visa",
+        request_fingerprint="f" * 64,
+        provider_attempts=1,
+        lease_holder="c" * 32,
+        lease_until=1_800_000_030,
+        metadata={"order_id": "1042"},
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    repository = PaymentRepository("AppTable")
+    created = repository._item(Change(payment, [("PaymentCreated", None)]))
+    succeeded = payment.model_copy(
+        update={"status": "succeeded", "provider_payment_id": "pi_" + "d" * 24, "amount_captured": 2500}
+    )
+    succeeded.lease_holder = succeeded.lease_until = None
+    paid = repository._item(Change(succeeded, [("PaymentSucceeded", None)]))
+    for item in (created, paid):
+        size = sum(len(name) + len(next(iter(value.values()))) for name, value in item.items())
+        assert size < 1024, size

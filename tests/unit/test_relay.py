@@ -9,25 +9,44 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from payments_core.payments.models import Change, Payment
+from payments_core.payments.outbox import event_detail
+from payments_core.payments.repository import PaymentRepository
 from payments_core.relay import outbox_entries, publish, relay
 
+NOW = "2026-12-04T18:00:00.000000Z"
+PAYMENT = Payment(
+    payment_id="pay_1",
+    user_id="usr_1",
+    status="succeeded",
+    amount=2500,
+    currency="usd",
+    amount_captured=2500,
+    payment_method="pm_card_visa",
+    request_fingerprint="f" * 64,
+    client_secret="pi_1_secret_never_on_the_bus",
+    created_at=NOW,
+    updated_at=NOW,
+)
 
-def stream_record(sequence: int, *, pk: str | None = None, name: str = "INSERT") -> dict[str, Any]:
-    key = pk or f"OUTBOX#evt_{sequence}"
-    image = {
-        "PK": {"S": key},
-        "SK": {"S": "OUTBOX"},
-        "detail_type": {"S": "PaymentSucceeded"},
-        "detail": {"S": json.dumps({"event_id": f"evt_{sequence}"})},
-    }
+
+def stream_record(sequence: int, *, events: int = 1, name: str = "MODIFY", pk: str | None = None) -> dict[str, Any]:
+    """A payment write's stream record, carrying ``events`` PaymentSucceeded events (evt_<sequence>...)."""
+    image = PaymentRepository("AppTable")._item(Change(PAYMENT))
+    if events:
+        refs = [{"id": f"evt_{sequence}" + "x" * n, "type": "PaymentSucceeded", "at": NOW} for n in range(events)]
+        image["outbox"] = {"S": json.dumps(refs)}
+    if pk is not None:
+        image["PK"] = image["SK"] = {"S": pk}
     return {"eventName": name, "dynamodb": {"NewImage": image, "SequenceNumber": str(100 + sequence)}}
 
 
-def entry(sequence: int) -> dict[str, Any]:
+def entry(sequence: int, n: int = 0) -> dict[str, Any]:
+    detail = event_detail(PAYMENT, None, NOW, f"evt_{sequence}" + "x" * n)
     return {
         "Source": "payments",
         "DetailType": "PaymentSucceeded",
-        "Detail": json.dumps({"event_id": f"evt_{sequence}"}),
+        "Detail": json.dumps(detail, separators=(",", ":")),
         "EventBusName": "payments",
     }
 
@@ -37,9 +56,19 @@ def events() -> Any:
     return boto3.client("events", region_name="us-east-1")
 
 
-def test_only_outbox_inserts_are_published() -> None:
-    records = [stream_record(1), stream_record(2, pk="USER#x"), stream_record(3, name="REMOVE"), stream_record(4)]
-    assert [e.entry for e in outbox_entries(records, "payments")] == [entry(1), entry(4)]
+def test_only_the_events_a_payment_write_carries_are_published_rendered_from_that_write() -> None:
+    records = [
+        stream_record(1, name="INSERT"),
+        stream_record(2, events=0),  # a write that caused no event
+        stream_record(3, name="REMOVE"),
+        stream_record(5, pk="PI#pi_1"),  # not a payment
+        stream_record(4, events=2),
+    ]
+    published = [e.entry for e in outbox_entries(records, "payments")]
+    assert published == [entry(1), entry(4), entry(4, 1)]
+    detail = json.loads(published[0]["Detail"])
+    assert (detail["event_id"], detail["occurred_at"], detail["payment"]["status"]) == ("evt_1", NOW, "succeeded")
+    assert "client_secret" not in detail["payment"]
 
 
 def test_only_the_failed_entry_is_sent_again(events: Any) -> None:

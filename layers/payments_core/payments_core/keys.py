@@ -50,7 +50,7 @@ def provider_link(provider_payment_id: str) -> Key:
 
 
 def webhook(event_id: str) -> Key:
-    """A webhook event applied (de-duplication)."""
+    """A webhook event that changed a payment (kept 30 days)."""
     return {"PK": f"WEBHOOK#{event_id}", "SK": "WEBHOOK"}
 
 
@@ -64,18 +64,6 @@ def deferred(event_id: str) -> Key:
 
 def deferred_event_of(pk: str) -> str:
     return pk.removeprefix(DEFERRED)
-
-
-OUTBOX = "OUTBOX#"
-
-
-def outbox(event_id: str) -> Key:
-    return {"PK": OUTBOX + event_id, "SK": "OUTBOX"}
-
-
-def ledger_movement(movement: str) -> Key:
-    """A money movement's ledger guard: one ledger entry per movement."""
-    return {"PK": f"LEDGER#{movement}", "SK": "LEDGER"}
 
 
 def transaction(user_id: str, occurred_at: str, txn_id: str) -> Key:

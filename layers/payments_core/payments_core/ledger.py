@@ -1,9 +1,12 @@
 """The transaction ledger: one immutable entry per money movement, however often an event arrives.
 Entries are never changed: a refund the provider reverses gets an entry of its own (refund_failure).
 
-``USER#<user> / TXN#<occurred_at>#<transaction id>`` holds an entry; ``LEDGER#<movement>`` is the
-guard item written in the same transaction with a condition, so a redelivered event (same movement)
-writes nothing. A movement is a charge of a payment or one refund.
+``USER#<user> / TXN#<occurred_at>#<transaction id>`` holds an entry, written with one conditional put.
+Its key is the event's: a movement (a charge of a payment, one refund, ...) is announced by exactly one
+event, caused by the one conditional write that made it (``payments.transitions``), and a redelivered
+event keeps its id and time (the relay renders it from that write's stream image), so a redelivery meets
+its own entry and writes nothing. The daily report finds entries by movement through the index's day
+partitions (``movement`` is projected there).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from pydantic import BaseModel
 from payments_core import keys
 from payments_core.aws import dynamodb_client
 from payments_core.cursors import decode_cursor, encode_cursor
-from payments_core.dynamo import cancellation_reasons, from_item, to_item
+from payments_core.dynamo import from_item, is_condition_failure, to_item
 from payments_core.events import PaymentEventDetail, moved_amount, movement_of
 from payments_core.payments.open_items import ledger_attributes
 
@@ -69,43 +72,21 @@ class Ledger:
             "created_at": detail.occurred_at,
         }
         try:
-            dynamodb_client().transact_write_items(
-                TransactItems=[
+            dynamodb_client().put_item(
+                TableName=self.table_name,
+                Item=to_item(
                     {
-                        "Put": {
-                            "TableName": self.table_name,
-                            # The guard also says what was written, so the daily report can check a
-                            # movement it meets at the provider with one read.
-                            "Item": to_item(
-                                {
-                                    **keys.ledger_movement(movement),
-                                    "transaction_id": txn,
-                                    "amount": amount,
-                                    "currency": payment["currency"],
-                                    "created_at": detail.occurred_at,
-                                }
-                            ),
-                            "ConditionExpression": "attribute_not_exists(PK)",
-                        }
-                    },
-                    {
-                        "Put": {
-                            "TableName": self.table_name,
-                            "Item": to_item(
-                                {
-                                    **keys.transaction(detail.user_id, detail.occurred_at, txn),
-                                    **entry,
-                                    "movement": movement,
-                                    # The daily reconciliation report reads a day's entries by it.
-                                    **ledger_attributes(detail.occurred_at),
-                                }
-                            ),
-                        }
-                    },
-                ]
+                        **keys.transaction(detail.user_id, detail.occurred_at, txn),
+                        **entry,
+                        "movement": movement,
+                        # The daily reconciliation report reads a day's entries by it.
+                        **ledger_attributes(detail.occurred_at),
+                    }
+                ),
+                ConditionExpression="attribute_not_exists(PK)",
             )
         except ClientError as error:
-            if cancellation_reasons(error)[:1] == ["ConditionalCheckFailed"]:
+            if is_condition_failure(error):
                 return False
             raise
         return True

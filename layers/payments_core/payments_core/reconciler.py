@@ -283,7 +283,7 @@ class Reconciler:
     # --- webhooks deferred -----------------------------------------------------------------------
     def deferred_unapplied(self) -> int:
         """Webhook events deferred (non-2xx) longer ago than Stripe retries and never applied since.
-        One applied since (its ``WEBHOOK#`` record exists) leaves the index."""
+        One applied since left the index then (``PaymentRepository.settle_deferred``)."""
         cutoff = clock.iso(clock.now() - timedelta(seconds=self.deferred_alert_seconds))
         unapplied = 0
         request: dict[str, Any] = {
@@ -297,12 +297,6 @@ class Reconciler:
             response = dynamodb_client().query(**request)
             for item in response.get("Items", []):
                 event_id = table_keys.deferred_event_of(str(from_item(item)["PK"]))
-                applied = dynamodb_client().get_item(
-                    TableName=self.table_name, Key=to_item(table_keys.webhook(event_id))
-                )
-                if "Item" in applied:
-                    dynamodb_client().delete_item(TableName=self.table_name, Key=to_item(table_keys.deferred(event_id)))
-                    continue
                 unapplied += 1
                 logger.error("webhook event deferred and never applied", extra={"event_id": event_id})
             if "LastEvaluatedKey" not in response:

@@ -39,6 +39,8 @@ from payments_core.payments.repository import PaymentRepository
 from payments_core.payments.transitions import released_remainder
 
 CREDIT_KINDS = ("charge", "refund_failure", "dispute_reversal")
+# How far before the report's day a ledger entry for a movement it meets may have been written.
+GUARD_DAYS_BEFORE = 7
 
 
 class ReportGateway(ReportingGateway, Protocol):
@@ -73,6 +75,8 @@ class DailyReport:
         self.gateway = gateway
         self.table_name = repository.table_name
         self._payments: dict[tuple[str, str], Payment | None] = {}
+        self._by_movement: dict[str, dict[str, Any]] | None = None
+        self._start = clock.now()
 
     # --- reads -----------------------------------------------------------------------------------
     def ledger_entries(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
@@ -112,14 +116,19 @@ class DailyReport:
         return self._payment(*linked) if linked else None
 
     def _guard(self, movement: str) -> dict[str, Any] | None:
-        response = dynamodb_client().get_item(
-            TableName=self.table_name, Key=to_item(keys.ledger_movement(movement)), ConsistentRead=True
-        )
-        return from_item(response["Item"]) if "Item" in response else None
+        """The ledger's entry for a movement, written any day from a week before the report's day until
+        now (a movement the provider made is recorded after it, and a refund failing now may have
+        succeeded days ago): from the index's day partitions, read once per report."""
+        if self._by_movement is None:
+            start = self._start - timedelta(days=GUARD_DAYS_BEFORE)
+            entries = self.ledger_entries(start, max(clock.now(), self._start) + timedelta(seconds=1))
+            self._by_movement = {str(entry["movement"]): entry for entry in entries}
+        return self._by_movement.get(movement)
 
     # --- the report ------------------------------------------------------------------------------
     def build(self, start: datetime, end: datetime, *, label: str | None = None) -> dict[str, Any]:
         first, last = int(start.timestamp()), int(end.timestamp())
+        self._start, self._by_movement = start, None
         entries = self.ledger_entries(start, end)
         charges = self.gateway.list_charges(first, last)
         refunds = self.gateway.list_refunds_between(first, last)

@@ -1,4 +1,5 @@
-"""The outbox relay: DynamoDB stream records of outbox items -> PutEvents on the payments bus.
+"""The outbox relay: DynamoDB stream records of payment writes that carry events (``outbox``) ->
+PutEvents on the payments bus, each event rendered from the payment as that write stored it.
 
 Entries go out in batches of at most 10; every entry's result is checked and only the failed ones
 are sent again. If some still fail, the first failed record's sequence number is reported as the
@@ -8,6 +9,7 @@ may be published twice; consumers de-duplicate by ``event_id``).
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +17,8 @@ from typing import Any
 from payments_core import keys
 from payments_core.dynamo import from_item
 from payments_core.observability import logger
-from payments_core.payments.outbox import EVENT_SOURCE
+from payments_core.payments.models import Payment
+from payments_core.payments.outbox import EVENT_SOURCE, rendered_events
 
 PUT_EVENTS_BATCH = 10
 ATTEMPTS = 4
@@ -30,23 +33,26 @@ class OutboxEntry:
 def outbox_entries(records: list[dict[str, Any]], bus_name: str) -> list[OutboxEntry]:
     entries = []
     for record in records:
-        if record.get("eventName") != "INSERT":
+        if record.get("eventName") not in ("INSERT", "MODIFY"):
             continue
         image = record.get("dynamodb", {}).get("NewImage") or {}
         item = from_item(image) if image else {}
-        if not str(item.get("PK", "")).startswith(keys.OUTBOX):
+        if not str(item.get("SK", "")).startswith(keys.PAYMENT) or not item.get("outbox"):
             continue
-        entries.append(
-            OutboxEntry(
-                sequence_number=record["dynamodb"]["SequenceNumber"],
-                entry={
-                    "Source": EVENT_SOURCE,
-                    "DetailType": item["detail_type"],
-                    "Detail": item["detail"],
-                    "EventBusName": bus_name,
-                },
+        payment = Payment.model_validate_json(str(item["doc"]))
+        payment.version = int(item["version"])
+        for detail_type, detail in rendered_events(payment, str(item["outbox"])):
+            entries.append(
+                OutboxEntry(
+                    sequence_number=record["dynamodb"]["SequenceNumber"],
+                    entry={
+                        "Source": EVENT_SOURCE,
+                        "DetailType": detail_type,
+                        "Detail": json.dumps(detail, separators=(",", ":")),
+                        "EventBusName": bus_name,
+                    },
+                )
             )
-        )
     return entries
 
 

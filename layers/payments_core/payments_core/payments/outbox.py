@@ -1,15 +1,18 @@
-"""The transactional outbox: an event is an item written in the same DynamoDB transaction as the
-state change it reports. The outbox relay (DynamoDB stream -> EventBridge) publishes it."""
+"""The outbox, carried on the payment item itself: a write that changes a payment also stores the events
+the change causes (``outbox``: each event's id, type, refund and time), in the same conditional put. The
+table's stream gives every write's new image to the outbox relay, which renders each event from the
+payment as that write stored it and publishes it. No separate outbox items, no transaction: the state
+change and its events are one item, so they are written together or not at all. The next write replaces
+the list (its own events, or none), so an event is in exactly one write's image."""
 
 from __future__ import annotations
 
 import json
 import secrets
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from payments_core import clock, keys
-from payments_core.dynamo import to_item
+from payments_core import clock
 
 if TYPE_CHECKING:
     from payments_core.payments.models import Payment, Refund
@@ -30,7 +33,6 @@ DetailType = Literal[
 ]
 EVENT_SOURCE = "payments"
 EVENT_VERSION = 1
-OUTBOX_RETENTION = timedelta(days=7)
 
 EVENT_FOR_STATUS: dict[str, DetailType] = {
     "succeeded": "PaymentSucceeded",
@@ -40,33 +42,40 @@ EVENT_FOR_STATUS: dict[str, DetailType] = {
 }
 
 
-def event_detail(payment: Payment, refund: Refund | None, occurred_at: datetime) -> dict[str, Any]:
+def event_detail(
+    payment: Payment, refund: Refund | None, occurred_at: datetime | str, event_id: str | None = None
+) -> dict[str, Any]:
     """The bus event's ``detail``: never a client secret, OTP, token or card data."""
     return {
-        "event_id": "evt_" + secrets.token_hex(12),
+        "event_id": event_id or new_event_id(),
         "event_version": EVENT_VERSION,
-        "occurred_at": clock.iso(occurred_at),
+        "occurred_at": occurred_at if isinstance(occurred_at, str) else clock.iso(occurred_at),
         "user_id": payment.user_id,
         "payment": payment.public(with_secret=False),
         "refund": refund.public() if refund else None,
     }
 
 
-def outbox_put(table_name: str, detail_type: str, payment: Payment, refund: Refund | None = None) -> dict[str, Any]:
-    """A TransactWriteItems ``Put`` of one outbox item."""
-    now = clock.now()
-    detail = event_detail(payment, refund, now)
-    return {
-        "Put": {
-            "TableName": table_name,
-            "Item": to_item(
-                {
-                    **keys.outbox(detail["event_id"]),
-                    "detail_type": detail_type,
-                    "detail": json.dumps(detail, separators=(",", ":")),
-                    "ttl": int((now + OUTBOX_RETENTION).timestamp()),
-                }
-            ),
-            "ConditionExpression": "attribute_not_exists(PK)",
-        }
-    }
+def new_event_id() -> str:
+    return "evt_" + secrets.token_hex(12)
+
+
+def outbox_refs(events: list[tuple[str, Refund | None]]) -> str | None:
+    """The events of one change as the payment item carries them (a compact JSON list), or None."""
+    if not events:
+        return None
+    at = clock.iso(clock.now())
+    refs = [
+        {"id": new_event_id(), "type": kind, "at": at, **({"refund": refund.refund_id} if refund else {})}
+        for kind, refund in events
+    ]
+    return json.dumps(refs, separators=(",", ":"))
+
+
+def rendered_events(payment: Payment, refs: str) -> list[tuple[str, dict[str, Any]]]:
+    """The bus events a write carried: (detail type, detail), rendered from the payment it stored."""
+    events = []
+    for ref in json.loads(refs):
+        refund = payment.refunds.get(ref["refund"]) if "refund" in ref else None
+        events.append((str(ref["type"]), event_detail(payment, refund, str(ref["at"]), str(ref["id"]))))
+    return events

@@ -2,10 +2,14 @@
 
 ``USER#<user> / PAY#<payment>`` holds one payment with its refunds (so a refund limit is one
 conditional write on one item). Ownership is the key: another user's payment id simply is not
-under your partition. ``created`` is the sort key of the sparse global index ``ByCreated`` (a GSI, so no
-10 GB item-collection limit per user as an LSI would impose), so a
-page of the newest payments is one Query. ``PI#<provider id>`` maps a provider's id back to it.
-Every write is conditional on the ``version`` read, and carries its outbox items in one transaction.
+under your partition. ``created`` is the sort key of the sparse global index ``ByCreated`` (keys only,
+so only a payment's first write reaches it), so a page of the newest payments is one Query and one
+BatchGetItem. ``PI#<provider id>`` maps a provider's id back to it.
+
+Every write is one conditional ``PutItem`` (on the ``version`` read, or on the id being new) of the
+payment with the events its change causes (``outbox``): no transaction, no separate outbox items. The
+document is stored without its default fields, so a card payment's item stays under 1 KB: one write
+unit per write.
 """
 
 from __future__ import annotations
@@ -14,8 +18,6 @@ import functools
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
@@ -24,33 +26,21 @@ from payments_core import clock, keys
 from payments_core.aws import dynamodb_client
 from payments_core.config import get_settings
 from payments_core.cursors import decode_cursor, encode_cursor
-from payments_core.dynamo import cancellation_reasons, from_item, to_item
+from payments_core.dynamo import from_item, is_condition_failure, to_item
 from payments_core.observability import logger
 from payments_core.payments import open_items
 from payments_core.payments.models import Change, Payment
 from payments_core.payments.open_items import index_attributes
-from payments_core.payments.outbox import outbox_put
+from payments_core.payments.outbox import outbox_refs
 
 INDEX_BY_CREATED = "ByCreated"
 MAX_ATTEMPTS = 30
-# How long a webhook event id is remembered (a provider redelivers for days: Stripe for up to 3).
-DELIVERY_RETENTION = timedelta(days=30)
+# How long a deferred webhook's record lives (a provider redelivers for days: Stripe for up to 3).
+DEFERRED_RETENTION_DAYS = 30
 
 
 class ConcurrentUpdate(Exception):
     """The payment kept changing under us; the caller may retry the request."""
-
-
-class DuplicateDelivery(Exception):
-    """An extra item's condition failed: this exact change was already applied (e.g. a webhook event)."""
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """A webhook event applied with a change: remembered in the same write, so it applies once."""
-
-    event_id: str
-    event_type: str
 
 
 class PaymentStore(Protocol):
@@ -61,18 +51,15 @@ class PaymentStore(Protocol):
 
     def create(self, change: Change) -> bool: ...
 
-    def update(
-        self,
-        user_id: str,
-        payment_id: str,
-        mutate: Callable[[Payment], Change | None],
-        *,
-        delivery: Delivery | None = None,
-    ) -> Payment | None: ...
+    def update(self, user_id: str, payment_id: str, mutate: Callable[[Payment], Change | None]) -> Payment | None: ...
 
     def find_by_provider_id(self, provider_payment_id: str) -> tuple[str, str] | None: ...
 
     def note_deferred(self, event_id: str, event_type: str, reason: str) -> None: ...
+
+    def record_applied(self, event_id: str, event_type: str, user_id: str, payment_id: str) -> None: ...
+
+    def settle_deferred(self, event_id: str) -> None: ...
 
 
 def payment_key(user_id: str, payment_id: str) -> dict[str, str]:
@@ -83,14 +70,18 @@ class PaymentRepository:
     def __init__(self, table_name: str) -> None:
         self.table_name = table_name
 
-    def _item(self, payment: Payment) -> dict[str, Any]:
+    def _item(self, change: Change) -> dict[str, Any]:
+        payment = change.payment
+        events = outbox_refs(change.events)
         return to_item(
             {
                 **payment_key(payment.user_id, payment.payment_id),
                 "created": payment.created_at,
-                "status": payment.status,
                 "version": payment.version,
-                "doc": payment.model_dump_json(),
+                # Defaults left out (they are the model's): a card payment's item stays under 1 KB.
+                "doc": payment.model_dump_json(exclude_defaults=True, exclude={"version"}),
+                # The events this write causes, published by the relay from this write's stream image.
+                **({"outbox": events} if events else {}),
                 # Only while the payment is open: the reconciler's sparse index (open_items).
                 **index_attributes(payment),
             }
@@ -99,7 +90,9 @@ class PaymentRepository:
     @staticmethod
     def _from_item(item: dict[str, Any]) -> Payment:
         data = from_item(item)
-        return Payment.model_validate_json(data["doc"])
+        payment = Payment.model_validate_json(data["doc"])
+        payment.version = int(data["version"])
+        return payment
 
     def get(self, user_id: str, payment_id: str) -> Payment | None:
         response = dynamodb_client().get_item(
@@ -110,81 +103,48 @@ class PaymentRepository:
     def create(self, change: Change) -> bool:
         """Stores a new payment with its events; False if a payment with this id already exists."""
         try:
-            dynamodb_client().transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self.table_name,
-                            "Item": self._item(change.payment),
-                            "ConditionExpression": "attribute_not_exists(PK)",
-                        }
-                    },
-                    *self._outbox(change),  # type: ignore[list-item]
-                ]
+            dynamodb_client().put_item(
+                TableName=self.table_name, Item=self._item(change), ConditionExpression="attribute_not_exists(PK)"
             )
         except ClientError as error:
-            if cancellation_reasons(error)[:1] == ["ConditionalCheckFailed"]:
+            if is_condition_failure(error):
                 return False
             raise
         return True
 
-    def _outbox(self, change: Change) -> list[dict[str, Any]]:
-        return [outbox_put(self.table_name, kind, change.payment, refund) for kind, refund in change.events]
-
-    def update(
-        self,
-        user_id: str,
-        payment_id: str,
-        mutate: Callable[[Payment], Change | None],
-        *,
-        delivery: Delivery | None = None,
-    ) -> Payment | None:
+    def update(self, user_id: str, payment_id: str, mutate: Callable[[Payment], Change | None]) -> Payment | None:
         """Read, mutate, write conditionally on the version read; on a concurrent write, start again.
 
-        ``mutate`` returns None for "nothing to change" (a ``delivery`` is still remembered, so a webhook
-        event that changes nothing is not applied again). Returns the payment as stored, None if absent;
-        raises ``DuplicateDelivery`` if the delivery was remembered before.
+        ``mutate`` returns None for "nothing to change": nothing is written. Returns the payment as
+        stored, None if absent.
         """
-        extra = [self._delivery_put(delivery)] if delivery is not None else []
         for attempt in range(MAX_ATTEMPTS):
             current = self.get(user_id, payment_id)
             if current is None:
                 return None
             change = mutate(current)
-            if change is None and not extra:
+            if change is None:
                 return current
-            items: list[Any] = list(extra)
-            if change is not None:
-                change.payment.version = current.version + 1
-                items.insert(
-                    0,
-                    {
-                        "Put": {
-                            "TableName": self.table_name,
-                            "Item": self._item(change.payment),
-                            "ConditionExpression": "version = :version",
-                            "ExpressionAttributeValues": to_item({":version": current.version}),
-                        }
-                    },
-                )
-                items.extend(self._outbox(change))
-                gained = change.payment.provider_payment_id
-                if gained and gained != current.provider_payment_id:
-                    # Whatever path links a payment to its intent (its create, a webhook, a reconciler),
-                    # the provider's id leads back to it: events that carry no id of ours find it.
-                    items.append(self.provider_link_put(gained, user_id, payment_id))
+            change.payment.version = current.version + 1
+            gained = change.payment.provider_payment_id
+            if gained and gained != current.provider_payment_id:
+                # Whatever path links a payment to its intent (its create, a webhook, a reconciler), the
+                # provider's id leads back to it: events and reports that carry no id of ours find it.
+                # Written first and idempotent: a link never names a payment that is not its intent's.
+                self.link_provider_id(gained, user_id, payment_id)
             try:
-                dynamodb_client().transact_write_items(TransactItems=items)
+                dynamodb_client().put_item(
+                    TableName=self.table_name,
+                    Item=self._item(change),
+                    ConditionExpression="version = :version",
+                    ExpressionAttributeValues=to_item({":version": current.version}),
+                )
             except ClientError as error:
-                reasons = cancellation_reasons(error)
-                first_extra = 1 if change is not None else 0
-                if any(code == "ConditionalCheckFailed" for code in reasons[first_extra : first_extra + len(extra)]):
-                    raise DuplicateDelivery from None
-                if reasons[:1] == ["ConditionalCheckFailed"] or "TransactionConflict" in reasons:
+                if is_condition_failure(error):
                     time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # noqa: S311 - jitter, not crypto
                     continue
                 raise
-            return change.payment if change is not None else current
+            return change.payment
         raise ConcurrentUpdate(payment_id)
 
     def list(self, user_id: str, limit: int, cursor: str | None) -> tuple[list[Payment], str | None]:
@@ -199,7 +159,22 @@ class PaymentRepository:
         if cursor:
             request["ExclusiveStartKey"] = self._decode_cursor(cursor, user_id)
         response = dynamodb_client().query(**request)
-        items = [self._from_item(item) for item in response.get("Items", [])]
+        # The index holds keys only (a payment's later writes never touch it): the page's payments
+        # are read by key, in the index's order.
+        page_keys = [{"PK": item["PK"], "SK": item["SK"]} for item in response.get("Items", [])]
+        found: dict[tuple[str, str], Payment] = {}
+        pending: list[dict[str, Any]] = page_keys
+        for _ in range(10):
+            if not pending:
+                break
+            answer = dynamodb_client().batch_get_item(
+                RequestItems={self.table_name: {"Keys": pending, "ConsistentRead": True}}
+            )
+            for item in answer.get("Responses", {}).get(self.table_name, []):
+                found[(item["PK"]["S"], item["SK"]["S"])] = self._from_item(item)
+            unprocessed: dict[str, Any] = answer.get("UnprocessedKeys") or {}
+            pending = list(unprocessed.get(self.table_name, {}).get("Keys", []))
+        items = [found[(k["PK"]["S"], k["SK"]["S"])] for k in page_keys if (k["PK"]["S"], k["SK"]["S"]) in found]
         last = response.get("LastEvaluatedKey")
         return items, self._encode_cursor(last) if last else None
 
@@ -223,22 +198,7 @@ class PaymentRepository:
         # The partition comes from the token, never from the cursor: a cursor cannot reach another user.
         return to_item({"PK": keys.user_pk(user_id), "SK": sort_key, "created": created})
 
-    # --- webhook deliveries -----------------------------------------------------------------------
-    def _delivery_put(self, delivery: Delivery) -> dict[str, Any]:
-        return {
-            "Put": {
-                "TableName": self.table_name,
-                "Item": to_item(
-                    {
-                        **keys.webhook(delivery.event_id),
-                        "type": delivery.event_type,
-                        "ttl": int((clock.now() + DELIVERY_RETENTION).timestamp()),
-                    }
-                ),
-                "ConditionExpression": "attribute_not_exists(PK)",
-            }
-        }
-
+    # --- webhook deliveries deferred ----------------------------------------------------------
     def note_deferred(self, event_id: str, event_type: str, reason: str) -> None:
         """Counts a delivery answered "deliver again" on the event's ``DEFERRED#`` item, which the
         reconciler's index lists (open_items): one still unapplied when the provider's retries can have
@@ -256,7 +216,7 @@ class PaymentRepository:
                         ":type": event_type,
                         ":reason": reason,
                         ":now": clock.iso(now),
-                        ":ttl": int((now + DELIVERY_RETENTION).timestamp()),
+                        ":ttl": int(now.timestamp()) + DEFERRED_RETENTION_DAYS * 86400,
                         ":pk": open_items.DEFERRED,
                         ":one": 1,
                     }
@@ -265,16 +225,37 @@ class PaymentRepository:
         except ClientError:
             logger.warning("could not count a deferred webhook", extra={"event_id": event_id})
 
+    def record_applied(self, event_id: str, event_type: str, user_id: str, payment_id: str) -> None:
+        """Keeps a webhook event that changed a payment (which event moved which payment, for 30 days).
+        An event that changes nothing (most: the create's own answer already applied what it says) is
+        not written at all; none is needed to stay idempotent, as transitions only move forward."""
+        dynamodb_client().put_item(
+            TableName=self.table_name,
+            Item=to_item(
+                {
+                    **keys.webhook(event_id),
+                    "type": event_type,
+                    "user_id": user_id,
+                    "payment_id": payment_id,
+                    "ttl": int(clock.now().timestamp()) + DEFERRED_RETENTION_DAYS * 86400,
+                }
+            ),
+        )
+
+    def settle_deferred(self, event_id: str) -> None:
+        """An event applied (or found to change nothing) after it was answered "deliver again" leaves
+        the reconciler's list. A read first (cheap; nearly every event was never deferred), then the
+        delete only when there is something to delete."""
+        key = to_item(keys.deferred(event_id))
+        if "Item" in dynamodb_client().get_item(TableName=self.table_name, Key=key, ProjectionExpression="PK"):
+            dynamodb_client().delete_item(TableName=self.table_name, Key=key)
+
     # --- provider id -> payment -------------------------------------------------------------------
-    def provider_link_put(self, provider_payment_id: str, user_id: str, payment_id: str) -> dict[str, Any]:
-        return {
-            "Put": {
-                "TableName": self.table_name,
-                "Item": to_item(
-                    {**keys.provider_link(provider_payment_id), "user_id": user_id, "payment_id": payment_id}
-                ),
-            }
-        }
+    def link_provider_id(self, provider_payment_id: str, user_id: str, payment_id: str) -> None:
+        dynamodb_client().put_item(
+            TableName=self.table_name,
+            Item=to_item({**keys.provider_link(provider_payment_id), "user_id": user_id, "payment_id": payment_id}),
+        )
 
     def find_by_provider_id(self, provider_payment_id: str) -> tuple[str, str] | None:
         response = dynamodb_client().get_item(

@@ -133,6 +133,15 @@ class PaymentService:
     # --- create ----------------------------------------------------------------------------------
     def create(self, user_id: str, request: CreatePaymentRequest, idempotency_key: str) -> Payment:
         """The payment, created once per key; a failed one says why with ``failure_of``."""
+        return self.create_once(user_id, request, idempotency_key)[0]
+
+    def create_once(self, user_id: str, request: CreatePaymentRequest, idempotency_key: str) -> tuple[Payment, bool]:
+        """The payment for this key, and whether an earlier request with the key made it (a replay).
+
+        The payment's own conditional put is the key's record: its id is derived from the user and the
+        key, it stores the request's fingerprint (the same key with another request is refused), and a
+        request arriving while another confirms it meets that one's provider-call lease (a conflict to
+        retry shortly). No separate idempotency record is written."""
         now = clock.iso(clock.now())
         provider = self.providers[self.providers.default]
         # What the provider would refuse is refused here, field by field, before anything is stored.
@@ -164,7 +173,7 @@ class PaymentService:
         )
         created = self.repository.create(Change(payment, [("PaymentCreated", None)]))
         if not created:
-            # A retry of an operation that got this far before (crash, or the key outlived its record).
+            # A retry of an operation that got this far before (a crash, a lost answer, a client retry).
             existing = self.get(user_id, payment.payment_id)
             # Unless it is this request's own write, applied before a retry of it (a lost answer).
             created = existing.lease_holder == lease and existing.status == "processing"
@@ -175,7 +184,7 @@ class PaymentService:
             self.otp.send(payment, first=True)
         elif payment.status == "processing" and payment.provider_payment_id is None:
             payment = self.confirm(payment, lease=lease if created else None)
-        return payment
+        return payment, not created
 
     def confirm(self, payment: Payment, *, lease: str | None = None) -> Payment:
         """Creates and confirms the provider's intent, exactly once per payment.

@@ -1,19 +1,20 @@
 """Provider webhook deliveries, once verified by the provider's package (``providers.<name>.webhook``)
-and read as a ``Notice``: de-duplicated by event id in the same write as the state change they cause,
-which only ever moves forward.
+and read as a ``Notice``, then applied through the one state-change path, which only ever moves forward.
 
 A signature proves that the provider sent the event, not that our payment is what its snapshot says:
 the event only says which objects to look at. Each is fetched from the provider as it is now (the
 intent, its refunds, the dispute), and applied only if it is the payment's own (``transitions``).
-Duplicate and out-of-order deliveries therefore change nothing more: each applies the latest state.
+Duplicate and out-of-order deliveries therefore change nothing more: each applies the latest state,
+and a delivery that changes nothing writes nothing (no per-event record is needed to stay idempotent).
 """
 
 from __future__ import annotations
 
 from payments_core.errors import DomainError, NotYet
 from payments_core.observability import logger, metrics
+from payments_core.payments.models import Change, Payment
 from payments_core.payments.provider import Notice, PaymentGateway, ProviderRejected
-from payments_core.payments.repository import Delivery, DuplicateDelivery, PaymentStore
+from payments_core.payments.repository import PaymentStore
 from payments_core.payments.transitions import NotRecordableYet, ProviderState, provider_state_change
 
 # Any answer but a 2xx makes the provider deliver the event again, with backoff (Stripe: for 3 days).
@@ -78,14 +79,15 @@ class WebhookProcessor:
                 "webhook for an unknown payment", extra={"event_id": notice.event_id, "type": notice.event_type}
             )
             return "unknown_payment"
+        changed: list[bool] = []
+
+        def apply(payment: Payment) -> Change | None:
+            change = provider_state_change(payment, state)
+            changed[:] = [change is not None]
+            return change
+
         try:
-            stored = self.repository.update(
-                *owner,
-                lambda payment: provider_state_change(payment, state),
-                delivery=Delivery(notice.event_id, notice.event_type),
-            )
-        except DuplicateDelivery:
-            return "duplicate"
+            stored = self.repository.update(*owner, apply)
         except NotRecordableYet as reason:
             # Not remembered either: the redelivery is applied once the payment can take it.
             logger.warning(
@@ -95,4 +97,10 @@ class WebhookProcessor:
             self.repository.note_deferred(notice.event_id, notice.event_type, str(reason))
             metrics.add_metric(name="WebhookDeferred", unit="Count", value=1)
             raise DELIVER_AGAIN from None
-        return "applied" if stored is not None else "unknown_payment"
+        if stored is None:
+            return "unknown_payment"
+        self.repository.settle_deferred(notice.event_id)
+        if not (changed and changed[0]):
+            return "unchanged"
+        self.repository.record_applied(notice.event_id, notice.event_type, *owner)
+        return "applied"
