@@ -125,3 +125,26 @@ def test_the_local_stack_fires_schedules_when_the_template_says() -> None:
     assert seconds_until_next("cron(15 0 * * ? *)", now.replace(hour=0, minute=10)) == 5 * 60
     schedules = dict(Template(ROOT / "template.yaml").schedules())
     assert schedules == {"ReconcilerFunction": "rate(5 minutes)", "DailyReportFunction": "cron(15 0 * * ? *)"}
+
+
+def test_a_pass_with_no_minimum_age_finds_a_payment_written_earlier_in_the_same_second(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``{"min_age_seconds": 0}`` looks at every open item now: the index's times have milliseconds, so the
+    pass's cutoff must too (a cutoff cut to the whole second left out what was written since it began)."""
+    from payments_core import clock
+    from payments_core.payments.gateway import StripeGateway
+    from payments_core.payments.repository import Change, PaymentRepository
+    from payments_core.reconciler import Reconciler
+
+    written = "2026-12-01T10:00:05.300Z"
+    PaymentRepository("AppTable").create(Change(payment("processing", updated_at=written), []))
+    now = open_items.parse("2026-12-01T10:00:05.800Z")
+    monkeypatch.setattr(clock, "now", lambda: now)
+    monkeypatch.setattr(clock, "epoch_seconds", lambda: int(now.timestamp()))
+    reconciler = Reconciler(
+        PaymentRepository("AppTable"), StripeGateway("sk_test_unused", "http://127.0.0.1:9"), min_age_seconds=0
+    )
+    assert list(reconciler.due()) == [("usr_1", "pay_1")]
+    # and a minimum age still holds back what is younger than it, to the millisecond
+    assert list(Reconciler(reconciler.repository, reconciler.gateway, min_age_seconds=1).due()) == []

@@ -94,7 +94,10 @@ class Reconciler:
 
     # --- what is due ---------------------------------------------------------------------------
     def _cutoff(self) -> str:
-        return clock.iso(clock.from_epoch(clock.epoch_seconds() - self.min_age_seconds + self.look_ahead_seconds))
+        """Due: ``recon_at`` at most this. To the millisecond, as the index's times are: a cutoff cut to
+        the whole second left out an item written earlier in the same second (with no minimum age, a pass
+        run right after a write found nothing due)."""
+        return clock.iso(clock.now() - timedelta(seconds=self.min_age_seconds - self.look_ahead_seconds))
 
     def due(self) -> Iterator[tuple[str, str]]:
         """(user id, payment id) of open payments due for a look: one page per shard, oldest first."""
