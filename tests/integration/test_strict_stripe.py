@@ -442,6 +442,7 @@ def test_payment_intents_are_listed_newest_first_as_stripe_pages_them(stack: Run
     second = user.pay(1200).json()["provider_payment_id"]
     # Then the list starts with the newest, and its next page follows on from it
     page = at_stripe(stack, "GET", "/v1/payment_intents?limit=1", probe=False).json()
-    assert [i["id"] for i in page["data"]] == [second] and page["has_more"]
+    assert [i["id"] for i in page["data"]] == [second]
+    assert page["has_more"]
     after = at_stripe(stack, "GET", f"/v1/payment_intents?limit=1&starting_after={second}", probe=False).json()
     assert [i["id"] for i in after["data"]] == [first]
