@@ -133,8 +133,10 @@ def test_a_pass_with_no_minimum_age_finds_a_payment_written_earlier_in_the_same_
     """``{"min_age_seconds": 0}`` looks at every open item now: the index's times have milliseconds, so the
     pass's cutoff must too (a cutoff cut to the whole second left out what was written since it began)."""
     from payments_core import clock
-    from payments_core.payments.gateway import StripeGateway
-    from payments_core.payments.repository import Change, PaymentRepository
+    from payments_core.payments.models import Change
+    from payments_core.payments.provider import Providers
+    from payments_core.payments.providers.stripe.gateway import StripeGateway
+    from payments_core.payments.repository import PaymentRepository
     from payments_core.reconciler import Reconciler
 
     written = "2026-12-01T10:00:05.300Z"
@@ -143,8 +145,10 @@ def test_a_pass_with_no_minimum_age_finds_a_payment_written_earlier_in_the_same_
     monkeypatch.setattr(clock, "now", lambda: now)
     monkeypatch.setattr(clock, "epoch_seconds", lambda: int(now.timestamp()))
     reconciler = Reconciler(
-        PaymentRepository("AppTable"), StripeGateway("sk_test_unused", "http://127.0.0.1:9"), min_age_seconds=0
+        PaymentRepository("AppTable"),
+        Providers.only(StripeGateway("sk_test_unused", "http://127.0.0.1:9")),
+        min_age_seconds=0,
     )
     assert list(reconciler.due()) == [("usr_1", "pay_1")]
     # and a minimum age still holds back what is younger than it, to the millisecond
-    assert list(Reconciler(reconciler.repository, reconciler.gateway, min_age_seconds=1).due()) == []
+    assert list(Reconciler(reconciler.repository, reconciler.providers, min_age_seconds=1).due()) == []
