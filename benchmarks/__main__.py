@@ -82,11 +82,16 @@ def main() -> int:
     if results["load"]["lost"] or results["load"]["doubled"]:
         print(f"FAIL: {results['load']['lost']} money movements lost, {results['load']['doubled']} doubled")
         return 1
+    wru = results["cost"]["bill"]["per_payment_units"]["wru"]
+    if wru > cost.MAX_WRU_PER_PAYMENT:
+        print(f"FAIL: a card payment costs {wru} DynamoDB write units (at most {cost.MAX_WRU_PER_PAYMENT})")
+        return 1
     return 0
 
 
 def render(results: dict[str, Any]) -> str:
     bill = results["cost"]["bill"]
+    units = bill["per_payment_units"]
     cost_rows = [
         {
             "function": name,
@@ -108,6 +113,29 @@ def render(results: dict[str, Any]) -> str:
         + f"\n## Cost per payment ({results['cost']['payments']} payments measured)\n\n"
         + table(cost_rows)
         + f"\nPer payment: {bill['per_payment_units']}\n\n"
+        + "Before and after events rode on the payment item (before: the committed run of 2026-12-04 00:44 UTC,"
+        + " which counted no index writes):\n\n"
+        + table(
+            [
+                {
+                    "": "write units per card payment",
+                    "before": f"{cost.BEFORE['wru']} (+ indexes, not counted)",
+                    "now": f"{units['wru']} ({units['base_table_wru']} table + {units['gsi_wru']} indexes)",
+                },
+                {"": "read units per card payment", "before": cost.BEFORE["rru"], "now": units["rru"]},
+                {
+                    "": "monthly bill for 1 M payments without SES (USD)",
+                    "before": cost.BEFORE["total_without_ses_usd"],
+                    "now": bill["total_without_ses_usd"],
+                },
+                {
+                    "": "monthly bill for 1 M payments (USD)",
+                    "before": cost.BEFORE["total_usd"],
+                    "now": bill["total_usd"],
+                },
+            ]
+        )
+        + "\n"
         + "Monthly AWS bill for 1 M payments (us-east-1 list prices of 2026-11, PRICES in benchmarks/cost.py):\n\n"
         + table([{"item": k, "usd": v} for k, v in bill["monthly_usd_for_1M_payments"].items()])
         + f"\nTotal: ${bill['total_usd']}\n"
