@@ -197,21 +197,19 @@ class StreamPoller(Poller):
             )
 
     def _announce(self, records: list[dict[str, Any]]) -> None:
-        """One console line per outbox item the relay published to the bus."""
+        """One console line per event a payment write carried (its ``outbox``), which the relay published."""
         if self.console is None:
             return
         for record in records:
             image = record.get("dynamodb", {}).get("NewImage") or {}
-            detail_type = (image.get("detail_type") or {}).get("S")
-            if not detail_type:
-                continue
             try:
-                detail = json.loads(image["detail"]["S"])
-                ids = [(detail.get("payment") or {}).get("payment_id"), (detail.get("refund") or {}).get("refund_id")]
-                about = " ".join(str(i) for i in ids if i)
+                refs = json.loads((image.get("outbox") or {}).get("S") or "[]")
+                payment_id = str(image["SK"]["S"]).removeprefix("PAY#")
             except (KeyError, TypeError, ValueError):
-                about = ""
-            self.console.bus(detail_type, about)
+                continue
+            for ref in refs:
+                about = " ".join(str(i) for i in (payment_id, ref.get("refund")) if i)
+                self.console.bus(str(ref.get("type", "")), about)
 
 
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")

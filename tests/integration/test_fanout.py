@@ -136,7 +136,7 @@ def test_one_payment_one_event_one_entry_one_receipt_even_when_delivered_twice(s
 @pytest.mark.usefixtures("aws")
 def test_a_crash_right_after_the_commit_still_puts_exactly_one_event_on_the_bus(stack: RunningStack) -> None:
     # Given the whole template in moto, a watch on the bus, and a Lambda that dies right after the
-    # transaction that makes the payment succeed commits
+    # write that makes the payment succeed (and carries its event) commits
     template = Template(ROOT / "template.yaml")
     provision(template, None, tables=False)  # the aws fixture made the tables
     sqs, events = boto3.client("sqs"), boto3.client("events")
@@ -151,8 +151,8 @@ def test_a_crash_right_after_the_commit_still_puts_exactly_one_event_on_the_bus(
         if armed and armed[0]:
             raise RuntimeError("injected: the Lambda died after the commit")
 
-    dynamodb_client().meta.events.register("before-call.dynamodb.TransactWriteItems", arm)
-    dynamodb_client().meta.events.register("after-call.dynamodb.TransactWriteItems", crash)
+    dynamodb_client().meta.events.register("before-call.dynamodb.PutItem", arm)
+    dynamodb_client().meta.events.register("after-call.dynamodb.PutItem", crash)
     with pytest.raises(RuntimeError, match="after the commit"):
         create(
             service,
