@@ -179,15 +179,21 @@ def refused_for_our_reasons(stripe_url: str) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    from tests.integration.log_hygiene import leaks
+
     running = start_stack(tmp_path_factory.mktemp("stack") / "dev.log")
     yield running
     try:
         refused = refused_for_our_reasons(running.stripe_url)
+        outbox = running.outbox()
     finally:
         stop_stack(running)
+    # Once every test that used the stack has run, whatever their order: everything it logged is scanned.
+    leaked = leaks(running.log(), webhook_secret=running.webhook_secret, outbox=outbox)
     assert not refused, "the strict Stripe refused requests our own validation should have caught:\n" + "\n".join(
         f"{r['method']} {r['path']} -> {r['status']} {r['error']} params={r['params']}" for r in refused
     )
+    assert not leaked, f"the local stack logged what no log may hold ({running.log_path}):\n" + "\n".join(leaked)
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -423,11 +424,22 @@ def test_short_signing_keys_are_refused() -> None:
         tokens.issue_token("usr_1", key="short", settings=get_settings(), issued_at=datetime.now(UTC))
 
 
-# --- log hygiene (runs last in this module) -----------------------------------------------------
+# --- log hygiene ---------------------------------------------------------------------------------
 
 
-def test_zz_no_password_token_or_hash_reached_the_log(invoke: Invoker, log_sink: LogSink) -> None:
-    # One more full round so this test stands alone too.
+@pytest.fixture(scope="module", autouse=True)
+def no_password_token_or_hash_in_the_modules_log(log_sink: LogSink) -> Iterator[None]:
+    """The sink listens from the module's first test; once its last has run, in whatever order they
+    ran, everything they logged is scanned for every secret they used (a failure: at its teardown)."""
+    yield
+    leaked = [secret for secret in SEEN_SECRETS if secret in log_sink.text]
+    assert leaked == []
+    assert "$argon2" not in log_sink.text
+    assert "eyJ" not in log_sink.text  # no JWT of any kind
+
+
+def test_no_password_token_or_hash_reached_the_log(invoke: Invoker, log_sink: LogSink) -> None:
+    # One full round of its own so this test stands alone; the fixture above scans the whole module.
     signup(invoke, email="z@example.com")
     signin(invoke, email="z@example.com", password="wrong password")
     signin(invoke, email="z@example.com")

@@ -11,7 +11,8 @@ import pytest
 
 from devstack.sample_events import event_file_name
 from devstack.template import Template
-from tests.conftest import ROOT, run_handler_probe
+from tests.conftest import ROOT
+from tests.unit.conftest import InitReports
 
 TEMPLATE = Template(ROOT / "template.yaml")
 FUNCTIONS = TEMPLATE.functions()
@@ -54,13 +55,6 @@ LOADED_LIBRARIES = {
     "ReconcilerFunction": {"logging", "metrics", "parameters", "pydantic", "stripe"},
     "DailyReportFunction": {"logging", "metrics", "parameters", "pydantic", "stripe"},
 }
-PROBE_LIBRARIES = """
-import json, sys
-import {module}
-from payments_core import snapstart
-snapstart.warm_up()
-print(json.dumps(sorted(name.rsplit(".", 1)[-1] for name in set(sys.modules) & {names!r})))
-"""
 
 
 def test_every_function_has_its_libraries_listed() -> None:
@@ -68,12 +62,9 @@ def test_every_function_has_its_libraries_listed() -> None:
 
 
 @pytest.mark.parametrize("logical_id", sorted(LOADED_LIBRARIES))
-def test_a_function_loads_only_the_libraries_it_uses(logical_id: str) -> None:
-    from benchmarks.cold_start import LIBRARIES
-
-    # Given the function's handler imported in a fresh interpreter and its one-time work done
-    spec = FUNCTIONS[logical_id]
-    loaded = run_handler_probe(spec.code_dir, PROBE_LIBRARIES.format(module=spec.module, names=set(LIBRARIES)))
+def test_a_function_loads_only_the_libraries_it_uses(logical_id: str, init_reports: InitReports) -> None:
+    # Given the function's handler imported in a fresh interpreter and its one-time work done (conftest)
+    loaded = init_reports[logical_id]["libraries"]
 
     # Then exactly the prescribed libraries it uses are loaded
     assert set(loaded) == LOADED_LIBRARIES[logical_id]
@@ -193,23 +184,6 @@ def test_sending_a_code_needs_no_stripe_key(monkeypatch: pytest.MonkeyPatch) -> 
     assert result["statusCode"] == 202, result
 
 
-PROBE_PREPARATION = """
-import json, sys
-import snapshot_restore_py
-import {module}
-from payments_core import snapstart
-before = set(sys.modules)
-hooks = [entry for entry in snapshot_restore_py._before_snapshot_registry]
-snapstart.warm_up()
-declared = snapstart.declared()
-print(json.dumps({{
-    "hooks": len(hooks),
-    "clients": sorted({{c for p in declared for c in p.clients}}),
-    "secrets": any(p.secrets for p in declared),
-    "stripe_before": "stripe" in before,
-    "stripe_after": "stripe" in sys.modules,
-}}))
-"""
 # The role may name a service the code never calls: Lambda itself sends to the relay's on-failure queue.
 CALLED_BY_LAMBDA_NOT_CODE = {"OutboxRelayFunction": {"sqs"}}
 STRIPE_FUNCTIONS = {
@@ -225,12 +199,13 @@ STRIPE_FUNCTIONS = {
 
 
 @pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
-def test_one_time_work_is_declared_for_the_snapshot_and_matches_the_role(logical_id: str) -> None:
+def test_one_time_work_is_declared_for_the_snapshot_and_matches_the_role(
+    logical_id: str, init_reports: InitReports
+) -> None:
     from benchmarks.cold_start import services_of
 
-    # Given the function's handler imported in a fresh interpreter, as Lambda's init phase does
-    spec = FUNCTIONS[logical_id]
-    found = run_handler_probe(spec.code_dir, PROBE_PREPARATION.format(module=spec.module))
+    # Given the function's handler imported in a fresh interpreter, as Lambda's init phase does (conftest)
+    found = init_reports[logical_id]["preparation"]
 
     # Then its one-time work is a before-snapshot hook (Health has none: it calls nothing)
     assert found["hooks"] == (0 if logical_id == "HealthFunction" else 1)
