@@ -69,7 +69,9 @@ def test_a_retry_while_the_first_runs_waits_and_gets_the_first_answer_replayed()
 def test_a_retry_while_the_first_still_runs_after_the_wait_is_409_with_retry_after(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(idempotency, "IN_PROGRESS_WAIT_SECONDS", 0.3)
+    from payments_core import idempotency_keys
+
+    monkeypatch.setattr(idempotency_keys, "IN_PROGRESS_WAIT_SECONDS", 0.3)
     release = threading.Event()
     thread, result = start_slow_first(release)
     try:

@@ -28,10 +28,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from payments_core.aws import dynamodb_client
 from payments_core.config import get_settings
 from payments_core.errors import Conflict
-from payments_core.idempotency_keys import KEY_REUSED, Outcome, fingerprint
+from payments_core.idempotency_keys import KEY_REUSED, Outcome, fingerprint, in_progress_deadline
 
 KEY_RETENTION_SECONDS = 2 * 24 * 60 * 60
-IN_PROGRESS_WAIT_SECONDS = 8.0
 
 
 def _mark_replayed(response: Any, _record: Any) -> Any:
@@ -77,9 +76,7 @@ def run_once(
     if context is not None:
         _config().register_lambda_context(context)  # an in-progress record expires with this invocation
     request = {"user_id": user_id, "route": route, "key": key, "fingerprint": fingerprint(body)}
-    deadline = time.monotonic() + IN_PROGRESS_WAIT_SECONDS
-    if context is not None:
-        deadline = min(deadline, time.monotonic() + context.get_remaining_time_in_millis() / 1000 - 2)
+    deadline = in_progress_deadline(context)
     while True:
         try:
             outcome = _runner()(request=request, operation=operation)

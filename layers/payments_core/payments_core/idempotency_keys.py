@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from typing import Any
 
 from payments_core.errors import Conflict, RequestValidationError
 
 # A stored answer of an API operation: {"status": int, "body": ...}, replayed as it was first given.
 Outcome = dict[str, Any]
+# How long a request waits for another with the same key that is still running, within the Lambda's time.
+IN_PROGRESS_WAIT_SECONDS = 8.0
 KEY_REUSED = Conflict("idempotency_key_reused", "This Idempotency-Key was used with a different request.")
 
 
@@ -27,3 +30,12 @@ def validated_key(headers: dict[str, str]) -> str:
             [{"field": "Idempotency-Key", "message": "Header required: 1 to 255 printable characters."}]
         )
     return key
+
+
+def in_progress_deadline(context: Any = None) -> float:
+    """Until when (``time.monotonic()``) a request may wait for another with its key: 8 s, and never
+    past 2 s before the Lambda's own end."""
+    deadline = time.monotonic() + IN_PROGRESS_WAIT_SECONDS
+    if context is not None and hasattr(context, "get_remaining_time_in_millis"):
+        deadline = min(deadline, time.monotonic() + context.get_remaining_time_in_millis() / 1000 - 2)
+    return deadline

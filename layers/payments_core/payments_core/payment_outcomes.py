@@ -10,13 +10,10 @@ from typing import Any
 
 from payments_core.api import error_outcome
 from payments_core.errors import Conflict
-from payments_core.idempotency_keys import Outcome
+from payments_core.idempotency_keys import Outcome, in_progress_deadline
 from payments_core.payments.leases import PROVIDER_CALL_IN_PROGRESS
 from payments_core.payments.models import Payment, Refund
 from payments_core.payments.service import failure_of
-
-# How long a request waits for another with the same key that is still talking to the provider.
-IN_PROGRESS_WAIT_SECONDS = 8.0
 
 
 def payment_outcome(payment: Payment, status: int, request_id: str) -> Outcome:
@@ -34,9 +31,7 @@ def refund_outcome(refund: Refund) -> Outcome:
 def patiently[T](call: Callable[[], T], context: Any = None) -> T:
     """``call``, tried again while another request holds the payment's provider-call lease (the same
     key, still confirming): for up to 8 s, within the Lambda's remaining time; then the conflict stands."""
-    deadline = time.monotonic() + IN_PROGRESS_WAIT_SECONDS
-    if context is not None and hasattr(context, "get_remaining_time_in_millis"):
-        deadline = min(deadline, time.monotonic() + context.get_remaining_time_in_millis() / 1000 - 2)
+    deadline = in_progress_deadline(context)
     while True:
         try:
             return call()
