@@ -200,16 +200,12 @@ class StreamPoller(Poller):
         """One console line per event a payment write carried (its ``outbox``), which the relay published."""
         if self.console is None:
             return
-        for record in records:
-            image = record.get("dynamodb", {}).get("NewImage") or {}
-            try:
-                refs = json.loads((image.get("outbox") or {}).get("S") or "[]")
-                payment_id = str(image["SK"]["S"]).removeprefix("PAY#")
-            except (KeyError, TypeError, ValueError):
-                continue
-            for ref in refs:
-                about = " ".join(str(i) for i in (payment_id, ref.get("refund")) if i)
-                self.console.bus(str(ref.get("type", "")), about)
+        from payments_core.relay import outbox_entries
+
+        for published in outbox_entries(records, ""):
+            detail = json.loads(published.entry["Detail"])
+            ids = [(detail.get("payment") or {}).get("payment_id"), (detail.get("refund") or {}).get("refund_id")]
+            self.console.bus(published.entry["DetailType"], " ".join(str(i) for i in ids if i))
 
 
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")

@@ -62,6 +62,13 @@ class PaymentStore(Protocol):
     def settle_deferred(self, event_id: str) -> None: ...
 
 
+def payment_of(item: dict[str, Any]) -> Payment:
+    """The payment a (plain) payment item holds: its document, and the version the item carries."""
+    payment = Payment.model_validate_json(str(item["doc"]))
+    payment.version = int(item["version"])
+    return payment
+
+
 def payment_key(user_id: str, payment_id: str) -> dict[str, str]:
     return keys.payment(user_id, payment_id)
 
@@ -89,10 +96,7 @@ class PaymentRepository:
 
     @staticmethod
     def _from_item(item: dict[str, Any]) -> Payment:
-        data = from_item(item)
-        payment = Payment.model_validate_json(data["doc"])
-        payment.version = int(data["version"])
-        return payment
+        return payment_of(from_item(item))
 
     def get(self, user_id: str, payment_id: str) -> Payment | None:
         response = dynamodb_client().get_item(
