@@ -18,7 +18,6 @@ from payments_core import keys
 from payments_core.dynamo import from_item
 from payments_core.observability import logger
 from payments_core.payments.outbox import EVENT_SOURCE, rendered_events
-from payments_core.payments.repository import payment_of
 
 PUT_EVENTS_BATCH = 10
 ATTEMPTS = 4
@@ -39,8 +38,7 @@ def outbox_entries(records: list[dict[str, Any]], bus_name: str) -> list[OutboxE
         item = from_item(image) if image else {}
         if not str(item.get("SK", "")).startswith(keys.PAYMENT) or not item.get("outbox"):
             continue
-        payment = payment_of(item)
-        for detail_type, detail in rendered_events(payment, str(item["outbox"])):
+        for detail_type, detail in rendered_events(json.loads(str(item["doc"])), str(item["outbox"])):
             entries.append(
                 OutboxEntry(
                     sequence_number=record["dynamodb"]["SequenceNumber"],
