@@ -78,6 +78,16 @@ def payment_of(item: dict[str, Any]) -> Payment:
     return payment
 
 
+def events_written(image: dict[str, Any]) -> tuple[Payment, str] | None:
+    """What a write of the table carried for the relay, from its stream image (DynamoDB-typed): the
+    payment as it stored it and its events' references (``outbox``); None when the write is not a
+    payment's, or caused no event."""
+    item = from_item(image) if image else {}
+    if not str(item.get("SK", "")).startswith(keys.PAYMENT) or not item.get("outbox"):
+        return None
+    return payment_of(item), str(item["outbox"])
+
+
 def payment_key(user_id: str, payment_id: str) -> dict[str, str]:
     return keys.payment(user_id, payment_id)
 
