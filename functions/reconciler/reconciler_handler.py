@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payments_core.config import get_settings
 from payments_core.observability import logger, metrics, tracer
-from payments_core.payments.otp import OtpCodeStore
+from payments_core.payments.otp_repository import OtpCodeStore
 from payments_core.payments.providers.stripe.sdk import load_stripe_sdk
 from payments_core.payments.repository import payment_repository
 from payments_core.payments.wiring import providers

@@ -131,17 +131,16 @@ class InMemoryCodes:
         found = self.items.get((user_id, payment_id))
         return copy.deepcopy(found) if found is not None else None
 
-    def put(self, item: dict[str, Any], *, expected_version: int) -> bool:
-        key = (item["PK"].removeprefix("USER#"), item["SK"].removeprefix("OTP#"))
-        current = self.items.get(key)
+    def put(self, user_id: str, payment_id: str, code: dict[str, Any], *, expected_version: int) -> bool:
+        current = self.items.get((user_id, payment_id))
         if current is not None and int(current["version"]) != expected_version:
             return False
-        self.items[key] = copy.deepcopy(item)
+        self.items[(user_id, payment_id)] = copy.deepcopy(code)
         return True
 
-    def claim_attempt(self, user_id: str, payment_id: str) -> dict[str, Any] | None:
+    def claim_attempt(self, user_id: str, payment_id: str, max_attempts: int) -> dict[str, Any] | None:
         item = self.items.get((user_id, payment_id))
-        if item is None or int(item["attempts"]) >= 5 or "used_at" in item:
+        if item is None or int(item["attempts"]) >= max_attempts or "used_at" in item:
             return None
         item["attempts"] = int(item["attempts"]) + 1
         item["version"] = int(item["version"]) + 1

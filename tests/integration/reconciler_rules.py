@@ -20,7 +20,7 @@ from payments_core.events import PaymentEventDetail
 from payments_core.ledger import CREDITS, Ledger
 from payments_core.payments import lifecycle
 from payments_core.payments.models import CreatePaymentRequest, RefundRequest
-from payments_core.payments.otp import OtpCodeStore
+from payments_core.payments.otp_repository import OtpCodeStore
 from payments_core.payments.provider import Providers
 from payments_core.payments.providers.stripe.gateway import StripeGateway
 from payments_core.payments.service import PaymentService

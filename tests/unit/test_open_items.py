@@ -134,7 +134,7 @@ def test_a_pass_with_no_minimum_age_finds_a_payment_written_earlier_in_the_same_
     pass's cutoff must too (a cutoff cut to the whole second left out what was written since it began)."""
     from payments_core import clock
     from payments_core.payments.models import Change
-    from payments_core.payments.otp import OtpCodeStore
+    from payments_core.payments.otp_repository import OtpCodeStore
     from payments_core.payments.provider import Providers
     from payments_core.payments.providers.stripe.gateway import StripeGateway
     from payments_core.payments.repository import PaymentRepository

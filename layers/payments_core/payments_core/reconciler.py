@@ -1,8 +1,8 @@
 """The reconciler: every open payment settles with the provider, whether or not a webhook ever came.
 
 Run on a schedule (``ReconcilerFunction``). Each pass reads the open items that are due from the
-sparse ``Reconciliation`` index (``payments.open_items``: one Query per shard and page, never a
-Scan), reads each payment again (consistently) and settles it:
+sparse ``Reconciliation`` index (``payments.open_items``; the repository's ``due``: one Query per shard
+and page, never a Scan), reads each payment again (consistently) and settles it:
 
 - an intent it holds, or one the provider made for it (``find_intent`` by our payment id, when its
   create answer was lost) -> whatever the provider says now, through ``provider_state_change``, the
@@ -12,7 +12,7 @@ Scan), reads each payment again (consistently) and settles it:
 - ``requires_otp`` past its code's expiry plus the grace period -> ``canceled`` (``code_expired``);
 - a hold: Stripe releases it after 7 days, and ours follows what the intent says then.
 
-Every write is the repository's version-conditioned transaction with its outbox events, so a pass
+Every write is the repository's version-conditioned put of the payment with its events, so a pass
 racing a webhook, a client retry or another pass still gives one effect: whichever writes second
 finds nothing left to change. A look that changes nothing pushes the payment's next look back
 (``looked``: doubling, at most a day), so a payment Stripe keeps in ``requires_action`` costs a few
@@ -34,7 +34,7 @@ from payments_core.observability import logger, metrics
 from payments_core.payments import lifecycle, open_items
 from payments_core.payments.leases import LEASE_SECONDS, new_lease, release_lease, take_lease, unleased
 from payments_core.payments.models import Change, Payment
-from payments_core.payments.otp import CodeStore
+from payments_core.payments.otp_repository import CodeStore
 from payments_core.payments.provider import Providers
 from payments_core.payments.repository import OpenPaymentStore
 from payments_core.payments.transitions import (
