@@ -12,7 +12,8 @@ import secrets
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from payments_core import clock
+from payments_core import clock, keys
+from payments_core.dynamo import from_item
 from payments_core.payments import public_view
 
 if TYPE_CHECKING:
@@ -95,3 +96,13 @@ def rendered_events(doc: dict[str, Any], refs: str) -> list[tuple[str, dict[str,
         payment = public_view.public_payment(doc, with_secret=False)
         events.append((str(ref["type"]), _detail(str(doc["user_id"]), payment, refund, str(ref["at"]), str(ref["id"]))))
     return events
+
+
+def events_written(image: dict[str, Any]) -> tuple[dict[str, Any], str] | None:
+    """What a write of the table carried for the relay, from its stream image (DynamoDB-typed): the
+    payment document as it stored it (plain JSON, see repository.document) and its events' references
+    (``outbox``); None when the write is not a payment's, or caused no event. No model is loaded."""
+    item = from_item(image) if image else {}
+    if not str(item.get("SK", "")).startswith(keys.PAYMENT) or not item.get("outbox"):
+        return None
+    return json.loads(str(item["doc"])), str(item["outbox"])
