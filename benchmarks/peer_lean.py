@@ -289,7 +289,7 @@ def payment_out(item: dict[str, Any]) -> dict[str, Any]:
     payment.setdefault("provider_payment_id", None)
     payment.setdefault("next_action", None)
     payment.setdefault("client_secret", None)
-    payment["refunds"] = [{**r, "amount": int(r["amount"])} for r in payment.get("refunds", [])]
+    payment["refunds"] = [{"reason": None, **r, "amount": int(r["amount"])} for r in payment.get("refunds", [])]
     return payment
 
 
