@@ -58,7 +58,7 @@ dynamodb = boto3.client("dynamodb")
 ssm = boto3.client("ssm")
 ses = boto3.client("ses")
 events = boto3.client("events")
-hasher = argon2.PasswordHasher()
+hasher = argon2.PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)  # OWASP minimum, as ours
 _serialize = TypeSerializer().serialize
 _deserialize = TypeDeserializer().deserialize
 app = FastAPI()

@@ -109,13 +109,12 @@ def aws_key(request: Any) -> str:
     return f"{request.method} {urlsplit(request.url).path} {operation}"
 
 
-_installed = False
+_ORIGINALS: dict[str, Any] = {}
 
 
 def install() -> None:
     """Wraps botocore's and the Stripe SDK's HTTP sends: they record or replay when a tape is set."""
-    global _installed
-    if _installed:
+    if _ORIGINALS:
         return
     import botocore.awsrequest
     import botocore.httpsession
@@ -151,9 +150,18 @@ def install() -> None:
         tape.exchanges.append(Exchange("stripe", key, status, dict(answer_headers.items()), body))
         return body, status, answer_headers
 
+    _ORIGINALS.update(send=send, request=stripe_request)
     botocore.httpsession.URLLib3Session.send = taped_send  # type: ignore[method-assign,assignment]
     stripe.RequestsClient.request = taped_request  # type: ignore[method-assign,assignment]
-    _installed = True
+
+
+def uninstall() -> None:
+    import botocore.httpsession
+    import stripe
+
+    if _ORIGINALS:
+        botocore.httpsession.URLLib3Session.send = _ORIGINALS.pop("send")  # type: ignore[method-assign]
+        stripe.RequestsClient.request = _ORIGINALS.pop("request")  # type: ignore[method-assign]
 
 
 @contextmanager
@@ -586,12 +594,42 @@ def measure(requests: int = 200, warmup: int = 5) -> dict[str, Any]:
     return {"requests": requests, "warmup": warmup, "routes": rows(cases)}
 
 
-if __name__ == "__main__":
+def measure_apart(requests: int = 200, warmup: int = 5) -> dict[str, Any]:
+    """``measure`` in a fresh interpreter: the local stack it starts, the handlers it imports (their
+    secrets and endpoints cached) and its taps stay out of the process that runs the other benchmarks."""
+    import subprocess
     import sys
+    import tempfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "warm.json"
+        command = [sys.executable, "-m", "benchmarks.warm", "--requests", str(requests), "--warmup", str(warmup)]
+        subprocess.run([*command, "--out", str(out)], cwd=root, check=True, stdout=subprocess.DEVNULL)
+        result: dict[str, Any] = json.loads(out.read_text())
+    return result
+
+
+def main() -> None:
+    import argparse
+    from pathlib import Path
 
     from devstack.template import Template
     from tests.conftest import ROOT
 
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
     Template(ROOT / "template.yaml").put_layers_on_path()
-    result = measure(int(sys.argv[1]) if len(sys.argv) > 1 else 200)
-    print(json.dumps(result, indent=2))
+    result = json.dumps(measure(args.requests, args.warmup), indent=2)
+    if args.out:
+        args.out.write_text(result + "\n")
+    else:
+        print(result)
+
+
+if __name__ == "__main__":
+    main()
