@@ -500,7 +500,8 @@ def replay(bench: Bench, side: Side) -> int:
 
 
 # --- the run --------------------------------------------------------------------------------------
-def run_cases(requests: int = 200, warmup: int = 5) -> list[Case]:
+def record_cases() -> tuple[Bench, list[Case]]:
+    """Every route's request, prepared and recorded on both sides (the stack is stopped on return)."""
     from devstack.stack import LocalStack, StackConfig
     from tests.integration.conftest import free_port
 
@@ -549,6 +550,11 @@ def run_cases(requests: int = 200, warmup: int = 5) -> list[Case]:
                 record(bench, case.peer)
     finally:
         stack.stop()
+    return bench, cases
+
+
+def run_cases(requests: int = 200, warmup: int = 5) -> list[Case]:
+    bench, cases = record_cases()
     for case in cases:
         sides = [case.ours] + ([case.peer] if case.peer is not None else [])
         for index in range(warmup + requests):
@@ -611,6 +617,30 @@ def measure_apart(requests: int = 200, warmup: int = 5) -> dict[str, Any]:
     return result
 
 
+def profile(routes: list[str], requests: int) -> None:
+    """The calls each chosen route makes, and where its CPU goes (ours and the peer's)."""
+    import cProfile
+    import pstats
+
+    bench, cases = record_cases()
+    for case in cases:
+        if routes and case.route not in routes:
+            continue
+        for side in [case.ours] + ([case.peer] if case.peer is not None else []):
+            print(f"\n=== {case.route} ({side.name}): {len(side.tape.exchanges)} calls")
+            for exchange in side.tape.exchanges:
+                print(f"    {exchange.kind} {exchange.key} -> {exchange.status}")
+            for _ in range(5):
+                replay(bench, side)
+            profiler = cProfile.Profile()
+            profiler.enable()
+            for _ in range(requests):
+                replay(bench, side)
+            profiler.disable()
+            stats = pstats.Stats(profiler).sort_stats(os.environ.get("WARM_SORT", "cumulative"))
+            stats.print_stats(int(os.environ.get("WARM_ROWS", "45")))
+
+
 def main() -> None:
     import argparse
     from pathlib import Path
@@ -622,8 +652,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--profile", nargs="*", help="routes to profile (cProfile over --requests replays of ours)")
     args = parser.parse_args()
     Template(ROOT / "template.yaml").put_layers_on_path()
+    if args.profile is not None:
+        profile(args.profile, args.requests)
+        return
     result = json.dumps(measure(args.requests, args.warmup), indent=2)
     if args.out:
         args.out.write_text(result + "\n")
