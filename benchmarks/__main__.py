@@ -141,7 +141,8 @@ def render(results: dict[str, Any]) -> str:
         + table([{"item": k, "usd": v} for k, v in bill["monthly_usd_for_1M_payments"].items()])
         + f"\nTotal: ${bill['total_usd']}\n"
         + "\n## Warm path: CPU per request, per route (ms)\n\n"
-        + f"Each route's request recorded once against the local stack, then replayed {results['warm']['requests']}"
+        + f"Measured {results['warm'].get('date', results['date'])}. Each route's request recorded once against"
+        + f" the local stack, then replayed {results['warm']['requests']}"
         + f" times (after {results['warm']['warmup']} warm-up requests) with every AWS and Stripe answer played back"
         + " at the HTTP layer (no socket, no server CPU): `time.process_time_ns()` around the handler call, ours"
         + " (the route's function, called as Lambda calls it) and the lean lambdalith's (benchmarks/peer_lean.py,"

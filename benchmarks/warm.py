@@ -596,8 +596,11 @@ def rows(cases: list[Case]) -> list[dict[str, Any]]:
 
 
 def measure(requests: int = 200, warmup: int = 5) -> dict[str, Any]:
+    from datetime import UTC, datetime
+
     cases = run_cases(requests, warmup)
-    return {"requests": requests, "warmup": warmup, "routes": rows(cases)}
+    date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return {"date": date, "requests": requests, "warmup": warmup, "routes": rows(cases)}
 
 
 def measure_apart(requests: int = 200, warmup: int = 5) -> dict[str, Any]:
