@@ -91,7 +91,11 @@ class ReconcilerRules:
     def lose_a_refund_answer(self, data: st.DataObject, amount: int) -> None:
         """A refund Stripe made whose answer was lost, its look-up failing and its webhook dropped."""
         payment = self.service.get(USER, data.draw(st.sampled_from(self.ids)))
-        if payment.status not in lifecycle.MONEY_MOVED or payment.amount_captured - payment.amount_reserved < amount:
+        if (
+            payment.status not in lifecycle.MONEY_MOVED
+            or payment.amount_captured - payment.amount_reserved < amount
+            or payment.dispute is not None  # refused (payment_disputed) before Stripe is asked: no answer to lose
+        ):
             return
         service, client = self._faulty()
         client.plan = [("POST", "/v1/refunds", "lost_answer"), ("GET", "/v1/refunds", "unreachable")]
