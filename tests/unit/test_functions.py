@@ -70,6 +70,15 @@ def test_a_function_loads_only_the_libraries_it_uses(logical_id: str, init_repor
     assert set(loaded) == LOADED_LIBRARIES[logical_id]
 
 
+@pytest.mark.parametrize("logical_id", sorted(LOADED_LIBRARIES))
+def test_a_function_loads_nothing_that_no_function_uses(logical_id: str, init_reports: InitReports) -> None:
+    # Given the function's handler imported in a fresh interpreter and its one-time work done (conftest)
+    # Then neither requests (the Stripe SDK's default HTTP layer: ours is on urllib3) nor asyncio (imported
+    # by the SDK, Powertools' batch and AppSync modules for async code paths: deferred) has run, nor
+    # any Event Handler resolver but the HTTP API's (payments_core.event_handler)
+    assert init_reports[logical_id]["unused_loaded"] == []
+
+
 def test_handler_modules_have_unique_names() -> None:
     modules = [spec.module for spec in FUNCTIONS.values()]
     assert len(modules) == len(set(modules))
