@@ -88,7 +88,7 @@ def send(event_type: str, payment_id: str | None) -> int:
     and posts it to the stack's /webhooks/stripe, as Stripe would."""
     import requests
 
-    from devstack.invoke import StackDown, check_stack, endpoints, find_payment, new_payment, new_user
+    from devstack.stack_client import StackDown, check_stack, endpoints, find_payment, new_payment, new_user
 
     urls = endpoints()
     try:

@@ -9,7 +9,8 @@ from payments_core.idempotency_keys import Outcome
 from payments_core.notifications import send_email
 from payments_core.payment_outcomes import payment_outcome
 from payments_core.payments.models import CreatePaymentRequest
-from payments_core.payments.otp import OtpCodeStore, OtpService
+from payments_core.payments.otp import OtpService
+from payments_core.payments.otp_repository import OtpCodeStore
 from payments_core.payments.provider import PaymentGateway, Providers
 from payments_core.payments.providers.stripe.webhook import notice_of
 from payments_core.payments.repository import PaymentStore

@@ -10,6 +10,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payments_core.config import get_settings
+from payments_core.ledger_repository import LedgerRepository
 from payments_core.observability import logger, metrics, tracer
 from payments_core.payments.providers.stripe.gateway import StripeGateway
 from payments_core.payments.providers.stripe.sdk import load_stripe_sdk
@@ -38,7 +39,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     day = report_day(event)
     gateway = providers()["stripe"]  # the report reads one provider's day (ReportingGateway)
     assert isinstance(gateway, StripeGateway)
-    report = DailyReport(payment_repository(), gateway).build(*day_bounds(day))
+    ledger = LedgerRepository(get_settings().table_name)
+    report = DailyReport(payment_repository(), ledger, gateway).build(*day_bounds(day))
     keys = write_report(report, get_settings().report_bucket)
     mismatches = len(report["mismatches"])
     metrics.add_metric(name="ReconciliationMismatches", unit="Count", value=mismatches)

@@ -21,7 +21,7 @@ processor = BatchProcessor(event_type=EventType.SQS, model=PaymentEventRecord)
 
 def record_handler(record: PaymentEventRecord) -> None:
     event = record.body
-    written = Ledger(get_settings().table_name).record(event.detail_type, event.detail)
+    written = Ledger.on_table(get_settings().table_name).record(event.detail_type, event.detail)
     logger.info(
         "ledger event",
         extra={"event_id": event.detail.event_id, "detail_type": event.detail_type, "written": written},

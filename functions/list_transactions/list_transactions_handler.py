@@ -22,7 +22,7 @@ app = build_resolver()
 def list_transactions() -> Any:
     user_id = authenticated_user_id(app)
     query = parse_query(app, PageQuery)
-    items, cursor = Ledger(get_settings().table_name).list(user_id, query.limit, query.cursor)
+    items, cursor = Ledger.on_table(get_settings().table_name).list(user_id, query.limit, query.cursor)
     return {"items": items, "next_cursor": cursor}
 
 

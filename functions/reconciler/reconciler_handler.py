@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payments_core.config import get_settings
 from payments_core.observability import logger, metrics, tracer
+from payments_core.payments.otp_repository import OtpCodeStore
 from payments_core.payments.providers.stripe.sdk import load_stripe_sdk
 from payments_core.payments.repository import payment_repository
 from payments_core.payments.wiring import providers
@@ -28,7 +29,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if not isinstance(asked, int) or isinstance(asked, bool) or asked < 0:
         asked = get_settings().reconcile_min_age_seconds
     look_ahead = 366 * 24 * 3600 if event.get("all_open") is True else 0
-    reconciler = Reconciler(payment_repository(), providers(), min_age_seconds=asked, look_ahead_seconds=look_ahead)
+    reconciler = Reconciler(
+        payment_repository(),
+        providers(),
+        OtpCodeStore(get_settings().table_name),
+        min_age_seconds=asked,
+        look_ahead_seconds=look_ahead,
+    )
     # Stop taking new payments with a minute left: one payment's provider calls and writes fit in it.
     summary = reconciler.run(context.get_remaining_time_in_millis, reserve_ms=60_000)
     return {

@@ -1,6 +1,8 @@
-"""Test doubles of everything the payments domain talks to, in memory: a payment store, a code store,
-a mailbox, and a payment provider that is not Stripe ("fakepay"), with its own webhook format. The
-domain runs on them unchanged: this is the proof that it needs only the provider seam."""
+"""Test doubles of everything the domain talks to, in memory: a payment store (with the reconciler's
+index of what is open), a code store, the accounts, the ledger's entries, a mailbox, and a payment
+provider that is not Stripe ("fakepay"), with its own webhook format. The domain runs on them
+unchanged: this is the proof that it needs only the provider seam and its repositories. Each store
+keeps the table's guarantees (conditional writes, one item per key), not its costs."""
 
 from __future__ import annotations
 
@@ -9,12 +11,17 @@ import hashlib
 import hmac
 import itertools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from payments_core import clock
+from payments_core.cursors import decode_cursor, encode_cursor
 from payments_core.errors import BadRequest
+from payments_core.payments import open_items
 from payments_core.payments.models import Change, Payment
+from payments_core.payments.outbox import outbox_refs, rendered_events
 from payments_core.payments.provider import (
     Notice,
     PaymentDeclined,
@@ -24,18 +31,21 @@ from payments_core.payments.provider import (
     ProviderRejected,
     ProviderUnavailable,
 )
-from payments_core.payments.repository import ConcurrentUpdate
+from payments_core.payments.repository import ConcurrentUpdate, document
 
 
 class InMemoryPayments:
-    """``PaymentStore`` in a dict, with its guarantees: a create is refused if the id exists, an
-    update is applied only on the version read (else read again), and every change's events are kept
-    in order (the outbox)."""
+    """``OpenPaymentStore`` in a dict, with its guarantees: a create is refused if the id exists, an
+    update is applied only on the version read (else read again), every change's events are kept in
+    order (the outbox, and the bus events the relay would render from it: ``published``), and what is
+    due is read from each payment's index attributes, as the ``Reconciliation`` index holds them."""
 
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], Payment] = {}
         self.links: dict[str, tuple[str, str]] = {}
         self.deferred: dict[str, int] = {}
+        self.deferred_since: dict[str, str] = {}
+        self.published: list[tuple[str, dict[str, Any]]] = []  # (detail type, detail), as the relay renders them
         self.applied: list[tuple[str, str, str, str]] = []
         self.outbox: list[tuple[str, str, str | None]] = []  # (detail type, payment id, refund id)
         # Called between a read and its write, to play a concurrent writer (tests set it).
@@ -50,6 +60,9 @@ class InMemoryPayments:
         self.items[key] = change.payment.model_copy(deep=True)
         for kind, refund in change.events:
             self.outbox.append((kind, change.payment.payment_id, refund.refund_id if refund else None))
+        refs = outbox_refs(change.events)
+        if refs:
+            self.published.extend(rendered_events(json.loads(document(change.payment)), refs))
         gained = change.payment.provider_payment_id
         if gained and (before is None or gained != before.provider_payment_id):
             self.links[gained] = key
@@ -83,12 +96,26 @@ class InMemoryPayments:
 
     def note_deferred(self, event_id: str, event_type: str, reason: str) -> None:  # noqa: ARG002
         self.deferred[event_id] = self.deferred.get(event_id, 0) + 1
+        self.deferred_since.setdefault(event_id, clock.iso(clock.now()))
 
     def record_applied(self, event_id: str, event_type: str, user_id: str, payment_id: str) -> None:
         self.applied.append((event_id, event_type, user_id, payment_id))
 
     def settle_deferred(self, event_id: str) -> None:
         self.deferred.pop(event_id, None)
+        self.deferred_since.pop(event_id, None)
+
+    def due(self, cutoff: str, page_size: int) -> Iterator[tuple[str, str]]:
+        for shard in range(open_items.OPEN_SHARDS):
+            listed = []
+            for key, payment in self.items.items():
+                index = open_items.index_attributes(payment)
+                if index.get(open_items.PK) == f"{open_items.OPEN_PREFIX}{shard}" and index[open_items.AT] <= cutoff:
+                    listed.append((index[open_items.AT], key))
+            yield from (key for _, key in sorted(listed)[:page_size])
+
+    def deferred_before(self, cutoff: str) -> Iterator[str]:
+        yield from sorted(event for event, since in self.deferred_since.items() if since <= cutoff)
 
     def events(self, payment_id: str) -> list[str]:
         return [kind for kind, pid, _ in self.outbox if pid == payment_id]
@@ -104,17 +131,16 @@ class InMemoryCodes:
         found = self.items.get((user_id, payment_id))
         return copy.deepcopy(found) if found is not None else None
 
-    def put(self, item: dict[str, Any], *, expected_version: int) -> bool:
-        key = (item["PK"].removeprefix("USER#"), item["SK"].removeprefix("OTP#"))
-        current = self.items.get(key)
+    def put(self, user_id: str, payment_id: str, code: dict[str, Any], *, expected_version: int) -> bool:
+        current = self.items.get((user_id, payment_id))
         if current is not None and int(current["version"]) != expected_version:
             return False
-        self.items[key] = copy.deepcopy(item)
+        self.items[(user_id, payment_id)] = copy.deepcopy(code)
         return True
 
-    def claim_attempt(self, user_id: str, payment_id: str) -> dict[str, Any] | None:
+    def claim_attempt(self, user_id: str, payment_id: str, max_attempts: int) -> dict[str, Any] | None:
         item = self.items.get((user_id, payment_id))
-        if item is None or int(item["attempts"]) >= 5 or "used_at" in item:
+        if item is None or int(item["attempts"]) >= max_attempts or "used_at" in item:
             return None
         item["attempts"] = int(item["attempts"]) + 1
         item["version"] = int(item["version"]) + 1
@@ -127,6 +153,80 @@ class InMemoryCodes:
         item["used_at"] = 0
         item["version"] = int(item["version"]) + 1
         return True
+
+
+class InMemoryAccounts:
+    """``AccountStore`` in dicts, conditional as the table is: an email taken by an account (one with
+    a user id) is not taken again, a lock-out placeholder is overwritten by a sign-up, and an attempt
+    is counted only inside a window that holds fewer than the maximum, or by opening a new one."""
+
+    def __init__(self) -> None:
+        self.emails: dict[str, dict[str, Any]] = {}
+        self.profiles: dict[str, dict[str, Any]] = {}
+
+    def create(self, user: dict[str, Any], password_hash: str) -> bool:
+        if "user_id" in self.emails.get(user["email"], {}) or user["user_id"] in self.profiles:
+            return False
+        self.emails[user["email"]] = {**user, "password_hash": password_hash}
+        self.profiles[user["user_id"]] = dict(user)
+        return True
+
+    def sign_in_record(self, email: str) -> dict[str, Any]:
+        return copy.deepcopy(self.emails.get(email, {}))
+
+    def count_attempt(
+        self, email: str, *, account_exists: bool, in_window: bool, now: int, window_seconds: int, max_failures: int
+    ) -> bool:
+        del in_window  # which write is tried first: one applies, whatever the order
+        item = self.emails.get(email, {})
+        if ("user_id" in item) != account_exists:
+            return False
+        expiry = {} if account_exists else {"ttl": now + window_seconds}
+        if "window_start" in item and item["window_start"] > now - window_seconds:
+            if item["failures"] >= max_failures:
+                return False
+            self.emails[email] = item | {"failures": item["failures"] + 1} | expiry
+        else:
+            self.emails[email] = item | {"failures": 1, "window_start": now} | expiry
+        return True
+
+    def clear_failures(self, email: str) -> None:
+        item = self.emails[email]
+        assert "user_id" in item, "the table refuses to clear a placeholder's count"
+        item.pop("failures", None)
+        item.pop("window_start", None)
+
+    def email_of(self, user_id: str) -> str | None:
+        profile = self.profiles.get(user_id)
+        return str(profile["email"]) if profile else None
+
+
+class InMemoryLedger:
+    """``LedgerStore`` in a dict keyed as the table is (user, ``TXN#<occurred_at>#<transaction id>``):
+    an entry whose key is taken is not written again."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def add(self, user_id: str, entry: dict[str, Any], movement: str) -> bool:
+        key = (user_id, f"TXN#{entry['created_at']}#{entry['transaction_id']}")
+        if key in self.items:
+            return False
+        self.items[key] = {**entry, "movement": movement, "user_id": user_id}
+        return True
+
+    def page(self, user_id: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        after = decode_cursor(cursor, lambda value: isinstance(value, str)) if cursor else None
+        mine = sorted((sk for user, sk in self.items if user == user_id), reverse=True)
+        if after is not None:
+            mine = [sk for sk in mine if sk < after]
+        page = mine[:limit]
+        more = len(mine) > limit
+        return [copy.deepcopy(self.items[(user_id, sk)]) for sk in page], encode_cursor(page[-1]) if more else None
+
+    def entries_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        low, high = clock.iso(start), clock.iso(end)
+        return [copy.deepcopy(e) for e in self.items.values() if low <= str(e["created_at"]) < high]
 
 
 @dataclass

@@ -13,7 +13,20 @@ DOMAIN = [
     path
     for path in sorted((PACKAGE / "payments").rglob("*.py"))
     if "providers" not in path.relative_to(PACKAGE / "payments").parts
-] + [PACKAGE / name for name in ("errors.py", "idempotency_keys.py", "keys.py", "ledger.py", "reconciler.py")]
+] + [
+    PACKAGE / name
+    for name in (
+        "errors.py",
+        "idempotency_keys.py",
+        "keys.py",
+        "ledger.py",
+        "ledger_repository.py",
+        "reconciler.py",
+        "reconciliation_report.py",
+        "auth/accounts.py",
+        "auth/repository.py",
+    )
+]
 FORBIDDEN = ("stripe", "aws_lambda_powertools.event_handler", "aws_lambda_powertools.utilities.idempotency")
 EDGE = ("payments_core.api", "payments_core.idempotency", "payments_core.payment_outcomes")
 

@@ -20,6 +20,7 @@ from payments_core.events import PaymentEventDetail
 from payments_core.ledger import CREDITS, Ledger
 from payments_core.payments import lifecycle
 from payments_core.payments.models import CreatePaymentRequest, RefundRequest
+from payments_core.payments.otp_repository import OtpCodeStore
 from payments_core.payments.provider import Providers
 from payments_core.payments.providers.stripe.gateway import StripeGateway
 from payments_core.payments.service import PaymentService
@@ -53,7 +54,10 @@ class ReconcilerRules:
     def _reconciler(self) -> Reconciler:
         # No minimum age here: every open item is due at once (the clock is not moved between steps).
         return Reconciler(
-            self.repository, Providers.only(StripeGateway("sk_test_props", self.stripe_url)), min_age_seconds=0
+            self.repository,
+            Providers.only(StripeGateway("sk_test_props", self.stripe_url)),
+            OtpCodeStore("AppTable"),
+            min_age_seconds=0,
         )
 
     # --- rules -------------------------------------------------------------------------------------
@@ -154,7 +158,7 @@ class ReconcilerRules:
 
     def _ledger_total(self) -> int:
         client = boto3.client("dynamodb")
-        ledger = Ledger("AppTable")
+        ledger = Ledger.on_table("AppTable")
         for kind, published in published_events(client):
             ledger.record(kind, PaymentEventDetail.model_validate(published))
         entries = [from_item(x) for x in client.scan(TableName="AppTable")["Items"]]

@@ -297,7 +297,7 @@ class PaymentLifecycle(ReconcilerRules, RuleBasedStateMachine):
 
     def ledger_entries(self) -> list[dict[str, Any]]:
         client = boto3.client("dynamodb")
-        ledger = Ledger("AppTable")
+        ledger = Ledger.on_table("AppTable")
         from payments_core.events import PaymentEventDetail
 
         for kind, published in published_events(client):

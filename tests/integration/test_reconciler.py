@@ -26,10 +26,12 @@ from payments_core.errors import DomainError
 from payments_core.events import PaymentEventDetail, movement_of
 from payments_core.idempotency import once_per_event
 from payments_core.ledger import Ledger
+from payments_core.ledger_repository import LedgerRepository
 from payments_core.notifications import send_receipt
 from payments_core.payments import open_items
 from payments_core.payments.leases import LEASE_SECONDS, take_lease
 from payments_core.payments.models import CaptureRequest, CreatePaymentRequest, RefundRequest
+from payments_core.payments.otp_repository import OtpCodeStore
 from payments_core.payments.provider import Providers
 from payments_core.payments.providers.stripe.gateway import StripeGateway
 from payments_core.payments.repository import PaymentRepository
@@ -82,7 +84,9 @@ class World:
         )
 
     def reconciler(self) -> Reconciler:
-        return Reconciler(self.repository, Providers.only(self.gateway), min_age_seconds=MIN_AGE)
+        return Reconciler(
+            self.repository, Providers.only(self.gateway), OtpCodeStore("AppTable"), min_age_seconds=MIN_AGE
+        )
 
     def one_pass(self) -> dict[str, int]:
         return self.reconciler().run(lambda: 300_000).outcomes
@@ -105,7 +109,7 @@ class World:
         keyed as its consumer keys it); returns the ledger's entries and the emails sent."""
         from moto.ses.models import ses_backends
 
-        ledger = Ledger("AppTable")
+        ledger = Ledger.on_table("AppTable")
         for kind, detail in self.outbox(payment_id):
             for _ in range(2):
                 ledger.record(kind, detail)
@@ -510,7 +514,9 @@ def test_the_daily_report_over_mixed_operations_lists_exactly_the_one_discrepanc
 
     def report() -> dict[str, Any]:
         end = datetime.fromtimestamp(int(time.time()) + 1, UTC)
-        return DailyReport(world.repository, world.gateway).build(datetime.fromtimestamp(start, UTC), end)
+        return DailyReport(world.repository, LedgerRepository("AppTable"), world.gateway).build(
+            datetime.fromtimestamp(start, UTC), end
+        )
 
     # When the report runs over that span: the ledger, Stripe and the store agree
     clean = report()
@@ -565,10 +571,12 @@ def test_the_daily_report_finds_a_ledger_entry_the_store_and_stripe_disagree_wit
     )["body"]
     kind, detail = next(e for e in world.outbox(body["payment_id"]) if e[0] == "PaymentSucceeded")
     detail.payment["amount_captured"] = 2000
-    Ledger("AppTable").record(kind, detail)
+    Ledger.on_table("AppTable").record(kind, detail)
     # When the report runs
     end = datetime.fromtimestamp(int(time.time()) + 1, UTC)
-    found = DailyReport(world.repository, world.gateway).build(datetime.fromtimestamp(start, UTC), end)
+    found = DailyReport(world.repository, LedgerRepository("AppTable"), world.gateway).build(
+        datetime.fromtimestamp(start, UTC), end
+    )
     # Then that entry is listed against Stripe and against the store
     movement = f"charge:{body['payment_id']}"
     assert [

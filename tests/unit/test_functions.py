@@ -44,8 +44,8 @@ LOADED_LIBRARIES = {
     # Codes are not Idempotency-Key operations: neither OTP function loads Powertools Idempotency.
     "OtpSendFunction": HTTP | {"parameters"},
     "OtpVerifyFunction": STRIPE_WRITER - {"idempotency"},
-    # It renders each event from the payment a write stored (the payment model).
-    "OutboxRelayFunction": {"logging", "metrics", "pydantic"},
+    # It renders each event from the payment document a write stored as plain dicts (public_view).
+    "OutboxRelayFunction": {"logging", "metrics"},
     "RefundPaymentFunction": STRIPE_WRITER,
     "SigninFunction": HTTP | {"argon2", "jwt", "parameters"},
     "SignupFunction": HTTP | {"argon2"},

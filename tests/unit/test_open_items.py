@@ -134,6 +134,7 @@ def test_a_pass_with_no_minimum_age_finds_a_payment_written_earlier_in_the_same_
     pass's cutoff must too (a cutoff cut to the whole second left out what was written since it began)."""
     from payments_core import clock
     from payments_core.payments.models import Change
+    from payments_core.payments.otp_repository import OtpCodeStore
     from payments_core.payments.provider import Providers
     from payments_core.payments.providers.stripe.gateway import StripeGateway
     from payments_core.payments.repository import PaymentRepository
@@ -147,8 +148,10 @@ def test_a_pass_with_no_minimum_age_finds_a_payment_written_earlier_in_the_same_
     reconciler = Reconciler(
         PaymentRepository("AppTable"),
         Providers.only(StripeGateway("sk_test_unused", "http://127.0.0.1:9")),
+        OtpCodeStore("AppTable"),
         min_age_seconds=0,
     )
     assert list(reconciler.due()) == [("usr_1", "pay_1")]
     # and a minimum age still holds back what is younger than it, to the millisecond
-    assert list(Reconciler(reconciler.repository, reconciler.providers, min_age_seconds=1).due()) == []
+    older = Reconciler(reconciler.repository, reconciler.providers, reconciler.codes, min_age_seconds=1)
+    assert list(older.due()) == []

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from payments_core import keys
-from payments_core.aws import client, dynamodb_client
+from payments_core.auth.repository import AccountRepository, AccountStore
+from payments_core.aws import client
 from payments_core.currencies import format_amount
-from payments_core.dynamo import from_item, to_item
 from payments_core.events import PaymentEventDetail, charged_amount
 
 RECEIPT_EVENTS = {"PaymentSucceeded", "PaymentFailed", "RefundSucceeded", "RefundFailed"}
@@ -36,25 +35,32 @@ def receipt(detail_type: str, detail: PaymentEventDetail) -> tuple[str, str]:
     return f"Refund: {refunded}", f"{reference}: {refunded} was refunded to you on {detail.occurred_at}."
 
 
-def recipient(table_name: str, user_id: str) -> str | None:
-    response = dynamodb_client().get_item(TableName=table_name, Key=to_item(keys.profile(user_id)))
-    return str(from_item(response["Item"])["email"]) if "Item" in response else None
-
-
-def send_receipt(*, table_name: str, sender: str, detail_type: str, detail: PaymentEventDetail) -> dict[str, Any]:
+def send_receipt(
+    *,
+    table_name: str,
+    sender: str,
+    detail_type: str,
+    detail: PaymentEventDetail,
+    accounts: AccountStore | None = None,
+) -> dict[str, Any]:
     """Sends the receipt for one event; returns what was sent (never secrets: none are in events)."""
     if detail_type not in RECEIPT_EVENTS:
         return {"sent": False}
     if detail_type == "RefundFailed" and not (detail.refund or {}).get("failed_after_success"):
         return {"sent": False}  # it never went through: the customer was told nothing was refunded yet
     subject, body = receipt(detail_type, detail)
-    sent = send_email(table_name=table_name, sender=sender, user_id=detail.user_id, subject=subject, body=body)
+    sent = send_email(
+        table_name=table_name, sender=sender, user_id=detail.user_id, subject=subject, body=body, accounts=accounts
+    )
     return {"sent": sent, "subject": subject}
 
 
-def send_email(*, table_name: str, sender: str, user_id: str, subject: str, body: str) -> bool:
-    """Emails a user at their account address; False if the account does not exist."""
-    to = recipient(table_name, user_id)
+def send_email(
+    *, table_name: str, sender: str, user_id: str, subject: str, body: str, accounts: AccountStore | None = None
+) -> bool:
+    """Emails a user at their account address (``accounts``: by default the repository on
+    ``table_name``); False if the account does not exist."""
+    to = (accounts or AccountRepository(table_name)).email_of(user_id)
     if to is None:
         return False
     client("ses").send_email(

@@ -1,8 +1,8 @@
 """The reconciler: every open payment settles with the provider, whether or not a webhook ever came.
 
 Run on a schedule (``ReconcilerFunction``). Each pass reads the open items that are due from the
-sparse ``Reconciliation`` index (``payments.open_items``: one Query per shard and page, never a
-Scan), reads each payment again (consistently) and settles it:
+sparse ``Reconciliation`` index (``payments.open_items``; the repository's ``due``: one Query per shard
+and page, never a Scan), reads each payment again (consistently) and settles it:
 
 - an intent it holds, or one the provider made for it (``find_intent`` by our payment id, when its
   create answer was lost) -> whatever the provider says now, through ``provider_state_change``, the
@@ -12,7 +12,7 @@ Scan), reads each payment again (consistently) and settles it:
 - ``requires_otp`` past its code's expiry plus the grace period -> ``canceled`` (``code_expired``);
 - a hold: Stripe releases it after 7 days, and ours follows what the intent says then.
 
-Every write is the repository's version-conditioned transaction with its outbox events, so a pass
+Every write is the repository's version-conditioned put of the payment with its events, so a pass
 racing a webhook, a client retry or another pass still gives one effect: whichever writes second
 finds nothing left to change. A look that changes nothing pushes the payment's next look back
 (``looked``: doubling, at most a day), so a payment Stripe keeps in ``requires_action`` costs a few
@@ -29,17 +29,14 @@ from datetime import timedelta
 from typing import Any
 
 from payments_core import clock
-from payments_core import keys as table_keys
-from payments_core.aws import dynamodb_client
-from payments_core.dynamo import from_item, to_item
 from payments_core.errors import DomainError
 from payments_core.observability import logger, metrics
 from payments_core.payments import lifecycle, open_items
 from payments_core.payments.leases import LEASE_SECONDS, new_lease, release_lease, take_lease, unleased
 from payments_core.payments.models import Change, Payment
-from payments_core.payments.otp import OtpCodeStore
+from payments_core.payments.otp_repository import CodeStore
 from payments_core.payments.provider import Providers
-from payments_core.payments.repository import PaymentRepository
+from payments_core.payments.repository import OpenPaymentStore
 from payments_core.payments.transitions import (
     NotRecordableYet,
     ProviderState,
@@ -74,8 +71,9 @@ class PassSummary:
 class Reconciler:
     def __init__(
         self,
-        repository: PaymentRepository,
+        repository: OpenPaymentStore,
         providers: Providers,
+        codes: CodeStore,
         *,
         min_age_seconds: int,
         look_ahead_seconds: int = 0,
@@ -84,7 +82,7 @@ class Reconciler:
     ) -> None:
         self.repository = repository
         self.providers = providers
-        self.table_name = repository.table_name
+        self.codes = codes
         self.min_age_seconds = min_age_seconds
         # > 0: items due later are looked at now too (an operator's "check every open item now"); the
         # grace after a code's expiry stays min_age_seconds, so no code is cut short by it.
@@ -101,18 +99,7 @@ class Reconciler:
 
     def due(self) -> Iterator[tuple[str, str]]:
         """(user id, payment id) of open payments due for a look: one page per shard, oldest first."""
-        cutoff = self._cutoff()
-        for shard in range(open_items.OPEN_SHARDS):
-            response = dynamodb_client().query(
-                TableName=self.table_name,
-                IndexName=open_items.INDEX,
-                KeyConditionExpression="recon_pk = :pk AND recon_at <= :cutoff",
-                ExpressionAttributeValues=to_item({":pk": f"{open_items.OPEN_PREFIX}{shard}", ":cutoff": cutoff}),
-                Limit=self.page_size,
-            )
-            for item in response.get("Items", []):
-                keys = from_item(item)
-                yield table_keys.payment_of({"PK": str(keys["PK"]), "SK": str(keys["SK"])})
+        return self.repository.due(self._cutoff(), self.page_size)
 
     # --- one pass --------------------------------------------------------------------------------
     def run(self, remaining_ms: Callable[[], int], *, reserve_ms: int = 60_000) -> PassSummary:
@@ -238,7 +225,7 @@ class Reconciler:
     def _expire_code(self, payment: Payment) -> str:
         """Cancels a payment whose one-time code expired more than the grace period ago. A code that was
         used (a verify is moving the payment on, or died doing so) is given the lease's span first."""
-        code = OtpCodeStore(self.table_name).load(payment.user_id, payment.payment_id) or {}
+        code = self.codes.load(payment.user_id, payment.payment_id) or {}
         expires_at = int(code.get("expires_at", 0)) or int(
             open_items.parse(payment.created_at).timestamp() + open_items.CODE_TTL_SECONDS
         )
@@ -289,22 +276,9 @@ class Reconciler:
         One applied since left the index then (``PaymentRepository.settle_deferred``)."""
         cutoff = clock.iso(clock.now() - timedelta(seconds=self.deferred_alert_seconds))
         unapplied = 0
-        request: dict[str, Any] = {
-            "TableName": self.table_name,
-            "IndexName": open_items.INDEX,
-            "KeyConditionExpression": "recon_pk = :pk AND recon_at <= :cutoff",
-            "ExpressionAttributeValues": to_item({":pk": open_items.DEFERRED, ":cutoff": cutoff}),
-            "Limit": 100,
-        }
-        for _ in range(10):
-            response = dynamodb_client().query(**request)
-            for item in response.get("Items", []):
-                event_id = table_keys.deferred_event_of(str(from_item(item)["PK"]))
-                unapplied += 1
-                logger.error("webhook event deferred and never applied", extra={"event_id": event_id})
-            if "LastEvaluatedKey" not in response:
-                break
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        for event_id in self.repository.deferred_before(cutoff):
+            unapplied += 1
+            logger.error("webhook event deferred and never applied", extra={"event_id": event_id})
         return unapplied
 
 

@@ -28,14 +28,13 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
-from payments_core import clock, keys
-from payments_core.aws import dynamodb_client
-from payments_core.dynamo import from_item, to_item
+from payments_core import clock
 from payments_core.errors import DomainError
-from payments_core.payments import lifecycle, open_items
+from payments_core.ledger_repository import LedgerStore
+from payments_core.payments import lifecycle
 from payments_core.payments.models import Payment
 from payments_core.payments.provider import ProviderRefund, ReportingGateway
-from payments_core.payments.repository import PaymentRepository
+from payments_core.payments.repository import PaymentStore
 from payments_core.payments.transitions import released_remainder
 
 CREDIT_KINDS = ("charge", "refund_failure", "dispute_reversal")
@@ -70,10 +69,10 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
 
 
 class DailyReport:
-    def __init__(self, repository: PaymentRepository, gateway: ReportGateway) -> None:
+    def __init__(self, repository: PaymentStore, ledger: LedgerStore, gateway: ReportGateway) -> None:
         self.repository = repository
+        self.ledger = ledger
         self.gateway = gateway
-        self.table_name = repository.table_name
         self._payments: dict[tuple[str, str], Payment | None] = {}
         self._by_movement: dict[str, dict[str, Any]] | None = None
         self._start = clock.now()
@@ -81,29 +80,7 @@ class DailyReport:
     # --- reads -----------------------------------------------------------------------------------
     def ledger_entries(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """The ledger's entries written in [start, end), from the index's day partitions."""
-        entries: list[dict[str, Any]] = []
-        day = start.date()
-        while datetime(day.year, day.month, day.day, tzinfo=UTC) < end:
-            request: dict[str, Any] = {
-                "TableName": self.table_name,
-                "IndexName": open_items.INDEX,
-                "KeyConditionExpression": "recon_pk = :pk AND recon_at BETWEEN :from AND :to",
-                "ExpressionAttributeValues": to_item(
-                    {
-                        ":pk": open_items.LEDGER_PREFIX + day.isoformat(),
-                        ":from": clock.iso(start),
-                        ":to": clock.iso(end - timedelta(milliseconds=1)),
-                    }
-                ),
-            }
-            while True:
-                response = dynamodb_client().query(**request)
-                entries.extend(from_item(item) for item in response.get("Items", []))
-                if "LastEvaluatedKey" not in response:
-                    break
-                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-            day += timedelta(days=1)
-        return entries
+        return self.ledger.entries_between(start, end)
 
     def _payment(self, user_id: str, payment_id: str) -> Payment | None:
         key = (user_id, payment_id)
@@ -230,7 +207,7 @@ class DailyReport:
         provider as it holds the object now."""
         movement, kind = str(entry["movement"]), str(entry["type"])
         amount, currency = int(entry["amount"]), str(entry["currency"])
-        user_id, payment_id = keys.user_of(str(entry["PK"])), str(entry["payment_id"])
+        user_id, payment_id = str(entry["user_id"]), str(entry["payment_id"])
         payment = self._payment(user_id, payment_id)
         found: list[Mismatch] = []
 

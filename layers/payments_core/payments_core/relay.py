@@ -14,11 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from payments_core import keys
-from payments_core.dynamo import from_item
 from payments_core.observability import logger
-from payments_core.payments.outbox import EVENT_SOURCE, rendered_events
-from payments_core.payments.repository import payment_of
+from payments_core.payments.outbox import EVENT_SOURCE, events_written, rendered_events
 
 PUT_EVENTS_BATCH = 10
 ATTEMPTS = 4
@@ -35,12 +32,11 @@ def outbox_entries(records: list[dict[str, Any]], bus_name: str) -> list[OutboxE
     for record in records:
         if record.get("eventName") not in ("INSERT", "MODIFY"):
             continue
-        image = record.get("dynamodb", {}).get("NewImage") or {}
-        item = from_item(image) if image else {}
-        if not str(item.get("SK", "")).startswith(keys.PAYMENT) or not item.get("outbox"):
+        written = events_written(record.get("dynamodb", {}).get("NewImage") or {})
+        if written is None:
             continue
-        payment = payment_of(item)
-        for detail_type, detail in rendered_events(payment, str(item["outbox"])):
+        document, outbox = written
+        for detail_type, detail in rendered_events(document, outbox):
             entries.append(
                 OutboxEntry(
                     sequence_number=record["dynamodb"]["SequenceNumber"],

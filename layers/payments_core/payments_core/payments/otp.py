@@ -2,7 +2,7 @@
 
 A code is 6 digits from ``secrets``, lives 5 minutes, is used once, and is stored only as an HMAC
 keyed with a pepper (a secret outside the table). ``USER#<user> / OTP#<payment>`` holds the hash,
-its expiry, the attempts made and the recent send times (``OtpCodeStore``). Each guess first claims
+its expiry, the attempts made and the recent send times (``otp_repository.OtpCodeStore``). Each guess first claims
 an attempt with a conditional update (``attempts < 5``), so however many guesses arrive at once, at
 most five are ever checked; the fifth wrong one cancels the payment (``PaymentService.verify_code``).
 Attempts count per payment, not per code, so re-sending does not buy more guesses.
@@ -14,19 +14,17 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Literal
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from payments_core import clock, keys
-from payments_core.aws import dynamodb_client
+from payments_core import clock
 from payments_core.currencies import format_amount
-from payments_core.dynamo import from_item, is_condition_failure, to_item
 from payments_core.errors import BadRequest, Conflict, Gone, TooManyRequests
 from payments_core.observability import logger
 from payments_core.payments.leases import LEASE_SECONDS, PROVIDER_CALL_IN_PROGRESS
 from payments_core.payments.models import Payment
+from payments_core.payments.otp_repository import CodeStore
 
 CODE_TTL_SECONDS = 5 * 60
 MAX_ATTEMPTS = 5
@@ -50,80 +48,6 @@ class VerifyCodeRequest(BaseModel):
 
 class CodeSentOut(BaseModel):
     expires_at: str
-
-
-class CodeStore(Protocol):
-    """Where a payment's code is kept (one item per payment)."""
-
-    def load(self, user_id: str, payment_id: str) -> dict[str, Any] | None: ...
-
-    def put(self, item: dict[str, Any], *, expected_version: int) -> bool: ...
-
-    def claim_attempt(self, user_id: str, payment_id: str) -> dict[str, Any] | None: ...
-
-    def use(self, user_id: str, payment_id: str, code_hash: str) -> bool: ...
-
-
-class OtpCodeStore:
-    """The codes in the application table, every write conditional."""
-
-    def __init__(self, table_name: str) -> None:
-        self.table_name = table_name
-
-    def load(self, user_id: str, payment_id: str) -> dict[str, Any] | None:
-        response = dynamodb_client().get_item(
-            TableName=self.table_name, Key=to_item(keys.otp(user_id, payment_id)), ConsistentRead=True
-        )
-        return from_item(response["Item"]) if "Item" in response else None
-
-    def put(self, item: dict[str, Any], *, expected_version: int) -> bool:
-        """Stores a fresh code; False if another send changed it since ``expected_version`` was read."""
-        try:
-            dynamodb_client().put_item(
-                TableName=self.table_name,
-                Item=to_item(item),
-                ConditionExpression="attribute_not_exists(PK) OR version = :version",
-                ExpressionAttributeValues=to_item({":version": expected_version}),
-            )
-        except ClientError as error:
-            if is_condition_failure(error):
-                return False
-            raise
-        return True
-
-    def claim_attempt(self, user_id: str, payment_id: str) -> dict[str, Any] | None:
-        """Counts one attempt atomically; the item after it, or None once the limit is reached (or
-        there is no code, or it was used)."""
-        try:
-            response = dynamodb_client().update_item(
-                TableName=self.table_name,
-                Key=to_item(keys.otp(user_id, payment_id)),
-                # The version moves too, so a concurrent send (conditional on it) reads the attempt.
-                UpdateExpression="SET attempts = attempts + :one, version = version + :one",
-                ConditionExpression="attribute_exists(PK) AND attempts < :max AND attribute_not_exists(used_at)",
-                ExpressionAttributeValues=to_item({":one": 1, ":max": MAX_ATTEMPTS}),
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as error:
-            if is_condition_failure(error):
-                return None
-            raise
-        return from_item(response["Attributes"])
-
-    def use(self, user_id: str, payment_id: str, code_hash: str) -> bool:
-        try:
-            dynamodb_client().update_item(
-                TableName=self.table_name,
-                Key=to_item(keys.otp(user_id, payment_id)),
-                UpdateExpression="SET used_at = :now, version = version + :one",
-                ConditionExpression="attribute_not_exists(used_at) AND code_hash = :hash",
-                ExpressionAttributeValues=to_item({":now": clock.epoch_seconds(), ":hash": code_hash, ":one": 1}),
-            )
-        except ClientError as error:
-            if is_condition_failure(error):
-                return False
-            raise
-        return True
 
 
 class OtpService:
@@ -158,7 +82,6 @@ class OtpService:
             code = f"{secrets.randbelow(1_000_000):06d}"
             version = int((current or {}).get("version", 0))
             item = {
-                **keys.otp(payment.user_id, payment.payment_id),
                 "code_hash": self._hash(payment.payment_id, code),
                 "expires_at": now + CODE_TTL_SECONDS,
                 "attempts": int((current or {}).get("attempts", 0)),
@@ -166,7 +89,7 @@ class OtpService:
                 "version": version + 1,
                 "ttl": now + CODE_ITEM_TTL_SECONDS,
             }
-            if not self.codes.put(item, expected_version=version):
+            if not self.codes.put(payment.user_id, payment.payment_id, item, expected_version=version):
                 continue  # a concurrent send: read again
             self._email(payment, code)
             logger.info("one-time code sent", extra={"payment_id": payment.payment_id})
@@ -185,7 +108,7 @@ class OtpService:
     def check(self, payment: Payment, code: str) -> Literal["right", "too_many"]:
         """One guess at a payment waiting for its code: "right" (the code is now used: the caller moves
         the payment on), "too_many" (the caller cancels it), or an error to answer."""
-        claimed = self.codes.claim_attempt(payment.user_id, payment.payment_id)
+        claimed = self.codes.claim_attempt(payment.user_id, payment.payment_id, MAX_ATTEMPTS)
         if claimed is None:
             return self._unclaimed(payment, code)
         attempts, stored_hash = int(claimed["attempts"]), str(claimed["code_hash"])

@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
@@ -62,11 +62,26 @@ class PaymentStore(Protocol):
     def settle_deferred(self, event_id: str) -> None: ...
 
 
+class OpenPaymentStore(PaymentStore, Protocol):
+    """What the reconciler needs of ``PaymentRepository``: the store, and the reconciler's index of what
+    is open (``payments.open_items``)."""
+
+    def due(self, cutoff: str, page_size: int) -> Iterator[tuple[str, str]]: ...
+
+    def deferred_before(self, cutoff: str) -> Iterator[str]: ...
+
+
 def payment_of(item: dict[str, Any]) -> Payment:
     """The payment a (plain) payment item holds: its document, and the version the item carries."""
     payment = Payment.model_validate_json(str(item["doc"]))
     payment.version = int(item["version"])
     return payment
+
+
+def document(payment: Payment) -> str:
+    """The payment as its item's ``doc`` holds it: JSON with the model's defaults left out (a card
+    payment's item stays under 1 KB), the version kept apart in the item's own attribute."""
+    return payment.model_dump_json(exclude_defaults=True, exclude={"version"})
 
 
 def payment_key(user_id: str, payment_id: str) -> dict[str, str]:
@@ -85,8 +100,7 @@ class PaymentRepository:
                 **payment_key(payment.user_id, payment.payment_id),
                 "created": payment.created_at,
                 "version": payment.version,
-                # Defaults left out (they are the model's): a card payment's item stays under 1 KB.
-                "doc": payment.model_dump_json(exclude_defaults=True, exclude={"version"}),
+                "doc": document(payment),
                 # The events this write causes, published by the relay from this write's stream image.
                 **({"outbox": events} if events else {}),
                 # Only while the payment is open: the reconciler's sparse index (open_items).
@@ -201,6 +215,40 @@ class PaymentRepository:
         sort_key, created = decode_cursor(cursor, valid)
         # The partition comes from the token, never from the cursor: a cursor cannot reach another user.
         return to_item({"PK": keys.user_pk(user_id), "SK": sort_key, "created": created})
+
+    # --- the reconciler's index (open_items) ----------------------------------------------------
+    def due(self, cutoff: str, page_size: int) -> Iterator[tuple[str, str]]:
+        """(user id, payment id) of open payments due for a look (``recon_at`` at most ``cutoff``): one
+        page of ``page_size`` per shard, oldest first, each shard read when the one before is used up."""
+        for shard in range(open_items.OPEN_SHARDS):
+            response = dynamodb_client().query(
+                TableName=self.table_name,
+                IndexName=open_items.INDEX,
+                KeyConditionExpression="recon_pk = :pk AND recon_at <= :cutoff",
+                ExpressionAttributeValues=to_item({":pk": f"{open_items.OPEN_PREFIX}{shard}", ":cutoff": cutoff}),
+                Limit=page_size,
+            )
+            for item in response.get("Items", []):
+                found = from_item(item)
+                yield keys.payment_of({"PK": str(found["PK"]), "SK": str(found["SK"])})
+
+    def deferred_before(self, cutoff: str) -> Iterator[str]:
+        """Ids of webhook events first deferred at or before ``cutoff`` and not applied since (one
+        applied since left the index then: ``settle_deferred``); at most 10 pages of 100."""
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": open_items.INDEX,
+            "KeyConditionExpression": "recon_pk = :pk AND recon_at <= :cutoff",
+            "ExpressionAttributeValues": to_item({":pk": open_items.DEFERRED, ":cutoff": cutoff}),
+            "Limit": 100,
+        }
+        for _ in range(10):
+            response = dynamodb_client().query(**request)
+            for item in response.get("Items", []):
+                yield keys.deferred_event_of(str(from_item(item)["PK"]))
+            if "LastEvaluatedKey" not in response:
+                break
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     # --- webhook deliveries deferred ----------------------------------------------------------
     def note_deferred(self, event_id: str, event_type: str, reason: str) -> None:

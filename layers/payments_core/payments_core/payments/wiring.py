@@ -9,7 +9,8 @@ import functools
 from payments_core.aws import get_secret
 from payments_core.config import get_settings
 from payments_core.notifications import send_email
-from payments_core.payments.otp import OtpCodeStore, OtpService
+from payments_core.payments.otp import OtpService
+from payments_core.payments.otp_repository import OtpCodeStore
 from payments_core.payments.provider import PaymentGateway, Providers
 from payments_core.payments.repository import payment_repository
 from payments_core.payments.service import PaymentService

@@ -1,0 +1,84 @@
+"""The reconciler's rules on the in-memory store and FakePay: what is due for a look and when, and
+what a pass makes of it, with no webhook ever delivered."""
+
+from __future__ import annotations
+
+import pytest
+
+from payments_core import clock
+from payments_core.payments.provider import Providers
+from payments_core.reconciler import Reconciler
+from tests.fast.conftest import OTP_THRESHOLD, Domain
+
+START = 1_800_000_000  # the domain fixture's clock
+MIN_AGE = 600
+DAY = 24 * 3600
+
+
+@pytest.fixture
+def reconciler(domain: Domain, monkeypatch: pytest.MonkeyPatch) -> Reconciler:
+    # One clock for both readings: the payments' times and the reconciler's cutoff.
+    monkeypatch.setattr(clock, "now", lambda: clock.from_epoch(domain.now[0]))
+    return Reconciler(domain.store, Providers.only(domain.provider), domain.codes, min_age_seconds=MIN_AGE)
+
+
+def due_after(domain: Domain, reconciler: Reconciler, seconds: int) -> set[str]:
+    """The payment ids due for a look ``seconds`` from the start (the clock is moved there)."""
+    domain.now[0] = START + seconds
+    return {payment_id for _, payment_id in reconciler.due()}
+
+
+def test_an_open_payment_is_due_once_its_minimum_age_has_passed_a_hold_when_it_would_be_released(
+    domain: Domain, reconciler: Reconciler
+) -> None:
+    waiting = domain.pay(2500, method="fp_3ds")  # requires_action: the webhook may still come
+    hold = domain.pay(3000, capture_method="manual")  # requires_capture: released after 7 days
+    code = domain.pay(OTP_THRESHOLD)  # requires_otp: its code lives 5 minutes
+    domain.pay(1200)  # succeeded: nothing left to look at
+    assert due_after(domain, reconciler, MIN_AGE - 1) == set()
+    assert due_after(domain, reconciler, MIN_AGE) == {waiting.payment_id}
+    assert due_after(domain, reconciler, 300 + MIN_AGE) == {waiting.payment_id, code.payment_id}
+    assert hold.payment_id not in due_after(domain, reconciler, 7 * DAY - 1 + MIN_AGE)
+    assert hold.payment_id in due_after(domain, reconciler, 7 * DAY + MIN_AGE)
+
+
+def test_a_pass_settles_what_the_provider_says_and_backs_off_from_what_it_cannot_settle(
+    domain: Domain, reconciler: Reconciler
+) -> None:
+    completed = domain.pay(2500, method="fp_3ds")
+    abandoned = domain.pay(2600, method="fp_3ds")
+    domain.provider.customer_completes_action(completed.provider_payment_id or "")
+    domain.now[0] = START + MIN_AGE
+
+    summary = reconciler.run(lambda: 300_000)
+
+    assert summary.outcomes == {"settled": 1, "unchanged": 1}
+    assert domain.stored(completed.payment_id).status == "succeeded"
+    assert domain.store.events(completed.payment_id)[-1] == "PaymentSucceeded"
+    # The one still waiting is looked at again later, not at every pass.
+    assert due_after(domain, reconciler, MIN_AGE + 1) == set()
+    assert due_after(domain, reconciler, 3 * MIN_AGE) == {abandoned.payment_id}
+
+
+def test_a_payment_whose_code_expired_is_canceled_after_the_grace_period(
+    domain: Domain, reconciler: Reconciler
+) -> None:
+    payment = domain.pay(OTP_THRESHOLD)
+    assert payment.status == "requires_otp"
+    domain.now[0] = START + 300 + MIN_AGE
+
+    assert reconciler.run(lambda: 300_000).outcomes == {"settled": 1}
+    assert domain.stored(payment.payment_id).status == "canceled"
+    assert due_after(domain, reconciler, 30 * DAY) == set()
+
+
+def test_webhook_events_deferred_longer_than_the_provider_retries_are_counted_until_applied(
+    domain: Domain, reconciler: Reconciler
+) -> None:
+    domain.store.note_deferred("ev_old", "fakepay.payment", "not recordable yet")
+    domain.now[0] = START + 3 * DAY - 1
+    assert reconciler.deferred_unapplied() == 0
+    domain.now[0] = START + 3 * DAY
+    assert reconciler.deferred_unapplied() == 1
+    domain.store.settle_deferred("ev_old")
+    assert reconciler.deferred_unapplied() == 0
