@@ -93,3 +93,35 @@ print(json.dumps({
         "s3": "aws_lambda_powertools.utilities.data_classes.s3_event",
         "all": True,
     }
+
+
+def test_a_request_through_the_http_api_resolver_loads_no_deferred_module() -> None:
+    # Given the health function imported in a fresh interpreter (its init defers asyncio)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            """
+import json, sys
+import health_handler
+from payments_core.lazy_imports import is_loaded
+from devstack.lambda_events import LocalLambdaContext
+event = json.loads(open(sys.argv[1]).read())
+# When it answers a request
+answer = health_handler.lambda_handler(event, LocalLambdaContext(function_name="health"))
+print(json.dumps({"status": answer["statusCode"], "asyncio": is_loaded("asyncio")}))
+""",
+            str(ROOT / "events" / "health.json"),
+        ],
+        cwd=ROOT / "functions" / "health",
+        env={
+            "PYTHONPATH": f"{ROOT / 'layers' / 'payments_core'}:{ROOT}",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        },
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    # Then the request did not load asyncio either: its cost stays off the request path
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"status": 200, "asyncio": False}
