@@ -149,7 +149,7 @@ def render(results: dict[str, Any]) -> str:
         "## Cold start (median wall time of a fresh interpreter: handler import + its declared one-time work)\n\n"
         + table(results["cold_start"])
         + cold_start_summary(results["cold_start"])
-        + "\n### `-X importtime` of the heaviest function, now (one run; ms)\n\n"
+        + "\n### `-X importtime` of the heaviest function, now (ms, each module's median of 5 runs)\n\n"
         + table(results["import_times"]["function"])
         + "\nBy cumulative time (the module and what it imports):\n\n"
         + table(results["import_times"]["cumulative"])

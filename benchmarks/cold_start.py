@@ -285,38 +285,54 @@ def each_library(python: Path, runs: int = 15) -> list[dict[str, object]]:
 
 
 def import_times(
-    python: Path, logical_id: str, top: int = 15, layer: Path | None = None, template: Path | None = None
+    python: Path,
+    logical_id: str,
+    top: int = 15,
+    layer: Path | None = None,
+    template: Path | None = None,
+    runs: int = 5,
 ) -> dict[str, list[dict[str, object]]]:
     """``-X importtime`` of one function's init and one-time work (the probe of *ours*): the ``top``
-    modules by cumulative time (with what they import) and by self time (their own code), in ms. One
-    run: a module's place in the list is what it shows, not its exact figure. ``layer`` and ``template``
-    (with its handlers beside it) default to this tree's."""
+    modules by cumulative time (with what they import) and by self time (their own code), in ms, each
+    module's median over ``runs`` runs (one run on a shared machine ranks them by its hiccups).
+    ``layer`` and ``template`` (with its handlers beside it) default to this tree's."""
     python = python.absolute()
     spec = Template(template or ROOT / "template.yaml").functions()[logical_id]
     layer = layer or layer_dirs(python)[0] / "python"
     code_dir = spec.code_dir
     env = {**probe_env(), **spec.environment, "PYTHONPATH": f"{code_dir}:{layer}"}
     body = f"import {spec.module}\nfrom payments_core import snapstart\nsnapstart.warm_up()"
-    done = subprocess.run(
-        [str(python), "-X", "importtime", "-c", PROBE.format(body=body)],
-        env=env, cwd=code_dir, capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    rows: list[tuple[int, int, str]] = []
-    for line in done.stderr.splitlines():
-        if not line.startswith("import time:") or "self [us]" in line:
-            continue
-        self_us, cumulative_us, name = (part.strip() for part in line.removeprefix("import time:").split("|"))
-        rows.append((int(cumulative_us), int(self_us), name))
+    found: dict[str, list[tuple[int, int]]] = {}
+    for _ in range(runs):
+        done = subprocess.run(
+            [str(python), "-X", "importtime", "-c", PROBE.format(body=body)],
+            env=env, cwd=code_dir, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        for line in done.stderr.splitlines():
+            if not line.startswith("import time:") or "self [us]" in line:
+                continue
+            self_us, cumulative_us, name = (part.strip() for part in line.removeprefix("import time:").split("|"))
+            found.setdefault(name, []).append((int(cumulative_us), int(self_us)))
+    rows = [
+        (statistics.median(c for c, _ in times), statistics.median(s for _, s in times), name)
+        for name, times in found.items()
+    ]
 
     def listed(key: int) -> list[dict[str, object]]:
         ordered = sorted(rows, key=lambda row: row[key], reverse=True)[:top]
         return [
-            {"module": n, "cumulative_ms": round(c / 1000, 1), "self_ms": round(s / 1000, 1)} for c, s, n in ordered
+            {"module": name, "cumulative_ms": round(cumulative / 1000, 1), "self_ms": round(own / 1000, 1)}
+            for cumulative, own, name in ordered
         ]
 
     return {
         "function": [
-            {"function": logical_id, "modules": len(rows), "self_total_ms": round(sum(r[1] for r in rows) / 1000)}
+            {
+                "function": logical_id,
+                "modules": len(rows),
+                "self_total_ms": round(sum(row[1] for row in rows) / 1000),
+                "runs": runs,
+            }
         ],
         "cumulative": listed(0),
         "self": listed(1),
