@@ -92,6 +92,19 @@ PAUSE_GC = "import gc\ngc.disable()"
 # What every function's init phase defers (payments_core.init_phase).
 DEFERRED = "from payments_core.lazy_imports import defer\ndefer('asyncio')"
 RESUME_GC = "gc.freeze()\ngc.enable()"
+# The same libraries as they load when used plainly (the Stripe SDK with its RequestsClient, the Event
+# Handler from its package, asyncio imported), the baseline *vs_libs* was read against before issue 28:
+# *vs_libs_plain*.
+PLAIN_LIBRARIES = {
+    **LIBRARIES,
+    "aws_lambda_powertools.event_handler": (
+        "from aws_lambda_powertools.event_handler import APIGatewayHttpResolver\nAPIGatewayHttpResolver()"
+    ),
+    "stripe": (
+        "import stripe\nc = stripe.StripeClient('sk_test_unused', http_client=stripe.RequestsClient())\n"
+        "_ = (c.v1.payment_intents, c.v1.refunds, stripe.WebhookSignature)"
+    ),
+}
 LIST_LIBRARIES = "import sys\nprint(json.dumps(sorted(set(sys.modules) & {names!r})), flush=True)"
 
 
@@ -186,12 +199,16 @@ def measure(python: Path, runs: int = 15) -> list[dict[str, object]]:
         libraries_body = "\n".join(
             [PAUSE_GC, DEFERRED, "import boto3", *(LIBRARIES[name] for name in libraries), RESUME_GC, clients_body]
         )
+        plain_libraries_body = "\n".join(
+            [PAUSE_GC, "import boto3", *(PLAIN_LIBRARIES[name] for name in libraries), RESUME_GC, clients_body]
+        )
         peer_gc_body = "\n".join([PAUSE_GC, "import peer_fastapi", RESUME_GC])
         ours: list[Sample] = []
         without_bytecode: list[Sample] = []
         floor: list[Sample] = []
         floor_gc: list[Sample] = []
         with_libraries: list[Sample] = []
+        with_plain_libraries: list[Sample] = []
         peer: list[Sample] = []  # sampled with each function: the machine's speed drifts over a run
         peer_gc: list[Sample] = []
         lean: list[Sample] = []
@@ -201,6 +218,7 @@ def measure(python: Path, runs: int = 15) -> list[dict[str, object]]:
             floor.append(run(python, floor_body, base_env, ROOT))
             floor_gc.append(run(python, floor_gc_body, base_env, ROOT))
             with_libraries.append(run(python, libraries_body, env, spec.code_dir))
+            with_plain_libraries.append(run(python, plain_libraries_body, env, spec.code_dir))
             peer.append(run(python, "import peer_fastapi", peer_env, ROOT))
             peer_gc.append(run(python, peer_gc_body, peer_env, ROOT))
             lean.append(run(python, "import peer_lean", peer_env, ROOT))
@@ -209,6 +227,7 @@ def measure(python: Path, runs: int = 15) -> list[dict[str, object]]:
         floor_s = statistics.median(s.wall_s for s in floor)
         floor_gc_s = statistics.median(s.wall_s for s in floor_gc)
         libraries_s = statistics.median(s.wall_s for s in with_libraries)
+        plain_libraries_s = statistics.median(s.wall_s for s in with_plain_libraries)
         peer_s = statistics.median(s.wall_s for s in peer)
         peer_gc_s = statistics.median(s.wall_s for s in peer_gc)
         lean_s = statistics.median(s.wall_s for s in lean)
@@ -222,12 +241,14 @@ def measure(python: Path, runs: int = 15) -> list[dict[str, object]]:
                 "floor_ms": round(floor_s * 1000),
                 "floor_gc_ms": round(floor_gc_s * 1000),
                 "libs_ms": round(libraries_s * 1000),
+                "libs_plain_ms": round(plain_libraries_s * 1000),
                 "peer_ms": round(peer_s * 1000),
                 "peer_gc_ms": round(peer_gc_s * 1000),
                 "lean_ms": round(lean_s * 1000),
                 "vs_floor": round(ours_s / floor_s, 2),
                 "vs_floor_gc": round(ours_s / floor_gc_s, 2),
                 "vs_libs": round(ours_s / libraries_s, 2),
+                "vs_libs_plain": round(ours_s / plain_libraries_s, 2),
                 # The libraries alone against the floor (both paused): what no code of ours could go below.
                 "libs_vs_floor": round(libraries_s / floor_gc_s, 2),
                 "vs_fastapi": round(ours_s / peer_s, 2),
