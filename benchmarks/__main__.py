@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import artifacts, cold_before, cold_start, cost, load
+from benchmarks import artifacts, cold_before, cold_start, cost, load, warm
 from devstack.template import Template
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,6 +69,7 @@ def main() -> int:
     )
     results["artifacts"] = artifacts.measure(ROOT / ".aws-sam" / "build")
     results["startup"] = stack_startup(2 if args.quick else 3)
+    results["warm"] = warm.measure_apart(requests=50 if args.quick else 200)
     results["cost"] = cost.measure(payments=5 if args.quick else 20)
     from tests.integration.conftest import start_stack, stop_stack
 
@@ -191,6 +192,15 @@ def render(results: dict[str, Any]) -> str:
         + "Monthly AWS bill for 1 M payments (us-east-1 list prices of 2026-11, PRICES in benchmarks/cost.py):\n\n"
         + table([{"item": k, "usd": v} for k, v in bill["monthly_usd_for_1M_payments"].items()])
         + f"\nTotal: ${bill['total_usd']}\n"
+        + "\n## Warm path: CPU per request, per route (ms)\n\n"
+        + f"Measured {results['warm'].get('date', results['date'])}. Each route's request recorded once against"
+        + f" the local stack, then replayed {results['warm']['requests']}"
+        + f" times (after {results['warm']['warmup']} warm-up requests) with every AWS and Stripe answer played back"
+        + " at the HTTP layer (no socket, no server CPU): `time.process_time_ns()` around the handler call, ours"
+        + " (the route's function, called as Lambda calls it) and the lean lambdalith's (benchmarks/peer_lean.py,"
+        + " its Mangum handler, same event) alternating. Ours excludes the authorizer (its own row; the peer checks"
+        + " the token inside each route). `calls` = AWS + Stripe HTTP calls per request (benchmarks/warm.py).\n\n"
+        + table(results["warm"]["routes"])
         + "\n## Load through the local stack\n\n"
         + table([results["load"]])
     )

@@ -58,7 +58,7 @@ dynamodb = boto3.client("dynamodb")
 ssm = boto3.client("ssm")
 ses = boto3.client("ses")
 events = boto3.client("events")
-hasher = argon2.PasswordHasher()
+hasher = argon2.PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)  # OWASP minimum, as ours
 _serialize = TypeSerializer().serialize
 _deserialize = TypeDeserializer().deserialize
 app = FastAPI()
@@ -289,7 +289,7 @@ def payment_out(item: dict[str, Any]) -> dict[str, Any]:
     payment.setdefault("provider_payment_id", None)
     payment.setdefault("next_action", None)
     payment.setdefault("client_secret", None)
-    payment["refunds"] = [{**r, "amount": int(r["amount"])} for r in payment.get("refunds", [])]
+    payment["refunds"] = [{"reason": None, **r, "amount": int(r["amount"])} for r in payment.get("refunds", [])]
     return payment
 
 

@@ -73,7 +73,13 @@ class InMemoryPayments:
         self._record(change, None)
         return True
 
-    def update(self, user_id: str, payment_id: str, mutate: Callable[[Payment], Change | None]) -> Payment | None:
+    def update(
+        self,
+        user_id: str,
+        payment_id: str,
+        mutate: Callable[[Payment], Change | None],
+        known: Payment | None = None,  # noqa: ARG002 - an optimisation of the table's; a dict read is free
+    ) -> Payment | None:
         for _ in range(30):
             current = self.get(user_id, payment_id)
             if current is None:

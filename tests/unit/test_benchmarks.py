@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from pydantic import BaseModel
 
 from devstack.template import Template
@@ -16,41 +17,55 @@ from payments_core.payments.models import CaptureRequest, CreatePaymentRequest, 
 from payments_core.payments.otp import VerifyCodeRequest
 from tests.conftest import ROOT
 
-PEER = ast.parse((ROOT / "benchmarks" / "peer_fastapi.py").read_text())
+PEERS = {name: ast.parse((ROOT / "benchmarks" / f"{name}.py").read_text()) for name in ("peer_fastapi", "peer_lean")}
+HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
 MODELS: list[type[BaseModel]] = [
     SignupRequest, SigninRequest, CreatePaymentRequest, CaptureRequest, RefundRequest, VerifyCodeRequest,
     PaymentOut, RefundOut,
 ]  # fmt: skip
 
 
-def peer_routes() -> set[tuple[str, str]]:
+def peer_routes(peer: ast.Module) -> set[tuple[str, str]]:
     routes = set()
-    for node in ast.walk(PEER):
+    for node in ast.walk(peer):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             for decorator in node.decorator_list:
-                if isinstance(decorator, ast.Call) and isinstance(decorator.func, ast.Attribute):
+                if (
+                    isinstance(decorator, ast.Call)
+                    and isinstance(decorator.func, ast.Attribute)
+                    and decorator.func.attr in HTTP_METHODS
+                ):
                     path = decorator.args[0]
                     assert isinstance(path, ast.Constant)
                     routes.add((decorator.func.attr.upper(), str(path.value)))
     return routes
 
 
-def peer_model_fields() -> dict[str, set[str]]:
+def peer_model_fields(peer: ast.Module) -> dict[str, set[str]]:
     fields: dict[str, set[str]] = {}
-    for node in ast.walk(PEER):
+    for node in ast.walk(peer):
         if isinstance(node, ast.ClassDef):
             names = {item.target for item in node.body if isinstance(item, ast.AnnAssign)}
             fields[node.name] = {name.id for name in names if isinstance(name, ast.Name)} - {"model_config"}
     return fields
 
 
-def test_the_peer_holds_every_route_of_the_template() -> None:
+@pytest.mark.parametrize("peer", PEERS)
+def test_the_peer_holds_every_route_of_the_template(peer: str) -> None:
     template = Template(ROOT / "template.yaml")
-    assert peer_routes() == {(route.method, route.path) for route in template.http_routes()}
+    assert peer_routes(PEERS[peer]) == {(route.method, route.path) for route in template.http_routes()}
 
 
-def test_the_peer_validates_the_same_request_fields_and_answers_the_same_shapes() -> None:
-    fields = peer_model_fields()
+def test_the_warm_bench_measures_every_route_of_the_template() -> None:
+    from benchmarks.warm import ROUTES
+
+    template = Template(ROOT / "template.yaml")
+    assert set(ROUTES) == {f"{route.method} {route.path}" for route in template.http_routes()}
+
+
+@pytest.mark.parametrize("peer", PEERS)
+def test_the_peer_validates_the_same_request_fields_and_answers_the_same_shapes(peer: str) -> None:
+    fields = peer_model_fields(PEERS[peer])
     for model in MODELS:
         assert fields[model.__name__] == set(model.model_fields), model.__name__
 

@@ -51,7 +51,13 @@ class PaymentStore(Protocol):
 
     def create(self, change: Change) -> bool: ...
 
-    def update(self, user_id: str, payment_id: str, mutate: Callable[[Payment], Change | None]) -> Payment | None: ...
+    def update(
+        self,
+        user_id: str,
+        payment_id: str,
+        mutate: Callable[[Payment], Change | None],
+        known: Payment | None = None,
+    ) -> Payment | None: ...
 
     def find_by_provider_id(self, provider_payment_id: str) -> tuple[str, str] | None: ...
 
@@ -130,18 +136,39 @@ class PaymentRepository:
             raise
         return True
 
-    def update(self, user_id: str, payment_id: str, mutate: Callable[[Payment], Change | None]) -> Payment | None:
+    def update(
+        self,
+        user_id: str,
+        payment_id: str,
+        mutate: Callable[[Payment], Change | None],
+        known: Payment | None = None,
+    ) -> Payment | None:
         """Read, mutate, write conditionally on the version read; on a concurrent write, start again.
 
         ``mutate`` returns None for "nothing to change": nothing is written. Returns the payment as
-        stored, None if absent.
+        stored, None if absent. ``known``: the payment as this request last read or wrote it, mutated
+        first instead of a read. The write is conditional on its version all the same, so if anything
+        wrote since, it is read and mutated again; and a refusal or "nothing to change" is only ever
+        answered from a payment read from the table, never from ``known``.
         """
         for attempt in range(MAX_ATTEMPTS):
-            current = self.get(user_id, payment_id)
-            if current is None:
-                return None
-            change = mutate(current)
+            guessed = known is not None
+            if known is not None:
+                current, known = known.model_copy(deep=True), None
+            else:
+                read = self.get(user_id, payment_id)
+                if read is None:
+                    return None
+                current = read
+            try:
+                change = mutate(current)
+            except Exception:
+                if guessed:
+                    continue  # decided on what this request knew: decide again on what is stored
+                raise
             if change is None:
+                if guessed:
+                    continue
                 return current
             change.payment.version = current.version + 1
             gained = change.payment.provider_payment_id

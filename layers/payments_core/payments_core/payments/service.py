@@ -125,6 +125,7 @@ class PaymentService:
         return payment
 
     def _update(self, user_id: str, payment_id: str, mutate: Any, **kwargs: Any) -> Payment:
+        """``repository.update``; ``known=`` the payment as this request last read or wrote it saves a read."""
         payment = self.repository.update(user_id, payment_id, mutate, **kwargs)
         if payment is None:
             raise NOT_FOUND
@@ -213,7 +214,7 @@ class PaymentService:
                     change.payment.provider_refused = True
             return unleased(change, current, lease)
 
-        return self._update(payment.user_id, payment.payment_id, apply)
+        return self._update(payment.user_id, payment.payment_id, apply, known=payment)
 
     def _ask_provider(self, payment: Payment, *, look_first: bool) -> ProviderAnswer:
         """The provider's intent for ``payment``: the one an earlier attempt made (``look_first``), else
@@ -281,7 +282,7 @@ class PaymentService:
                 change.payment.amount_captured = min(change.payment.amount_captured, requested)
             return unleased(change, current, lease)
 
-        payment = self._update(user_id, payment_id, apply)
+        payment = self._update(user_id, payment_id, apply, known=payment)
         if payment.status in lifecycle.FINAL:  # the hold had ended at the provider
             raise NOT_CAPTURABLE
         return payment
@@ -297,7 +298,9 @@ class PaymentService:
             intent, _ = self._call_under_lease(
                 payment, lease, lambda intent_id: self.gateway(payment).cancel(intent_id, stripe_key), "canceled"
             )
-            payment = self._update(user_id, payment_id, lambda p: unleased(intent_change(p, intent), p, lease))
+            payment = self._update(
+                user_id, payment_id, lambda p: unleased(intent_change(p, intent), p, lease), known=payment
+            )
         else:
             payment = self._update(user_id, payment_id, cancel_locally)
         if payment.status != "canceled":
@@ -314,7 +317,7 @@ class PaymentService:
                 raise refusal
             return take_lease(current, lease)
 
-        return self._update(payment.user_id, payment.payment_id, claim)
+        return self._update(payment.user_id, payment.payment_id, claim, known=payment)
 
     def _call_under_lease(
         self, payment: Payment, lease: str, call: Callable[[str], ProviderIntent], reached: str
@@ -354,8 +357,10 @@ class PaymentService:
     def refund(self, user_id: str, payment_id: str, request: RefundRequest, idempotency_key: str) -> Refund:
         refund_id = operation_id("ref", user_id, payment_id, idempotency_key)
         request_fingerprint = fingerprint(request.model_dump(mode="json"))
+        reserved_here: list[bool] = []
 
         def reserve(payment: Payment) -> Change | None:
+            reserved_here[:] = [False]
             if refund_id in payment.refunds:
                 earlier = payment.refunds[refund_id].request_fingerprint
                 if earlier is not None and earlier != request_fingerprint:
@@ -386,27 +391,38 @@ class PaymentService:
                 reason=request.reason,
                 created_at=clock.iso(clock.now()),
                 request_fingerprint=request_fingerprint,
+                # The provider is asked right after this write: its first attempt is recorded with it.
+                provider_attempts=1,
             )
+            reserved_here[:] = [True]
             return Change(reserving(payment, refund), [("RefundCreated", refund)])
 
         payment = self._update(user_id, payment_id, reserve)
         refund = payment.refunds[refund_id]
         if refund.provider_refund_id is None and refund.status == "pending":
-            payment = self._send_refund(payment, refund)
+            payment = self._send_refund(payment, refund, counted=reserved_here == [True])
         return payment.refunds[refund_id]
 
-    def _send_refund(self, payment: Payment, refund: Refund) -> Payment:
+    def _send_refund(self, payment: Payment, refund: Refund, *, counted: bool = False) -> Payment:
+        """Sends a reserved refund to the provider, once. Every call is preceded by a stored attempt, so
+        a later attempt looks for what an earlier one may have made. ``counted``: this request's own
+        reservation recorded the first attempt (one write instead of two)."""
         assert payment.provider_payment_id
         gateway = self.gateway(payment)
-        found = gateway.find_refund(payment.provider_payment_id, refund.refund_id) if refund.provider_attempts else None
+        found = (
+            gateway.find_refund(payment.provider_payment_id, refund.refund_id)
+            if refund.provider_attempts and not counted
+            else None
+        )
         if found is None:
+            if not counted:
 
-            def count_attempt(current: Payment) -> Change:
-                updated = stamped(current)
-                updated.refunds[refund.refund_id].provider_attempts += 1
-                return Change(updated)
+                def count_attempt(current: Payment) -> Change:
+                    updated = stamped(current)
+                    updated.refunds[refund.refund_id].provider_attempts += 1
+                    return Change(updated)
 
-            payment = self._update(payment.user_id, payment.payment_id, count_attempt)
+                payment = self._update(payment.user_id, payment.payment_id, count_attempt, known=payment)
             try:
                 found = gateway.refund(
                     payment.provider_payment_id or "",
@@ -431,6 +447,7 @@ class PaymentService:
             payment.user_id,
             payment.payment_id,
             lambda p: refund_change(p, refund.refund_id, provider_refund.status, provider_refund.id),
+            known=payment,
         )
 
     # --- one-time codes --------------------------------------------------------------------------
@@ -458,7 +475,7 @@ class PaymentService:
                 stamped(current, status="processing", provider_attempts=current.provider_attempts + 1, **leased(lease))
             )
 
-        stored = self.repository.update(payment.user_id, payment.payment_id, start_confirming)
+        stored = self.repository.update(payment.user_id, payment.payment_id, start_confirming, known=payment)
         if stored is None or stored.status != "processing" or stored.lease_holder != lease:
             raise OTP_NOT_REQUIRED
         return self.confirm(stored, lease=lease)
