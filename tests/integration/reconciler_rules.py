@@ -93,6 +93,8 @@ class ReconcilerRules:
         payment = self.service.get(USER, data.draw(st.sampled_from(self.ids)))
         if payment.status not in lifecycle.MONEY_MOVED or payment.amount_captured - payment.amount_reserved < amount:
             return
+        if payment.dispute is not None and payment.dispute.status != "won":
+            return  # refused before Stripe is asked (payment_disputed, 409): no answer to lose
         service, client = self._faulty()
         client.plan = [("POST", "/v1/refunds", "lost_answer"), ("GET", "/v1/refunds", "unreachable")]
         try:
