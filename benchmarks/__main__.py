@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import artifacts, cold_start, cost, load, warm
+from benchmarks import artifacts, cold_before, cold_start, cost, load, warm
 from devstack.template import Template
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,6 +61,8 @@ def main() -> int:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()} ({sys.platform})",
     }
     results["cold_start"] = cold_start.measure(Path(args.bench_python), runs=runs)
+    heaviest = max(results["cold_start"], key=lambda row: row["ours_ms"])["function"]
+    results["import_times"] = cold_start.import_times(Path(args.bench_python), heaviest)
     results["each_library"] = cold_start.each_library(Path(args.bench_python), runs=runs)
     subprocess.run(
         [str(ROOT / ".venv" / "bin" / "sam"), "build", "--parallel"], cwd=ROOT, check=True, capture_output=True
@@ -90,6 +92,48 @@ def main() -> int:
     return 0
 
 
+AUTH_FUNCTIONS = {"SignupFunction", "SigninFunction", "AuthorizerFunction"}
+
+
+def cold_start_summary(rows: list[dict[str, Any]]) -> str:
+    """Issue 28's bar against the lean lambdalith: every function <= 0.60 x, the auth ones <= 0.50 x, our
+    code <= 1.05 x its libraries baseline."""
+    worst = max(rows, key=lambda row: row["vs_lean"])
+    auth = [row for row in rows if row["function"] in AUTH_FUNCTIONS]
+    worst_auth = max(auth, key=lambda row: row["vs_lean"]) if auth else worst
+    worst_libs = max(rows, key=lambda row: row["vs_libs"])
+    return (
+        f"\nAgainst the lean lambdalith: at most {worst['vs_lean']} x ({worst['function']}; bar 0.60), auth"
+        f" functions at most {worst_auth['vs_lean']} x ({worst_auth['function']}; bar 0.50); our code at most"
+        f" {worst_libs['vs_libs']} x its libraries ({worst_libs['function']}; bar 1.05).\n"
+    )
+
+
+def before_section() -> str:
+    """The committed before/now run of benchmarks.cold_before (its own interleaved run)."""
+    if not cold_before.BEFORE_FILE.exists():
+        return ""
+    before = json.loads(cold_before.BEFORE_FILE.read_text())
+    return (
+        f"\n### Before and after the last change that took imports off ({before['date']}; before ="
+        f" {before['before']}; median of {before['runs']} interleaved runs; benchmarks/cold_start_before.json,"
+        " `python -m benchmarks.cold_before REF` measures it again)\n\n"
+        + table(before["rows"])
+        + f"\n`-X importtime` of {before['heaviest']}, the heaviest before, by cumulative time: before\n\n"
+        + table(before["importtime_before"]["function"])
+        + "\n"
+        + table(before["importtime_before"]["cumulative"])
+        + "\nand after:\n\n"
+        + table(before["importtime_now"]["function"])
+        + "\n"
+        + table(before["importtime_now"]["cumulative"])
+        + "\nBy self time, before:\n\n"
+        + table(before["importtime_before"]["self"])
+        + "\nand after:\n\n"
+        + table(before["importtime_now"]["self"])
+    )
+
+
 def render(results: dict[str, Any]) -> str:
     bill = results["cost"]["bill"]
     units = bill["per_payment_units"]
@@ -105,6 +149,14 @@ def render(results: dict[str, Any]) -> str:
         f"# Benchmark results\n\n{results['date']} on {results['machine']}.\n\n"
         "## Cold start (median wall time of a fresh interpreter: handler import + its declared one-time work)\n\n"
         + table(results["cold_start"])
+        + cold_start_summary(results["cold_start"])
+        + "\n### `-X importtime` of the heaviest function, now (ms, each module's median of 5 runs)\n\n"
+        + table(results["import_times"]["function"])
+        + "\nBy cumulative time (the module and what it imports):\n\n"
+        + table(results["import_times"]["cumulative"])
+        + "\nBy self time (the module's own code):\n\n"
+        + table(results["import_times"]["self"])
+        + before_section()
         + "\n## Each prescribed library alone, over boto3 and a DynamoDB client (both GC-paused)\n\n"
         + "<= 1.25 x floor leaves 0.25 x floor for everything above it.\n\n"
         + table(results["each_library"])

@@ -3,8 +3,10 @@ phase plus what the first request would set up: ``payments_core.snapstart.warm_u
 SnapStart snapshots), against (a) the floor: an interpreter that only imports boto3 and creates the
 clients that function's role allows, (b) the floor plus the prescribed libraries that function ends up
 with (pydantic with one model, Powertools Logger/Metrics/Event Handler/..., argon2, PyJWT, Stripe),
-which says how much is our own code, and (c) one FastAPI + Mangum function with every route and the
-same dependencies.
+which says how much is our own code, (c) one FastAPI + Mangum function with every route and the
+same dependencies (``peer_fastapi``), and (d) the lean lambdalith (``peer_lean``: FastAPI + Mangum,
+every route working with its models, boto3 clients, Stripe, PyJWT, argon2, Powertools Logger and
+Metrics; no Tracer, no Idempotency), the alternative a user would pick (``vs_lean``).
 
 Our handlers pause the garbage collector for their init phase (``payments_core.init_phase``), so
 the floor and the peer are also measured with the same pause (``*_gc`` columns: collector off while
@@ -62,13 +64,16 @@ os._exit(0)
 
 
 # The libraries the architecture prescribes, by the module a function ends up with; and what using
-# each costs at least (one pydantic model, the Stripe SDK's lazily loaded parts...).
+# each costs at least (one pydantic model, the Stripe SDK's lazily loaded parts...), loaded as our
+# functions load them (payments_core.lazy_imports, DEFERRED below): the Stripe SDK without requests (a
+# bare HTTPClient stands for ours on urllib3, which botocore loads anyway), the Event Handler's HTTP API
+# resolver without the package's other resolvers. So *vs_libs* is what our own code adds.
 LIBRARIES = {
     "pydantic": "import pydantic\nclass _Model(pydantic.BaseModel):\n    value: int = pydantic.Field(ge=0)",
     "aws_lambda_powertools.logging": "from aws_lambda_powertools.logging import Logger\nLogger()",
     "aws_lambda_powertools.metrics": "from aws_lambda_powertools.metrics import Metrics\nMetrics()",
     "aws_lambda_powertools.event_handler": (
-        "from aws_lambda_powertools.event_handler import APIGatewayHttpResolver\nAPIGatewayHttpResolver()"
+        "from payments_core.event_handler import APIGatewayHttpResolver\nAPIGatewayHttpResolver()"
     ),
     "aws_lambda_powertools.utilities.batch": "import aws_lambda_powertools.utilities.batch",
     "aws_lambda_powertools.utilities.idempotency": "import aws_lambda_powertools.utilities.idempotency",
@@ -77,13 +82,29 @@ LIBRARIES = {
     "argon2": "import argon2\nargon2.PasswordHasher()",
     "jwt": "import jwt",
     "stripe": (
-        "import stripe\nc = stripe.StripeClient('sk_test_unused', http_client=stripe.RequestsClient())\n"
+        "sys.modules['requests'] = None\nimport stripe\ndel sys.modules['requests']\n"
+        "c = stripe.StripeClient('sk_test_unused', http_client=stripe.HTTPClient())\n"
         "_ = (c.v1.payment_intents, c.v1.refunds, stripe.WebhookSignature)"
     ),
 }
 # The init-phase treatment of our handlers (payments_core.init_phase), for like-for-like baselines.
 PAUSE_GC = "import gc\ngc.disable()"
+# What every function's init phase defers (payments_core.init_phase).
+DEFERRED = "from payments_core.lazy_imports import defer\ndefer('asyncio')"
 RESUME_GC = "gc.freeze()\ngc.enable()"
+# The same libraries as they load when used plainly (the Stripe SDK with its RequestsClient, the Event
+# Handler from its package, asyncio imported), the baseline *vs_libs* was read against before issue 28:
+# *vs_libs_plain*.
+PLAIN_LIBRARIES = {
+    **LIBRARIES,
+    "aws_lambda_powertools.event_handler": (
+        "from aws_lambda_powertools.event_handler import APIGatewayHttpResolver\nAPIGatewayHttpResolver()"
+    ),
+    "stripe": (
+        "import stripe\nc = stripe.StripeClient('sk_test_unused', http_client=stripe.RequestsClient())\n"
+        "_ = (c.v1.payment_intents, c.v1.refunds, stripe.WebhookSignature)"
+    ),
+}
 LIST_LIBRARIES = "import sys\nprint(json.dumps(sorted(set(sys.modules) & {names!r})), flush=True)"
 
 
@@ -176,7 +197,10 @@ def measure(python: Path, runs: int = 15) -> list[dict[str, object]]:
         floor_gc_body = "\n".join([PAUSE_GC, "import boto3", RESUME_GC, clients_body])
         libraries = libraries_of(python, ours_body, env, spec.code_dir)
         libraries_body = "\n".join(
-            [PAUSE_GC, "import boto3", *(LIBRARIES[name] for name in libraries), RESUME_GC, clients_body]
+            [PAUSE_GC, DEFERRED, "import boto3", *(LIBRARIES[name] for name in libraries), RESUME_GC, clients_body]
+        )
+        plain_libraries_body = "\n".join(
+            [PAUSE_GC, "import boto3", *(PLAIN_LIBRARIES[name] for name in libraries), RESUME_GC, clients_body]
         )
         peer_gc_body = "\n".join([PAUSE_GC, "import peer_fastapi", RESUME_GC])
         ours: list[Sample] = []
@@ -184,23 +208,29 @@ def measure(python: Path, runs: int = 15) -> list[dict[str, object]]:
         floor: list[Sample] = []
         floor_gc: list[Sample] = []
         with_libraries: list[Sample] = []
+        with_plain_libraries: list[Sample] = []
         peer: list[Sample] = []  # sampled with each function: the machine's speed drifts over a run
         peer_gc: list[Sample] = []
+        lean: list[Sample] = []
         for _ in range(runs):
             ours.append(run(python, ours_body, env, spec.code_dir))
             without_bytecode.append(run(python, ours_body, env_without_bytecode, spec.code_dir))
             floor.append(run(python, floor_body, base_env, ROOT))
             floor_gc.append(run(python, floor_gc_body, base_env, ROOT))
             with_libraries.append(run(python, libraries_body, env, spec.code_dir))
+            with_plain_libraries.append(run(python, plain_libraries_body, env, spec.code_dir))
             peer.append(run(python, "import peer_fastapi", peer_env, ROOT))
             peer_gc.append(run(python, peer_gc_body, peer_env, ROOT))
+            lean.append(run(python, "import peer_lean", peer_env, ROOT))
         ours_s = statistics.median(s.wall_s for s in ours)
         without_bytecode_s = statistics.median(s.wall_s for s in without_bytecode)
         floor_s = statistics.median(s.wall_s for s in floor)
         floor_gc_s = statistics.median(s.wall_s for s in floor_gc)
         libraries_s = statistics.median(s.wall_s for s in with_libraries)
+        plain_libraries_s = statistics.median(s.wall_s for s in with_plain_libraries)
         peer_s = statistics.median(s.wall_s for s in peer)
         peer_gc_s = statistics.median(s.wall_s for s in peer_gc)
+        lean_s = statistics.median(s.wall_s for s in lean)
         rows.append(
             {
                 "function": logical_id,
@@ -211,15 +241,19 @@ def measure(python: Path, runs: int = 15) -> list[dict[str, object]]:
                 "floor_ms": round(floor_s * 1000),
                 "floor_gc_ms": round(floor_gc_s * 1000),
                 "libs_ms": round(libraries_s * 1000),
+                "libs_plain_ms": round(plain_libraries_s * 1000),
                 "peer_ms": round(peer_s * 1000),
                 "peer_gc_ms": round(peer_gc_s * 1000),
+                "lean_ms": round(lean_s * 1000),
                 "vs_floor": round(ours_s / floor_s, 2),
                 "vs_floor_gc": round(ours_s / floor_gc_s, 2),
                 "vs_libs": round(ours_s / libraries_s, 2),
+                "vs_libs_plain": round(ours_s / plain_libraries_s, 2),
                 # The libraries alone against the floor (both paused): what no code of ours could go below.
                 "libs_vs_floor": round(libraries_s / floor_gc_s, 2),
                 "vs_fastapi": round(ours_s / peer_s, 2),
                 "vs_fastapi_gc": round(ours_s / peer_gc_s, 2),
+                "vs_lean": round(ours_s / lean_s, 2),
                 "no_pyc_vs_ours": round(without_bytecode_s / ours_s, 2),
                 "peak_mb": round(max(s.maxrss_kb for s in ours) / 1024, 1),
                 "peer_peak_mb": round(max(s.maxrss_kb for s in peer) / 1024, 1),
@@ -243,10 +277,11 @@ def each_library(python: Path, runs: int = 15) -> list[dict[str, object]]:
         **probe_env(),
         "POWERTOOLS_SERVICE_NAME": "bench",
         "POWERTOOLS_METRICS_NAMESPACE": "bench",
+        "PYDANTIC_DISABLE_PLUGINS": "__all__",  # as every function runs (template.yaml Globals)
         "PYTHONPATH": str(layer),
     }
     bodies = {
-        name: "\n".join([PAUSE_GC, "import boto3", code, RESUME_GC, "boto3.client('dynamodb')"])
+        name: "\n".join([PAUSE_GC, DEFERRED, "import boto3", code, RESUME_GC, "boto3.client('dynamodb')"])
         for name, code in {"(floor)": "", **LIBRARIES}.items()
     }
     samples: dict[str, list[float]] = {name: [] for name in bodies}
@@ -268,3 +303,58 @@ def each_library(python: Path, runs: int = 15) -> list[dict[str, object]]:
         )
     print(f"each library: {rows}", flush=True)
     return rows
+
+
+def import_times(
+    python: Path,
+    logical_id: str,
+    top: int = 15,
+    layer: Path | None = None,
+    template: Path | None = None,
+    runs: int = 5,
+) -> dict[str, list[dict[str, object]]]:
+    """``-X importtime`` of one function's init and one-time work (the probe of *ours*): the ``top``
+    modules by cumulative time (with what they import) and by self time (their own code), in ms, each
+    module's median over ``runs`` runs (one run on a shared machine ranks them by its hiccups).
+    ``layer`` and ``template`` (with its handlers beside it) default to this tree's."""
+    python = python.absolute()
+    spec = Template(template or ROOT / "template.yaml").functions()[logical_id]
+    layer = layer or layer_dirs(python)[0] / "python"
+    code_dir = spec.code_dir
+    env = {**probe_env(), **spec.environment, "PYTHONPATH": f"{code_dir}:{layer}"}
+    body = f"import {spec.module}\nfrom payments_core import snapstart\nsnapstart.warm_up()"
+    found: dict[str, list[tuple[int, int]]] = {}
+    for _ in range(runs):
+        done = subprocess.run(
+            [str(python), "-X", "importtime", "-c", PROBE.format(body=body)],
+            env=env, cwd=code_dir, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        for line in done.stderr.splitlines():
+            if not line.startswith("import time:") or "self [us]" in line:
+                continue
+            self_us, cumulative_us, name = (part.strip() for part in line.removeprefix("import time:").split("|"))
+            found.setdefault(name, []).append((int(cumulative_us), int(self_us)))
+    rows = [
+        (statistics.median(c for c, _ in times), statistics.median(s for _, s in times), name)
+        for name, times in found.items()
+    ]
+
+    def listed(key: int) -> list[dict[str, object]]:
+        ordered = sorted(rows, key=lambda row: row[key], reverse=True)[:top]
+        return [
+            {"module": name, "cumulative_ms": round(cumulative / 1000, 1), "self_ms": round(own / 1000, 1)}
+            for cumulative, own, name in ordered
+        ]
+
+    return {
+        "function": [
+            {
+                "function": logical_id,
+                "modules": len(rows),
+                "self_total_ms": round(sum(row[1] for row in rows) / 1000),
+                "runs": runs,
+            }
+        ],
+        "cumulative": listed(0),
+        "self": listed(1),
+    }

@@ -24,7 +24,6 @@ from typing import Any
 
 import botocore.client
 import requests
-import stripe
 
 from devstack import runtime
 from devstack.stack import LocalStack, StackConfig
@@ -144,7 +143,9 @@ class Meter:
             return response
 
         botocore.client.BaseClient._make_api_call = counted  # type: ignore[attr-defined]
-        original_request = stripe.RequestsClient.request
+        from payments_core.payments.providers.stripe.http import Urllib3Client
+
+        original_request = Urllib3Client.request
 
         def counted_stripe(client: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
             function = runtime.CURRENT_FUNCTION.get()
@@ -152,7 +153,7 @@ class Meter:
                 meter.stripe[function] += 1
             return original_request(client, method, url, *args, **kwargs)
 
-        stripe.RequestsClient.request = counted_stripe  # type: ignore[method-assign,assignment]
+        Urllib3Client.request = counted_stripe  # type: ignore[method-assign,assignment]
 
     def capacity(
         self,

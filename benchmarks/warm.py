@@ -136,23 +136,29 @@ def install() -> None:
         tape.exchanges.append(Exchange("aws", key, response.status_code, dict(response.headers.items()), body))
         return response
 
-    stripe_request = stripe.RequestsClient.request
+    from payments_core.payments.providers.stripe.http import Urllib3Client
 
-    def taped_request(client: Any, method: str, url: str, headers: Any, post_data: Any = None) -> Any:
-        tape = TAPE.get()
-        if tape is None:
-            return stripe_request(client, method, url, headers, post_data)
-        key = f"{method.upper()} {urlsplit(url).path}"
-        if tape.replaying:
-            exchange = tape.next("stripe", key)
-            return exchange.body, exchange.status, CaseInsensitiveDict(exchange.headers)
-        body, status, answer_headers = stripe_request(client, method, url, headers, post_data)
-        tape.exchanges.append(Exchange("stripe", key, status, dict(answer_headers.items()), body))
-        return body, status, answer_headers
+    def taped_client(stripe_request: Any) -> Any:
+        def taped_request(client: Any, method: str, url: str, headers: Any, post_data: Any = None) -> Any:
+            tape = TAPE.get()
+            if tape is None:
+                return stripe_request(client, method, url, headers, post_data)
+            key = f"{method.upper()} {urlsplit(url).path}"
+            if tape.replaying:
+                exchange = tape.next("stripe", key)
+                return exchange.body, exchange.status, CaseInsensitiveDict(exchange.headers)
+            body, status, answer_headers = stripe_request(client, method, url, headers, post_data)
+            tape.exchanges.append(Exchange("stripe", key, status, dict(answer_headers.items()), body))
+            return body, status, answer_headers
 
-    _ORIGINALS.update(send=send, request=stripe_request)
+        return taped_request
+
+    # Ours calls Stripe through its urllib3 client (payments_core.payments.providers.stripe.http), the
+    # peer through the SDK's RequestsClient: both are taped.
+    _ORIGINALS.update(send=send, request=stripe.RequestsClient.request, urllib3_request=Urllib3Client.request)
     botocore.httpsession.URLLib3Session.send = taped_send  # type: ignore[method-assign,assignment]
-    stripe.RequestsClient.request = taped_request  # type: ignore[method-assign,assignment]
+    stripe.RequestsClient.request = taped_client(_ORIGINALS["request"])  # type: ignore[method-assign]
+    Urllib3Client.request = taped_client(_ORIGINALS["urllib3_request"])  # type: ignore[method-assign]
 
 
 def uninstall() -> None:
@@ -162,6 +168,9 @@ def uninstall() -> None:
     if _ORIGINALS:
         botocore.httpsession.URLLib3Session.send = _ORIGINALS.pop("send")  # type: ignore[method-assign]
         stripe.RequestsClient.request = _ORIGINALS.pop("request")  # type: ignore[method-assign]
+        from payments_core.payments.providers.stripe.http import Urllib3Client
+
+        Urllib3Client.request = _ORIGINALS.pop("urllib3_request")  # type: ignore[method-assign]
 
 
 @contextmanager

@@ -95,7 +95,6 @@ def clear_caches() -> None:
     for cached in (
         config.get_settings,
         aws.get_secret,
-        aws.secrets_provider,
         aws._config,
         aws._session,
         aws.dynamodb_client,

@@ -22,6 +22,7 @@ from payments_core.errors import DomainError
 from payments_core.payments.leases import LEASE_SECONDS
 from payments_core.payments.models import CreatePaymentRequest, RefundRequest
 from payments_core.payments.providers.stripe.gateway import StripeGateway
+from payments_core.payments.providers.stripe.http import Urllib3Client
 from payments_core.payments.repository import PaymentRepository
 from payments_core.payments.service import PaymentService
 from tests.conftest import published_events
@@ -32,7 +33,7 @@ from tests.integration.test_payments import stripe_intents_for
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("aws")]
 
 
-class FaultyStripeClient(stripe.RequestsClient):
+class FaultyStripeClient(Urllib3Client):
     """Forwards to localstripe, then misbehaves as told for matching calls."""
 
     def __init__(self) -> None:

@@ -17,7 +17,7 @@ from tests.conftest import ROOT, run_handler_probe
 # What runs in the fresh interpreter, in this order: the handler's import with the collector watched
 # (test_init_phase.py), collections once init is done, then the function's one-time work as the
 # before-snapshot hook would run it (test_functions.py: the hooks, the clients prepared, the Stripe SDK
-# before and after it, and the prescribed libraries left loaded).
+# before and after it, the prescribed libraries left loaded, and what none of them uses).
 PROBE = """
 import gc, json, sys
 imports = []
@@ -48,6 +48,9 @@ before = set(sys.modules)
 hooks = [entry for entry in snapshot_restore_py._before_snapshot_registry]
 snapstart.warm_up()
 declared = snapstart.declared()
+from payments_core.lazy_imports import is_loaded
+EVENT_HANDLER = "aws_lambda_powertools.event_handler."
+OTHER_RESOLVERS = {{"appsync", "events_appsync", "bedrock_agent", "vpc_lattice"}}
 print(json.dumps({{
     "init_phase": init_phase,
     "preparation": {{
@@ -58,6 +61,13 @@ print(json.dumps({{
         "stripe_after": "stripe" in sys.modules,
     }},
     "libraries": sorted(name.rsplit(".", 1)[-1] for name in set(sys.modules) & {names!r}),
+    # what no function uses: requests (the Stripe SDK's default HTTP layer), asyncio, the Event
+    # Handler's other resolvers (payments_core.lazy_imports)
+    "unused_loaded": sorted(
+        [name for name in ("requests", "asyncio") if is_loaded(name)]
+        + [name for name in sys.modules if name.startswith(EVENT_HANDLER)
+           and name[len(EVENT_HANDLER):].split(".")[0] in OTHER_RESOLVERS]
+    ),
 }}))
 """
 

@@ -127,3 +127,18 @@ def test_snapstart_serves_the_request_path_and_only_it() -> None:
     ]
     assert uris
     assert all("Aliaslive" in uri for uri in uris)
+
+
+def test_pydantic_plugins_are_off_and_no_layer_package_provides_one() -> None:
+    # Every function runs with pydantic's plugin lookup off (a scan of every installed package's entry
+    # points when the first model is built), which changes nothing only while no package of the layer
+    # is a pydantic plugin.
+    import importlib.metadata
+    import re
+
+    assert all(spec.environment.get("PYDANTIC_DISABLE_PLUGINS") == "__all__" for spec in TEMPLATE.functions().values())
+    requirements = (ROOT / "layers" / "payments_core" / "requirements.txt").read_text().splitlines()
+    layer = {re.split(r"[\[=<>]", line)[0].lower() for line in requirements if line and not line.startswith("#")}
+    plugins = {ep.dist.name.lower() for ep in importlib.metadata.entry_points(group="pydantic") if ep.dist}
+    assert layer
+    assert plugins & layer == set()

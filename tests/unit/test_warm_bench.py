@@ -16,6 +16,7 @@ import stripe
 from botocore.config import Config
 
 from benchmarks import warm
+from payments_core.payments.providers.stripe.http import Urllib3Client
 
 
 class FakeServices(BaseHTTPRequestHandler):
@@ -112,11 +113,12 @@ def test_a_replayed_aws_call_gets_the_recorded_answer_with_no_connection(
     assert attempts == []
 
 
+@pytest.mark.parametrize("http_client", [stripe.RequestsClient, Urllib3Client])  # the peer's, ours
 def test_a_replayed_stripe_call_gets_the_recorded_answer_with_no_connection(
-    server: str, block_sockets: Callable[[], list[Any]]
+    server: str, block_sockets: Callable[[], list[Any]], http_client: Any
 ) -> None:
     def retrieve() -> Any:
-        client = stripe.StripeClient("sk_test_x", base_addresses={"api": server}, http_client=stripe.RequestsClient())
+        client = stripe.StripeClient("sk_test_x", base_addresses={"api": server}, http_client=http_client())
         return client.v1.payment_intents.retrieve("pi_1")
 
     tape = warm.Tape()

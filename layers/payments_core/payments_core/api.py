@@ -8,12 +8,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from pydantic import BaseModel, Field, ValidationError
 
 from payments_core import clock, errors
 from payments_core.card_numbers import holds_card_number
 from payments_core.errors import DomainError, RequestValidationError
+from payments_core.event_handler import APIGatewayHttpResolver, Response, content_types
 from payments_core.observability import logger
 
 # The one place a domain error gets its HTTP status (the most specific kind wins).

@@ -13,7 +13,6 @@ from botocore.config import Config
 from payments_core.config import get_settings
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.parameters import SSMProvider
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
 
@@ -54,22 +53,16 @@ def client(service: str) -> Any:
 def get_secret(name: str) -> str:
     """A secret by its logical name (e.g. ``JWT_SECRET``), read once per container.
 
-    Locally the value comes from the environment variable of that name; in AWS the
-    variable ``<name>_PARAM`` names an SSM SecureString, read with Powertools Parameters.
+    Locally the value comes from the environment variable of that name; in AWS the variable
+    ``<name>_PARAM`` names an SSM SecureString, read decrypted with our SSM client (its retries and
+    timeouts). Powertools Parameters would add a cache this one already is, for a cold start's import.
     """
     value = os.environ.get(name)
     if value:
         return value
     parameter_name = os.environ[f"{name}_PARAM"]
-    secret = secrets_provider().get(parameter_name, decrypt=True, max_age=3600)
+    answer = client("ssm").get_parameter(Name=parameter_name, WithDecryption=True)
+    secret = answer["Parameter"].get("Value")
     if not isinstance(secret, str) or not secret:
         raise RuntimeError(f"secret parameter for {name} is empty")
     return secret
-
-
-@functools.cache
-def secrets_provider() -> SSMProvider:
-    """Powertools' SSM provider on our SSM client (its retries and timeouts), once per container."""
-    from aws_lambda_powertools.utilities.parameters import SSMProvider
-
-    return SSMProvider(boto3_client=client("ssm"))

@@ -15,6 +15,10 @@ A handler's import is the only code that runs with the collector off: it allocat
 collecting, and a test (tests/unit/test_init_phase.py) imports every handler in a fresh interpreter
 and checks that no collection ran during its import and that the collector is on once it is done.
 
+The same first import defers ``asyncio`` (``lazy_imports.defer``): the Stripe SDK, Powertools' batch
+processor and its AppSync resolvers import it at the top of a module for async code paths that no
+function of ours runs (about 20 ms of a cold start); it loads if anything ever reads it.
+
 The pause is taken once per interpreter, when this module is first imported: in a process that
 imports several handlers (the test suite, the local stack) only the first import is paused, and
 each ``init_done()`` just freezes what exists and keeps the collector on.
@@ -25,6 +29,10 @@ from __future__ import annotations
 import gc
 
 gc.disable()
+
+from payments_core.lazy_imports import defer  # noqa: E402 - after the pause: its import allocates too
+
+defer("asyncio")
 
 
 def init_done() -> None:

@@ -1,7 +1,7 @@
 """A function's one-time work, declared once: run before the snapshot with Lambda SnapStart.
 
 Each handler module calls ``prepare(...)`` with what its first request would otherwise set up: the
-AWS clients it calls, the SSM provider its secrets come from, the SDKs it imports lazily. With
+AWS clients it calls, the SSM client its secrets come from, the SDKs it imports lazily. With
 SnapStart (template parameter ``SnapStart=PublishedVersions``) Lambda runs that work when a version is
 published, as a ``register_before_snapshot`` runtime hook, and every new container resumes from the
 snapshot with it done. Without SnapStart nothing changes: the cached factories do the same work on
@@ -46,9 +46,7 @@ class Preparation:
             else:
                 aws.client(service)
         if self.secrets:
-            from payments_core.aws import secrets_provider
-
-            secrets_provider()
+            aws.client("ssm")
         for module in self.imports:
             importlib.import_module(module)
         for step in self.steps:

@@ -25,6 +25,7 @@ from payments_core.payments.providers.stripe.sdk import (
     STRIPE_API_VERSION,
     STRIPE_NETWORK_RETRIES,
     STRIPE_TIMEOUT,
+    stripe_sdk,
 )
 
 NAME = "stripe"
@@ -57,15 +58,16 @@ class StripeGateway:
     name = NAME
 
     def __init__(self, api_key: str, api_base: str | None = None, http_client: Any = None) -> None:
-        import stripe  # only payment functions pay for importing the SDK
+        from payments_core.payments.providers.stripe.http import Urllib3Client
 
+        stripe = stripe_sdk()  # only payment functions pay for importing the SDK
         self._stripe = stripe
         self.client = stripe.StripeClient(
             api_key,
             stripe_version=STRIPE_API_VERSION,
             base_addresses={"api": api_base} if api_base else None,
             max_network_retries=STRIPE_NETWORK_RETRIES,
-            http_client=http_client or stripe.RequestsClient(timeout=STRIPE_TIMEOUT),
+            http_client=http_client or Urllib3Client(timeout=STRIPE_TIMEOUT),
         )
 
     def _call(self, operation: Any, *args: Any, **kwargs: Any) -> Any:

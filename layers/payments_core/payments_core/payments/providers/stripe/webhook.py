@@ -84,15 +84,17 @@ def well_formed(event: dict[str, Any]) -> bool:
 
 def verify(raw_body: str, signature: str | None, secrets: list[str]) -> dict[str, Any]:
     """The event, if ``signature`` is valid for ``raw_body`` under any current secret (rotation)."""
-    from stripe import SignatureVerificationError, WebhookSignature
+    from payments_core.payments.providers.stripe.sdk import stripe_sdk
+
+    stripe = stripe_sdk()
 
     if not signature:
         raise INVALID_SIGNATURE
     for secret in secrets:
         try:
-            WebhookSignature.verify_header(raw_body, signature, secret, tolerance=SIGNATURE_TOLERANCE_SECONDS)
+            stripe.WebhookSignature.verify_header(raw_body, signature, secret, tolerance=SIGNATURE_TOLERANCE_SECONDS)
             break
-        except SignatureVerificationError:
+        except stripe.SignatureVerificationError:
             continue
     else:
         raise INVALID_SIGNATURE

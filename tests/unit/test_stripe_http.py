@@ -1,0 +1,183 @@
+"""The Stripe SDK's HTTP layer (payments_core.payments.providers.stripe.http.Urllib3Client) against a
+local server standing in for Stripe: what a payment call does when Stripe answers 5xx, 4xx, too late
+or not at all, under the SDK's retry rules (one network retry, the same idempotency key), and through
+the environment's proxy."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from payments_core.payments.provider import ProviderFailed, ProviderRefused, ProviderUnavailable
+from payments_core.payments.providers.stripe.gateway import StripeGateway
+from payments_core.payments.providers.stripe.http import Urllib3Client
+
+INTENT = {
+    "id": "pi_1",
+    "object": "payment_intent",
+    "status": "succeeded",
+    "amount": 2500,
+    "amount_received": 2500,
+    "currency": "usd",
+    "metadata": {},
+}
+
+
+class FakeStripe(ThreadingHTTPServer):
+    """Answers each request with the next planned answer: a status code, or "slow" (no answer for
+    longer than the client's read timeout); then 200 with an intent. Records what it was sent."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.plan: list[int | str] = []
+        self.seen: list[dict[str, Any]] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: FakeStripe
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode()
+        self.server.seen.append({"path": self.path, "headers": dict(self.headers), "body": body})
+        answer = self.server.plan.pop(0) if self.server.plan else 200
+        if answer == "slow":
+            time.sleep(1.0)
+            return
+        status = int(answer)
+        payload = INTENT if status == 200 else {"error": {"type": "api_error", "message": "injected"}}
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Request-Id", "req_fake")
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST
+
+
+@pytest.fixture
+def stripe_server() -> Iterator[FakeStripe]:
+    server = FakeStripe()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def client_without_backoff() -> Urllib3Client:
+    client = Urllib3Client(timeout=(0.5, 0.3))
+    client._sleep_time_seconds = lambda _: 0.0  # type: ignore[method-assign,assignment]  # the SDK's backoff: not slept here
+    return client
+
+
+def capture(api_base: str, client: Urllib3Client) -> Any:
+    return StripeGateway("sk_test_http", api_base, http_client=client).capture("pi_1", None, "pay_1-capture")
+
+
+def test_a_5xx_is_retried_once_with_the_same_idempotency_key(stripe_server: FakeStripe) -> None:
+    stripe_server.plan = [503]
+    intent = capture(stripe_server.url, client_without_backoff())
+    assert intent.id == "pi_1"
+    assert [seen["path"] for seen in stripe_server.seen] == ["/v1/payment_intents/pi_1/capture"] * 2
+    assert {seen["headers"]["Idempotency-Key"] for seen in stripe_server.seen} == {"pay_1-capture"}
+
+
+def test_a_5xx_twice_is_a_provider_failure_after_one_retry(stripe_server: FakeStripe) -> None:
+    stripe_server.plan = [500, 500]
+    with pytest.raises(ProviderFailed):
+        capture(stripe_server.url, client_without_backoff())
+    assert len(stripe_server.seen) == 2
+
+
+def test_a_4xx_is_not_retried(stripe_server: FakeStripe) -> None:
+    stripe_server.plan = [400]
+    with pytest.raises(ProviderRefused):
+        capture(stripe_server.url, client_without_backoff())
+    assert len(stripe_server.seen) == 1
+
+
+def test_an_answer_that_never_comes_is_retried_then_unavailable(stripe_server: FakeStripe) -> None:
+    stripe_server.plan = ["slow", "slow"]
+    started = time.perf_counter()
+    with pytest.raises(ProviderUnavailable):
+        capture(stripe_server.url, client_without_backoff())
+    assert len(stripe_server.seen) == 2
+    assert time.perf_counter() - started < 2.0  # two read timeouts of 0.3 s, not the server's 1 s each
+
+
+def test_a_slow_answer_then_an_answer_succeeds(stripe_server: FakeStripe) -> None:
+    stripe_server.plan = ["slow"]
+    assert capture(stripe_server.url, client_without_backoff()).id == "pi_1"
+    assert len(stripe_server.seen) == 2
+
+
+def test_no_connection_is_retried_then_unavailable() -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    client = client_without_backoff()
+    tries: list[str] = []
+    request = client.request
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        tries.append(args[1])
+        return request(*args, **kwargs)
+
+    client.request = counted  # type: ignore[method-assign]
+    with pytest.raises(ProviderUnavailable):
+        capture(f"http://127.0.0.1:{port}", client)
+    assert len(tries) == 2
+
+
+def test_a_payment_creation_is_never_retried_by_the_sdk(stripe_server: FakeStripe) -> None:
+    # (a retry after a lost answer goes through find_intent first: the payment service's rule)
+    stripe_server.plan = [503]
+    gateway = StripeGateway("sk_test_http", stripe_server.url, http_client=client_without_backoff())
+    with pytest.raises(ProviderFailed):
+        gateway.create_intent(
+            amount=2500,
+            currency="usd",
+            payment_method="pm_card_visa",
+            capture_method="automatic",
+            description=None,
+            metadata={},
+            idempotency_key="pay_1-create",
+        )
+    assert len(stripe_server.seen) == 1
+
+
+def test_the_environments_proxy_is_used(stripe_server: FakeStripe, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a proxy in the environment, as requests honoured it
+    monkeypatch.setenv("HTTP_PROXY", stripe_server.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    # When a call goes to Stripe's address
+    capture("http://api.stripe.invalid", client_without_backoff())
+    # Then it went through the proxy (which is asked for the absolute address)
+    assert stripe_server.seen[0]["path"] == "http://api.stripe.invalid/v1/payment_intents/pi_1/capture"
+
+
+def test_no_proxy_is_honoured(stripe_server: FakeStripe, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    assert capture(stripe_server.url, client_without_backoff()).id == "pi_1"
+    assert stripe_server.seen[0]["path"] == "/v1/payment_intents/pi_1/capture"
