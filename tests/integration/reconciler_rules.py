@@ -97,8 +97,6 @@ class ReconcilerRules:
             or payment.dispute is not None  # refused (payment_disputed) before Stripe is asked: no answer to lose
         ):
             return
-        if payment.dispute is not None and payment.dispute.status != "won":
-            return  # refused before Stripe is asked (payment_disputed, 409): no answer to lose
         service, client = self._faulty()
         client.plan = [("POST", "/v1/refunds", "lost_answer"), ("GET", "/v1/refunds", "unreachable")]
         try:
