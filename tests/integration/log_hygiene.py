@@ -12,6 +12,11 @@ from typing import Any
 from payments_core.card_numbers import luhn_valid
 
 CODE_EMAILED = re.compile(r"Your code is (\d{6})")
+# A JWT (or any part of one) starts a token with its base64url JSON header ("eyJ" is '{"'); inside a
+# random id it is no token (an intent id "pi_SOxVw7eyJrncWh" once failed a run).
+JWT = re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}")
+# A code counts only as a number of its own: six digits inside an id (a request id's "...e9d380351b8e")
+# are no code.
 
 
 def card_numbers(text: str) -> list[str]:
@@ -48,11 +53,19 @@ def leaks(log: str, *, webhook_secret: str, outbox: list[dict[str, Any]]) -> lis
             found.append(f"a Stripe API key (sk_test_) on {where}")
         if webhook_secret and webhook_secret in line:
             found.append(f"the webhook signing secret on {where}")
-        if "eyJ" in line:
-            found.append(f"a JWT (eyJ) on {where}")
-        found += [f"one-time code {code} on {where}" for code in codes if re.search(rf"(?<!\d){code}(?!\d)", line)]
+        if JWT.search(line):
+            found.append(f"a JWT (eyJ...) on {where}")
+        found += [
+            f"one-time code {code} on {where}"
+            for code in codes
+            if re.search(rf"(?<![0-9A-Za-z]){code}(?![0-9A-Za-z])", line)
+        ]
         if line.startswith('{"level"') and json.loads(line).get("service") != "payments":
             found.append(f"a handler line without the template's service (payments) on {where}")
     bus = json.dumps(outbox)
-    found += [f"one-time code {code} in an outbox event" for code in codes if re.search(rf"(?<!\d){code}(?!\d)", bus)]
+    found += [
+        f"one-time code {code} in an outbox event"
+        for code in codes
+        if re.search(rf"(?<![0-9A-Za-z]){code}(?![0-9A-Za-z])", bus)
+    ]
     return found

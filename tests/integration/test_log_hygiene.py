@@ -35,6 +35,8 @@ def test_the_scan_finds_each_thing_no_log_may_hold() -> None:
             "[email] to a@example.com: Your code is 123456",  # the developer's copy of the email: allowed
             json.dumps(handler),
             "POST /payments 201 pay_0a3726539287422f",
+            # Random ids that merely hold "eyJ" or the six digits of a code sent: no token, no code.
+            '{"intent_id": "pi_SOxVw7eyJrncWh", "request_id": "3dc62d47-3bde-4feb-878a-e9d123456b8e"}',
         ]
     )
     assert leaks(clean, webhook_secret="whsec_abc", outbox=[]) == []
@@ -44,6 +46,7 @@ def test_the_scan_finds_each_thing_no_log_may_hold() -> None:
         "a Stripe API key": "key sk_test_123",
         "the webhook signing secret": "whsec_abc",
         "a JWT": "Bearer eyJhbGciOiJIUzI1NiJ9",
+        "a JWT (": '{"token": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.sig"}',
         "one-time code 123456": "verify 123456",
         "SchemaValidationError": "aws_lambda_powertools SchemaValidationError",
         "without the template's service": json.dumps({**handler, "service": "service_undefined"}),
@@ -52,7 +55,7 @@ def test_the_scan_finds_each_thing_no_log_may_hold() -> None:
         found = leaks(clean + "\n" + line, webhook_secret="whsec_abc", outbox=[])
         assert len(found) == 1, (finding, found)
         assert finding in found[0]
-        assert "log line 4" in found[0]
+        assert "log line 5" in found[0]
     in_the_bus = leaks(clean, webhook_secret="whsec_abc", outbox=[{"detail": {"note": "code 123456"}}])
     assert in_the_bus == ["one-time code 123456 in an outbox event"]
 
