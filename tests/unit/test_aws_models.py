@@ -4,7 +4,7 @@ and serialising every request byte for byte as botocore's full models do."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import botocore.session
@@ -15,21 +15,21 @@ from botocore.config import Config
 from devstack import aws_models
 from devstack.template import Template
 from payments_core import aws
-from tests.conftest import ROOT
+from tests.conftest import ROOT, clear_caches
 
 TEMPLATE = Template(ROOT / "template.yaml")
 
 
 @pytest.fixture(autouse=True)
-def _region(monkeypatch: pytest.MonkeyPatch) -> None:
+def _region(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
-    aws._session.cache_clear()
-    aws.client.cache_clear()
-    aws.dynamodb_client.cache_clear()
+    clear_caches()
+    yield
+    clear_caches()  # the next test's clients get its own environment (moto's endpoint)
 
 
 def test_the_committed_models_match_the_pinned_botocore_and_the_template() -> None:
