@@ -30,6 +30,7 @@ from typing import Any
 
 import botocore
 
+from devstack.iam import statements
 from devstack.template import Template
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,16 +64,7 @@ UNDOCUMENTED = ("documentation", "documentationUrl")
 
 def policy_actions(template: Template, logical_id: str) -> set[str]:
     """The IAM actions a function's policies (or its own role's) allow."""
-    policies = list(template.properties(logical_id).get("Policies") or [])
-    role = template.properties(logical_id).get("Role")  # a role of its own: !GetAtt <Role>.Arn
-    if isinstance(role, dict) and "Fn::GetAtt" in role:
-        policies += [p["PolicyDocument"] for p in template.properties(role["Fn::GetAtt"][0]).get("Policies") or []]
-    found: set[str] = set()
-    for policy in policies:
-        for statement in (policy or {}).get("Statement", []) if isinstance(policy, dict) else []:
-            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-            found |= set(actions)
-    return found
+    return {action for statement in statements(template, logical_id) for action in statement.actions}
 
 
 def operations(template: Template) -> dict[str, set[str]]:

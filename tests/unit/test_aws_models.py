@@ -75,6 +75,10 @@ CALLS: list[tuple[str, str, dict[str, Any]]] = [
         "ExpressionAttributeValues": {":s": {"S": "succeeded"}, ":one": {"N": "1"}, ":v": {"N": "3"}},
         "ReturnValues": "ALL_NEW", "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }),
+    ("dynamodb", "batch_get_item", {"RequestItems": {
+        "app": {"Keys": [{"pk": {"S": "U#1"}, "sk": {"S": "P#1"}}, {"pk": {"S": "U#1"}, "sk": {"S": "P#2"}}],
+                "ConsistentRead": True},
+    }}),
     ("dynamodb", "delete_item", {"TableName": "app", "Key": {"pk": {"S": "U#1"}, "sk": {"S": "D#1"}}}),
     ("dynamodb", "query", {
         "TableName": "app", "IndexName": "gsi1", "KeyConditionExpression": "gsi1pk = :p",
