@@ -42,11 +42,32 @@ TRANSACT_PARTS = {
 class Statement:
     actions: frozenset[str]
     resources: tuple[str, ...]
+    # (operator, key, allowed values), e.g. ("ForAllValues:StringLike", "dynamodb:LeadingKeys", ("DEFERRED#*",))
+    conditions: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
-    def allows(self, action: str, resource: str | None) -> bool:
+    def allows(self, action: str, resource: str | None, context: dict[str, list[str]]) -> bool:
         if not any(fnmatch.fnmatchcase(action, pattern) for pattern in self.actions):
             return False
-        return resource is None or any(fnmatch.fnmatchcase(resource, pattern) for pattern in self.resources)
+        if resource is not None and not any(fnmatch.fnmatchcase(resource, pattern) for pattern in self.resources):
+            return False
+        return all(_holds(operator, key, allowed, context) for operator, key, allowed in self.conditions)
+
+
+def _holds(operator: str, key: str, allowed: tuple[str, ...], context: dict[str, list[str]]) -> bool:
+    """An IAM condition against the request's context keys. A key the request does not carry, or an
+    operator not listed here, fails the condition: the check errs towards refusing, never towards AWS
+    allowing less than we do."""
+    values = context.get(key)
+    if values is None:  # (IAM itself counts ForAllValues over an absent key as true)
+        return False
+    match operator.removeprefix("ForAllValues:").removeprefix("ForAnyValue:"):
+        case "StringEquals":
+            matches = [value in allowed for value in values]
+        case "StringLike":
+            matches = [any(fnmatch.fnmatchcase(value, pattern) for pattern in allowed) for value in values]
+        case _:
+            return False
+    return any(matches) if operator.startswith("ForAnyValue:") else all(matches) and bool(matches)
 
 
 def statements(template: Template, logical_id: str) -> list[Statement]:
@@ -66,7 +87,12 @@ def statements(template: Template, logical_id: str) -> list[Statement]:
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             resources = template.resolve(statement.get("Resource", "*"), endpoint=None)
             resources = resources if isinstance(resources, list) else [resources]
-            found.append(Statement(frozenset(actions), tuple(str(r) for r in resources)))
+            conditions = tuple(
+                (operator, key, tuple(str(v) for v in (allowed if isinstance(allowed, list) else [allowed])))
+                for operator, keys in template.resolve(statement.get("Condition") or {}, endpoint=None).items()
+                for key, allowed in keys.items()
+            )
+            found.append(Statement(frozenset(actions), tuple(str(r) for r in resources), conditions))
     return found
 
 
@@ -74,39 +100,63 @@ def _table_arn(region: str, table: str) -> str:
     return f"arn:aws:dynamodb:{region}:{ACCOUNT_ID}:table/{table}"
 
 
-def requests_of(service: str, operation: str, params: dict[str, Any], region: str) -> Iterator[tuple[str, str | None]]:
-    """(action, resource) pairs a call is authorised as; resource None where only the action is checked."""
-    if service != "dynamodb":
-        yield f"{service}:{operation}", None
+Authorised = tuple[str, str | None, dict[str, list[str]]]
+
+
+def requests_of(
+    service: str, operation: str, params: dict[str, Any], region: str, hash_keys: dict[str, str]
+) -> Iterator[Authorised]:
+    """(action, resource, condition context) of each thing a call is authorised as; resource None where
+    only the action is checked. DynamoDB's context is ``dynamodb:LeadingKeys`` for an item operation
+    (the item's partition key value, ``hash_keys``: table -> its partition key attribute); SES's is
+    ``ses:FromAddress``."""
+    if service == "ses":
+        yield f"ses:{operation}", None, ({"ses:FromAddress": [params["Source"]]} if "Source" in params else {})
         return
+    if service != "dynamodb":
+        yield f"{service}:{operation}", None, {}
+        return
+
+    def leading(table: str, item: dict[str, Any] | None) -> dict[str, list[str]]:
+        value = (item or {}).get(hash_keys.get(table, ""), {})
+        return {"dynamodb:LeadingKeys": [str(next(iter(value.values())))]} if value else {}
+
     if operation in ("TransactWriteItems", "TransactGetItems"):
-        for item in params.get("TransactItems", []):
-            for kind, part in item.items():
-                yield f"dynamodb:{TRANSACT_PARTS[kind]}", _table_arn(region, part["TableName"])
+        for entry in params.get("TransactItems", []):
+            for kind, part in entry.items():
+                table = part["TableName"]
+                context = leading(table, part.get("Key") or part.get("Item"))
+                yield f"dynamodb:{TRANSACT_PARTS[kind]}", _table_arn(region, table), context
         return
     if operation in ("BatchGetItem", "BatchWriteItem"):
         for table in params.get("RequestItems", {}):
-            yield f"dynamodb:{operation}", _table_arn(region, table)
+            yield f"dynamodb:{operation}", _table_arn(region, table), {}
         return
     table = params.get("TableName")
     resource = _table_arn(region, table) if table else None
     if resource and params.get("IndexName"):
         resource += f"/index/{params['IndexName']}"
-    yield f"dynamodb:{operation}", resource
+    yield f"dynamodb:{operation}", resource, leading(table or "", params.get("Key") or params.get("Item"))
 
 
 class LocalIam:
     def __init__(self, template: Template) -> None:
         self.template = template
         self._statements: dict[str, list[Statement]] = {}
+        self.hash_keys = {
+            template.physical_name(logical_id): next(
+                k["AttributeName"] for k in resource["Properties"]["KeySchema"] if k["KeyType"] == "HASH"
+            )
+            for logical_id, resource in template.of_type("AWS::DynamoDB::Table").items()
+        }
 
     def refusal(self, function: str, service: str, operation: str, params: dict[str, Any], region: str) -> str | None:
         """Why AWS would refuse this call from ``function``'s role, or None if its policies allow it."""
         if function not in self._statements:
             self._statements[function] = statements(self.template, function)
         granted = self._statements[function]
-        for action, resource in requests_of(service, operation, params, region):
-            if not any(statement.allows(action, resource) for statement in granted):
+        for action, resource, context in requests_of(service, operation, params, region, self.hash_keys):
+            if not any(statement.allows(action, resource, context) for statement in granted):
                 return (
                     f"User: arn:aws:sts::{ACCOUNT_ID}:assumed-role/{function}Role/{function} is not authorized to "
                     f"perform: {action} on resource: {resource or '*'} because no identity-based policy allows "

@@ -47,6 +47,23 @@ def test_a_transaction_is_authorised_item_by_item() -> None:
         assert refused("SignupFunction", "dynamodb", "TransactWriteItems", {"TransactItems": items}), kind
 
 
+def test_a_leading_keys_condition_holds_the_item_to_its_prefix() -> None:
+    # The webhook may update and delete DEFERRED# items only (its statement's dynamodb:LeadingKeys)
+    deferred = {"TableName": "AppTable", "Key": {"PK": {"S": "DEFERRED#evt_1"}, "SK": {"S": "DEFERRED"}}}
+    payment = {"TableName": "AppTable", "Key": {"PK": {"S": "USER#u1"}, "SK": {"S": "PAYMENT#p1"}}}
+    assert not refused("StripeWebhookFunction", "dynamodb", "DeleteItem", deferred)
+    assert not refused("StripeWebhookFunction", "dynamodb", "UpdateItem", deferred)
+    assert refused("StripeWebhookFunction", "dynamodb", "DeleteItem", payment)
+    assert refused("StripeWebhookFunction", "dynamodb", "UpdateItem", payment)
+
+
+def test_mail_may_only_come_from_the_configured_sender() -> None:
+    sender = TEMPLATE.parameters["EmailSender"]
+    mail = {"Destination": {"ToAddresses": ["a@example.com"]}, "Message": {}}
+    assert not refused("OtpSendFunction", "ses", "SendEmail", {**mail, "Source": sender})
+    assert refused("OtpSendFunction", "ses", "SendEmail", {**mail, "Source": "someone@else.example"})
+
+
 @pytest.fixture
 def client() -> Any:
     enforce(TEMPLATE)
