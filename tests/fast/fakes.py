@@ -180,6 +180,13 @@ class InMemoryAccounts:
     def sign_in_record(self, email: str) -> dict[str, Any]:
         return copy.deepcopy(self.emails.get(email, {}))
 
+    def open_window(self, email: str, *, now: int, window_seconds: int) -> dict[str, Any] | None:
+        item = self.emails.get(email, {})
+        if "user_id" not in item or item.get("window_start", 0) > now - window_seconds:
+            return None
+        self.emails[email] = item | {"failures": 1, "window_start": now}
+        return copy.deepcopy(self.emails[email])
+
     def count_attempt(
         self, email: str, *, account_exists: bool, in_window: bool, now: int, window_seconds: int, max_failures: int
     ) -> bool:

@@ -178,13 +178,27 @@ def test_signin_returns_a_bearer_token_for_the_account(invoke: Invoker) -> None:
     assert verdict["context"]["user_id"] == user["user_id"]
 
 
-def test_signin_costs_one_read_and_two_writes_on_success(invoke: Invoker) -> None:
+def test_signin_costs_two_writes_on_success(invoke: Invoker) -> None:
     signup(invoke)
     calls: list[str] = []
     dynamodb_client().meta.events.register("before-call.dynamodb.*", lambda model, **_: calls.append(model.name))
     assert signin(invoke)[0] == 200
-    # The account item, the attempt counted before the password is checked, and the count cleared.
-    assert calls == ["GetItem", "UpdateItem", "UpdateItem"]
+    # The attempt counted before the password is checked (the write returns the account item), and
+    # the count cleared.
+    assert calls == ["UpdateItem", "UpdateItem"]
+
+
+def test_signin_inside_an_open_window_reads_then_counts(invoke: Invoker) -> None:
+    # Given a failed attempt: a window is open with one failure
+    signup(invoke)
+    assert signin(invoke, password="wrong-password-123")[0] == 401
+    calls: list[str] = []
+    dynamodb_client().meta.events.register("before-call.dynamodb.*", lambda model, **_: calls.append(model.name))
+    # When the right password comes next, it is still counted before it is checked
+    assert signin(invoke)[0] == 200
+    # Then the one-write path was refused (a window is open), so the item is read and the attempt
+    # counted inside the window, then the count cleared
+    assert calls == ["UpdateItem", "GetItem", "UpdateItem", "UpdateItem"]
 
 
 def test_unknown_email_and_wrong_password_look_the_same(invoke: Invoker) -> None:

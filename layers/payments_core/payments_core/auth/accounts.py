@@ -48,19 +48,24 @@ def signin(
     settings = settings or get_settings()
     store = store or AccountRepository(settings.table_name)
     now = clock.epoch_seconds()
-    item = store.sign_in_record(request.email)
+    # Each attempt counts as a failure before its password is checked (a success then clears the
+    # count), so however many guesses arrive at once, at most five are checked per window. The usual
+    # case, an account with no window open, is counted and read in one write.
+    opened = store.open_window(request.email, now=now, window_seconds=LOCKOUT_WINDOW_SECONDS)
+    item = opened if opened is not None else store.sign_in_record(request.email)
     lock = _LockState(int(item.get("failures", 0)), int(item.get("window_start", 0)))
     account_exists = "user_id" in item
-    # Each attempt counts as a failure before its password is checked (a success then clears the
-    # count), so however many guesses arrive at once, at most five are checked per window.
     in_window = lock.window_start > now - LOCKOUT_WINDOW_SECONDS
-    if lock.retry_after(now) or not store.count_attempt(
-        request.email,
-        account_exists=account_exists,
-        in_window=in_window,
-        now=now,
-        window_seconds=LOCKOUT_WINDOW_SECONDS,
-        max_failures=LOCKOUT_FAILURES,
+    if opened is None and (
+        lock.retry_after(now)
+        or not store.count_attempt(
+            request.email,
+            account_exists=account_exists,
+            in_window=in_window,
+            now=now,
+            window_seconds=LOCKOUT_WINDOW_SECONDS,
+            max_failures=LOCKOUT_FAILURES,
+        )
     ):
         # Locked, maybe by guesses that landed after our read: the rest of the window we saw, or a new one.
         window_left = lock.window_start + LOCKOUT_WINDOW_SECONDS - now if in_window else LOCKOUT_WINDOW_SECONDS

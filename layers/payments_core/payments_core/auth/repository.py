@@ -27,6 +27,8 @@ class AccountStore(Protocol):
 
     def sign_in_record(self, email: str) -> dict[str, Any]: ...
 
+    def open_window(self, email: str, *, now: int, window_seconds: int) -> dict[str, Any] | None: ...
+
     def count_attempt(
         self, email: str, *, account_exists: bool, in_window: bool, now: int, window_seconds: int, max_failures: int
     ) -> bool: ...
@@ -75,6 +77,28 @@ class AccountRepository:
             TableName=self.table_name, Key=to_item(keys.email(email)), ConsistentRead=True
         )
         return from_item(response["Item"]) if "Item" in response else {}
+
+    def open_window(self, email: str, *, now: int, window_seconds: int) -> dict[str, Any] | None:
+        """The usual sign-in in one write: an account with no failure window open gets one opened with
+        this attempt counted, and its record back (what ``sign_in_record`` reads, as written). None, having
+        changed nothing, for an unknown email or a window already open: ``count_attempt`` decides those."""
+        try:
+            response = dynamodb_client().update_item(
+                TableName=self.table_name,
+                Key=to_item(keys.email(email)),
+                UpdateExpression="SET #failures = :one, window_start = :now",
+                ConditionExpression=(
+                    "attribute_exists(user_id) AND (attribute_not_exists(window_start) OR window_start <= :cutoff)"
+                ),
+                ExpressionAttributeNames={"#failures": "failures"},
+                ExpressionAttributeValues=to_item({":one": 1, ":now": now, ":cutoff": now - window_seconds}),
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                return None
+            raise
+        return from_item(response["Attributes"])
 
     def count_attempt(
         self, email: str, *, account_exists: bool, in_window: bool, now: int, window_seconds: int, max_failures: int
