@@ -13,7 +13,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 # sam build needs a python3.13 on PATH: the virtual environment's.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help install dev test test-fast lint typecheck validate build docs docs-build unit dryrun pr invoke webhook-send redrive bench test-stripe fuzz clean deploy delete logs
+.PHONY: help install dev test test-fast aws-models lint typecheck validate build docs docs-build unit dryrun pr invoke webhook-send redrive bench test-stripe fuzz clean deploy delete logs
 export NO_MKDOCS_2_WARNING := 1
 
 # Which samconfig.toml environment deploy, delete and logs use: dev ("default") unless ENV=prod.
@@ -99,6 +99,9 @@ pr: test ## the same as make test
 	$(PYTHON313) -m venv .bench-venv
 	.bench-venv/bin/pip install --quiet -r layers/payments_core/requirements.txt snapshot-restore-py==1.0.0 fastapi==0.165.0 mangum==0.22.0
 	touch $@
+
+aws-models: install ## regenerate the AWS API models the layer ships (after a new IAM action in template.yaml)
+	$(BIN)/python -m devstack.aws_models
 
 bench: install .bench-venv/.installed ## benchmarks; writes benchmarks/results.md (25 to 45 min; BENCH_ARGS=--quick)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)

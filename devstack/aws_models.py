@@ -12,9 +12,9 @@ own files, copied. So a request is serialised exactly as with botocore's full mo
 (tests/unit/test_aws_models.py), and a call that IAM would refuse in AWS fails locally too, as an
 unknown operation.
 
-Generated from the pinned botocore and template.yaml: ``python -m devstack.aws_models`` rewrites the
-directory, ``--check`` fails if it is out of date (a unit test runs the same check, so a botocore
-upgrade or a new IAM action cannot land without it).
+Generated from the pinned botocore and template.yaml: ``make aws-models`` (``python -m
+devstack.aws_models``) rewrites the directory, ``--check`` fails if it is out of date (a unit test runs
+the same check, so a botocore upgrade or a new IAM action cannot land without it).
 """
 
 from __future__ import annotations
@@ -203,7 +203,7 @@ def main() -> int:
     if args.check:
         stale = differences()
         if stale:
-            print(f"{TARGET} is out of date ({', '.join(stale)}): run python -m devstack.aws_models", file=sys.stderr)
+            print(f"{TARGET} is out of date ({', '.join(stale)}): run make aws-models", file=sys.stderr)
             return 1
         return 0
     generate(TARGET)

@@ -33,7 +33,7 @@ def _region(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def test_the_committed_models_match_the_pinned_botocore_and_the_template() -> None:
-    # A botocore upgrade or a new IAM action without `python -m devstack.aws_models` fails here
+    # A botocore upgrade or a new IAM action without `make aws-models` fails here
     assert aws_models.differences() == []
 
 
