@@ -3,6 +3,7 @@ phase plus what the first request would set up: ``payments_core.snapstart.warm_u
 SnapStart snapshots), against (a) the floor: an interpreter that only imports boto3 and creates the
 clients that function's role allows, (b) the floor plus the prescribed libraries that function ends up
 with (pydantic with one model, Powertools Logger/Metrics/Event Handler/..., argon2, PyJWT, Stripe),
+loaded as our functions load them (clients from the API models the layer ships, ``OUR_CLIENTS``),
 which says how much is our own code, (c) one FastAPI + Mangum function with every route and the
 same dependencies (``peer_fastapi``), and (d) the lean lambdalith (``peer_lean``: FastAPI + Mangum,
 every route working with its models, boto3 clients, Stripe, PyJWT, argon2, Powertools Logger and
@@ -105,6 +106,15 @@ PLAIN_LIBRARIES = {
         "_ = (c.v1.payment_intents, c.v1.refunds, stripe.WebhookSignature)"
     ),
 }
+# The clients as our functions create them (payments_core.aws): botocore's, from the API models the layer
+# ships (only the operations IAM grants, devstack/aws_models.py), for *libs*; the floor and the plain
+# libraries baseline create them as boto3.client() does, from botocore's full data.
+OUR_CLIENTS = (
+    "import botocore.loaders, botocore.session\n_session = botocore.session.Session()\n"
+    "_session.register_component('data_loader', botocore.loaders.Loader("
+    "extra_search_paths=[{data!r}], include_default_search_paths=False))\n"
+    "for _service in {services!r}:\n    _session.create_client(_service)"
+)
 LIST_LIBRARIES = "import sys\nprint(json.dumps(sorted(set(sys.modules) & {names!r})), flush=True)"
 
 
@@ -196,8 +206,9 @@ def measure(python: Path, runs: int = 15) -> list[dict[str, object]]:
         floor_body = f"import boto3\n{clients_body}"
         floor_gc_body = "\n".join([PAUSE_GC, "import boto3", RESUME_GC, clients_body])
         libraries = libraries_of(python, ours_body, env, spec.code_dir)
+        our_clients = OUR_CLIENTS.format(data=str(layer / "payments_core" / "aws_data"), services=services)
         libraries_body = "\n".join(
-            [PAUSE_GC, DEFERRED, "import boto3", *(LIBRARIES[name] for name in libraries), RESUME_GC, clients_body]
+            [PAUSE_GC, DEFERRED, "import boto3", *(LIBRARIES[name] for name in libraries), RESUME_GC, our_clients]
         )
         plain_libraries_body = "\n".join(
             [PAUSE_GC, "import boto3", *(PLAIN_LIBRARIES[name] for name in libraries), RESUME_GC, clients_body]

@@ -24,6 +24,7 @@ from werkzeug.wrappers import Request, Response
 from devstack import swagger_ui
 from devstack.console import Console, service_logger
 from devstack.front import ApiGatewayFront
+from devstack.iam import enforce as enforce_iam
 from devstack.pollers import Poller, build_pollers
 from devstack.provision import provision
 from devstack.runtime import (
@@ -163,6 +164,7 @@ class LocalStack:
         load_stripe_sdk()
         self.console.quiet_handler_logs(service_logger())
         isolate_event_handler_state()
+        enforce_iam(self.template)  # each function's AWS calls checked against its policies, as AWS does
         self.runtimes = {logical_id: FunctionRuntime(spec) for logical_id, spec in specs.items()}
         authorizer_id = self.template.authorizer_function()
         front = ApiGatewayFront(

@@ -45,8 +45,8 @@ class InMemoryPayments:
         self.links: dict[str, tuple[str, str]] = {}
         self.deferred: dict[str, int] = {}
         self.deferred_since: dict[str, str] = {}
+        self.calls: list[str] = []  # the webhook's lookups and bookkeeping calls, by name, in order
         self.published: list[tuple[str, dict[str, Any]]] = []  # (detail type, detail), as the relay renders them
-        self.applied: list[tuple[str, str, str, str]] = []
         self.outbox: list[tuple[str, str, str | None]] = []  # (detail type, payment id, refund id)
         # Called between a read and its write, to play a concurrent writer (tests set it).
         self.between_read_and_write: Callable[[], object] | None = None
@@ -98,16 +98,16 @@ class InMemoryPayments:
         raise ConcurrentUpdate(payment_id)
 
     def find_by_provider_id(self, provider_payment_id: str) -> tuple[str, str] | None:
+        self.calls.append("find_by_provider_id")
         return self.links.get(provider_payment_id)
 
     def note_deferred(self, event_id: str, event_type: str, reason: str) -> None:  # noqa: ARG002
+        self.calls.append("note_deferred")
         self.deferred[event_id] = self.deferred.get(event_id, 0) + 1
         self.deferred_since.setdefault(event_id, clock.iso(clock.now()))
 
-    def record_applied(self, event_id: str, event_type: str, user_id: str, payment_id: str) -> None:
-        self.applied.append((event_id, event_type, user_id, payment_id))
-
     def settle_deferred(self, event_id: str) -> None:
+        self.calls.append("settle_deferred")
         self.deferred.pop(event_id, None)
         self.deferred_since.pop(event_id, None)
 
@@ -264,6 +264,7 @@ class FakePay:
         self.refunds: dict[str, dict[str, Any]] = {}
         self.disputes: dict[str, ProviderDispute] = {}
         self.calls: list[tuple[str, str]] = []  # (operation, idempotency key)
+        self.unreachable = False  # True: every read of an intent fails as if the provider were down
         self._ids = itertools.count(1)
         self._by_key: dict[str, Any] = {}
 
@@ -325,6 +326,8 @@ class FakePay:
         return self._intent(found[0]) if found else None
 
     def retrieve_intent(self, intent_id: str) -> ProviderIntent:
+        if self.unreachable:
+            raise ProviderUnavailable
         if intent_id not in self.intents:
             raise ProviderRejected("payment_intent")
         return self._intent(self.intents[intent_id])

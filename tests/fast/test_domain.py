@@ -156,6 +156,113 @@ def test_a_payment_moves_only_forward_whatever_order_events_come_in(domain: Doma
     assert domain.stored(paid.payment_id).status == "refunded"
 
 
+# --- the webhook's bookkeeping rides on the payment's own write -----------------------------------
+def test_a_webhook_that_moves_a_payment_names_its_event_on_that_one_write_and_reads_no_link(
+    domain: Domain,
+) -> None:
+    # Given a payment waiting for its customer, who then completes the action at the provider
+    payment = domain.pay(2500, method="fp_3ds")
+    domain.provider.customer_completes_action(payment.provider_payment_id or "")
+    # When the provider's event is delivered
+    assert domain.deliver("ev_done", "payment", payment.provider_payment_id or "") == "applied"
+    # Then the payment says which event moved it, and nothing else was read or written for the event:
+    # the payment the intent names holds that intent, so no link is read; it was never deferred
+    stored = domain.stored(payment.payment_id)
+    assert (stored.status, stored.last_event_id, stored.deferred_events) == ("succeeded", "ev_done", [])
+    assert stored.version == payment.version + 1
+    assert domain.store.calls == []
+
+
+def test_an_intent_whose_metadata_names_another_payment_is_still_applied_to_its_own(domain: Domain) -> None:
+    from payments_core.errors import ProviderUnavailable
+
+    # Given a payment waiting for its customer (intent linked), and another of the same amount that
+    # holds no intent yet (its provider could not be reached)
+    own = domain.pay(2500, method="fp_3ds")
+    request = CreatePaymentRequest(amount=2500, currency="usd", payment_method="fp_down")
+    with pytest.raises(ProviderUnavailable):
+        domain.service.create(USER, request, "key-other")
+    (other,) = (p for p in domain.store.items.values() if p.payment_id != own.payment_id)
+    # When the intent's metadata is edited at the provider to name the other payment, and it succeeds
+    intent = own.provider_payment_id or ""
+    domain.provider.intents[intent]["metadata"] = {"payment_id": other.payment_id, "user_id": USER}
+    domain.provider.customer_completes_action(intent)
+    # Then its event is applied to the payment that holds the intent (found by its link), never to the
+    # one the metadata names, which holds no intent: naming a payment proves nothing by itself
+    assert domain.deliver("ev_edit", "payment", intent) == "applied"
+    assert domain.stored(own.payment_id).status == "succeeded"
+    untouched = domain.stored(other.payment_id)
+    assert (untouched.status, untouched.provider_payment_id, untouched.version) == ("processing", None, other.version)
+    assert domain.store.calls == ["find_by_provider_id"]
+
+
+def test_a_deferred_delivery_is_marked_on_its_payment_until_the_write_that_applies_it(domain: Domain) -> None:
+    from payments_core.errors import DomainError
+    from payments_core.payments.models import Refund
+
+    # Given a payment of 10.00 with a refund of ours of 6.00 reserved but not yet sent to the provider
+    paid = domain.pay(1000)
+    intent = paid.provider_payment_id or ""
+    ours = Refund(
+        refund_id="ref_ours", payment_id=paid.payment_id, amount=600, currency="usd", status="pending",
+        created_at=paid.created_at,
+    )  # fmt: skip
+    stored = domain.store.items[(USER, paid.payment_id)]
+    stored.refunds[ours.refund_id] = ours
+    stored.amount_reserved = 600
+    # When the provider reports 6.00 refunded on its dashboard: our store cannot take it yet
+    domain.provider.refund(intent, 600, None, {}, "made-in-their-dashboard")
+    with pytest.raises(DomainError) as deferred:
+        domain.deliver("ev_dash", "refund", intent)
+    assert deferred.value.code == "internal_error"  # not a 2xx: the provider delivers it again
+    # Then the payment carries the event's mark (nothing else about it changed, no event) and the
+    # reconciler's record of it is kept
+    marked = domain.stored(paid.payment_id)
+    assert (marked.deferred_events, marked.updated_at, marked.refunds["ref_ours"].status) == (
+        ["ev_dash"],
+        paid.updated_at,
+        "pending",
+    )
+    assert domain.store.events(paid.payment_id) == ["PaymentCreated", "PaymentSucceeded"]
+    assert list(domain.store.deferred) == ["ev_dash"]
+    # And another event about the payment does not settle it
+    assert domain.deliver("ev_other", "payment", intent) == "unchanged"
+    assert list(domain.store.deferred) == ["ev_dash"]
+    # When ours fails (the reservation is released) and the event is delivered again
+    released = domain.store.items[(USER, paid.payment_id)]
+    released.refunds["ref_ours"].status = "failed"
+    released.amount_reserved = 0
+    assert domain.deliver("ev_dash", "refund", intent) == "applied"
+    # Then the write that applied it cleared its mark, and only then its record left the reconciler's count
+    applied = domain.stored(paid.payment_id)
+    assert (applied.amount_refunded, applied.deferred_events, applied.last_event_id) == (600, [], "ev_dash")
+    assert domain.store.deferred == {}
+    assert domain.store.calls.count("settle_deferred") == 1
+
+
+def test_a_delivery_deferred_while_the_provider_is_down_is_settled_by_the_redelivery(domain: Domain) -> None:
+    from payments_core.errors import DomainError
+
+    # Given a paid payment, and the provider unreachable when its event is delivered (twice)
+    paid = domain.pay(1000)
+    intent = paid.provider_payment_id or ""
+    domain.provider.unreachable = True
+    for _ in range(2):
+        with pytest.raises(DomainError):
+            domain.deliver("ev_down", "payment", intent)
+    # Then the payment its link names is marked once, and the event counted as deferred twice
+    assert domain.stored(paid.payment_id).deferred_events == ["ev_down"]
+    assert domain.store.deferred == {"ev_down": 2}
+    # When it is delivered again with the provider back, changing nothing
+    domain.provider.unreachable = False
+    assert domain.deliver("ev_down", "payment", intent) == "unchanged"
+    # Then that delivery's one write cleared the mark, and the event is no longer counted
+    settled = domain.stored(paid.payment_id)
+    assert (settled.deferred_events, settled.status, settled.updated_at) == ([], "succeeded", paid.updated_at)
+    assert domain.store.deferred == {}
+    assert domain.store.events(paid.payment_id) == ["PaymentCreated", "PaymentSucceeded"]
+
+
 # --- one-time codes --------------------------------------------------------------------------------
 def test_a_large_payment_waits_for_its_code_and_the_right_code_pays_it(domain: Domain) -> None:
     payment = domain.pay(60_000)

@@ -32,6 +32,10 @@ def test_an_intent_event_names_its_intent_only() -> None:
     notice = notice_of(event)
     assert (notice.event_id, notice.intent_id, notice.refunds, notice.dispute_id) == ("evt_1", "pi_1", False, None)
     assert notice.created == 5
+    # What its metadata names is kept apart, unverified: only where to mark a delivery deferred
+    assert notice.named_payment is None  # it names no user
+    named = notice_of(event | {"data": {"object": {"id": "pi_1", "metadata": {"payment_id": "p", "user_id": "u"}}}})
+    assert named.named_payment == ("u", "p")
 
 
 def test_a_refund_event_names_the_intent_and_its_refunds_and_a_dispute_event_the_dispute() -> None:

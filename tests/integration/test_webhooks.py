@@ -344,6 +344,20 @@ def test_a_refund_made_on_stripes_dashboard_is_recorded_once(stack: RunningStack
     assert user.call("GET", f"/payments/{pid}").json()["status"] == "refunded"
 
 
+def deferred_marks(stack: RunningStack, user_id: str, payment_id: str) -> list[str]:
+    """The events a stored payment is marked as waiting for (its document's ``deferred_events``)."""
+    key = {"PK": {"S": f"USER#{user_id}"}, "SK": {"S": f"PAY#{payment_id}"}}
+    item = stack.client("dynamodb").get_item(TableName="AppTable", Key=key, ConsistentRead=True)["Item"]
+    return list(json.loads(item["doc"]["S"]).get("deferred_events", []))
+
+
+def deferred_item(stack: RunningStack, event_id: str) -> dict[str, Any] | None:
+    """The reconciler's record of an event answered "deliver again", if it is still there."""
+    key = {"PK": {"S": f"DEFERRED#{event_id}"}, "SK": {"S": "DEFERRED"}}
+    found: dict[str, Any] | None = stack.client("dynamodb").get_item(TableName="AppTable", Key=key).get("Item")
+    return found
+
+
 def strict_stripe(stack: RunningStack) -> bool:
     """Whether the local Stripe refuses what Stripe refuses (an over-refund, say), as localstripe does not."""
     return requests.get(f"{stack.stripe_url}/_strict/requests", timeout=5).status_code == 200
@@ -377,6 +391,10 @@ def test_a_dashboard_refund_still_reserved_by_a_pending_one_of_ours_is_delivered
     stored = user.call("GET", f"/payments/{pid}").json()
     assert [r["status"] for r in stored["refunds"]] == ["pending"]
     assert "RefundSucceeded" not in stack.events_for(pid)
+    # (remembered as deferred: marked on the payment, and counted for the reconciler; the local
+    # Stripe's own deliveries of the refund are deferred alike)
+    assert dashboard["id"] in deferred_marks(stack, user_id, pid)
+    assert deferred_item(stack, dashboard["id"]) is not None
     # And once ours has been sent (and refused by Stripe: only 4.00 is left there), the same delivery
     # again is applied
     expect_refusal("amount_too_large", "/v1/refunds", payment_intent=payment["provider_payment_id"], amount="600")
@@ -388,6 +406,9 @@ def test_a_dashboard_refund_still_reserved_by_a_pending_one_of_ours_is_delivered
     assert sorted((r["amount"], r["status"]) for r in stored["refunds"]) == [(600, "failed"), (600, "succeeded")]
     assert stored["amount_refunded"] == 600
     assert stack.events_for(pid).count("RefundSucceeded") == 1
+    # and the write that applied it cleared its mark, so it is no longer counted as deferred
+    assert dashboard["id"] not in deferred_marks(stack, user_id, pid)
+    assert deferred_item(stack, dashboard["id"]) is None
 
 
 def test_a_dashboard_refund_announced_before_the_capture_is_applied_with_it(stack: RunningStack) -> None:

@@ -181,3 +181,38 @@ def test_no_proxy_is_honoured(stripe_server: FakeStripe, monkeypatch: pytest.Mon
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     assert capture(stripe_server.url, client_without_backoff()).id == "pi_1"
     assert stripe_server.seen[0]["path"] == "/v1/payment_intents/pi_1/capture"
+
+
+# --- reading an intent (every webhook delivery, every reconciler look) ---------------------------------
+def gateway(api_base: str) -> StripeGateway:
+    return StripeGateway("sk_test_http", api_base, http_client=client_without_backoff())
+
+
+def test_an_intent_is_read_as_the_sdk_reads_it_without_building_the_sdks_objects(
+    stripe_server: FakeStripe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stripe import _api_requestor
+
+    from payments_core.payments.providers.stripe.sdk import STRIPE_API_VERSION
+
+    reference = StripeGateway._intent(gateway(stripe_server.url).client.v1.payment_intents.retrieve("pi_1"))
+
+    def no_objects(*_: Any, **__: Any) -> Any:
+        raise AssertionError("the SDK's StripeObject tree was built")
+
+    monkeypatch.setattr(_api_requestor, "_convert_to_stripe_object", no_objects)
+    stripe_server.plan = [503]  # and retried once, as the SDK's own retrieve is
+    assert gateway(stripe_server.url).retrieve_intent("pi_1") == reference
+    (first, _, retried) = stripe_server.seen
+    assert retried["path"] == first["path"] == "/v1/payment_intents/pi_1"
+    assert retried["headers"]["Stripe-Version"] == STRIPE_API_VERSION
+    assert retried["headers"]["Authorization"] == "Bearer sk_test_http"
+
+
+def test_an_intent_id_cannot_reach_another_path_and_an_unknown_one_is_rejected(stripe_server: FakeStripe) -> None:
+    from payments_core.payments.provider import ProviderRejected
+
+    stripe_server.plan = [404]
+    with pytest.raises(ProviderRejected):
+        gateway(stripe_server.url).retrieve_intent("pi_1/capture")
+    assert [seen["path"] for seen in stripe_server.seen] == ["/v1/payment_intents/pi_1%2Fcapture"]

@@ -1,13 +1,24 @@
-"""boto3 resources created lazily, once per container, so moto can start before any client exists;
-and the secrets, read through SSM with them."""
+"""AWS clients created lazily, once per container, so moto can start before any client exists; and
+the secrets, read through SSM with them.
+
+The clients are botocore's (what ``boto3.client`` returns), made by a botocore session whose data
+loader reads only the layer's ``aws_data``: the models of the operations the template's IAM policies
+grant, generated from the pinned botocore (``devstack/aws_models.py``). botocore's loader otherwise
+lists its ~450 service directories and parses full models and the 1.2 MB ``endpoints.json``; and
+``import boto3`` loads its S3 transfer manager (``s3transfer``, ``multiprocessing``...), which no
+function uses. Together about 70 ms of a function's cold start (docs/benchmarks.md).
+"""
 
 from __future__ import annotations
 
 import functools
 import os
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
-import boto3
+import botocore
+import botocore.loaders
+import botocore.session
 from botocore.config import Config
 
 from payments_core.config import get_settings
@@ -24,29 +35,34 @@ def _config() -> Config:
     # A fixed User-Agent, built once: botocore otherwise rebuilds its default one (some 30 sanitised
     # components) twice per call, about 0.13 ms of CPU per AWS call, a third of a GetItem's own
     # (benchmarks/warm.py). It still names the SDK and its version; nothing but AWS's telemetry reads it.
-    import botocore
-
     return Config(
         retries={"mode": "adaptive", "max_attempts": 5},
         connect_timeout=2,
         read_timeout=get_settings().aws_read_timeout_seconds,
-        user_agent=f"Boto3/{boto3.__version__} botocore/{botocore.__version__} payments/{get_settings().app_version}",
+        user_agent=f"botocore/{botocore.__version__} payments/{get_settings().app_version}",
     )
 
 
+AWS_DATA = Path(__file__).resolve().parent / "aws_data"
+
+
 @functools.cache
-def _session() -> boto3.session.Session:
-    return boto3.session.Session()
+def _session() -> botocore.session.Session:
+    session = botocore.session.Session()
+    session.register_component(
+        "data_loader", botocore.loaders.Loader(extra_search_paths=[str(AWS_DATA)], include_default_search_paths=False)
+    )
+    return session
 
 
 @functools.cache
 def dynamodb_client() -> DynamoDBClient:
-    return _session().client("dynamodb", config=_config())
+    return cast("DynamoDBClient", client("dynamodb"))
 
 
 @functools.cache
 def client(service: str) -> Any:
-    return _session().client(service, config=_config())  # type: ignore[call-overload]
+    return _session().create_client(service, config=_config())
 
 
 @functools.cache

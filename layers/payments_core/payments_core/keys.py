@@ -1,5 +1,5 @@
 """Every key of the application table, in one place: one table holds users, payments, refunds (inside
-their payment), one-time codes, the ledger, webhook events and the outbox, each under its own prefix.
+their payment), one-time codes, the ledger, deferred webhook events and the outbox, each under its own prefix.
 Nothing else spells a prefix; the repositories build their items' keys from these."""
 
 from __future__ import annotations
@@ -47,11 +47,6 @@ def otp(user_id: str, payment_id: str) -> Key:
 def provider_link(provider_payment_id: str) -> Key:
     """A provider's intent id, leading back to the payment."""
     return {"PK": f"PI#{provider_payment_id}", "SK": "PI"}
-
-
-def webhook(event_id: str) -> Key:
-    """A webhook event that changed a payment (kept 30 days)."""
-    return {"PK": f"WEBHOOK#{event_id}", "SK": "WEBHOOK"}
 
 
 DEFERRED = "DEFERRED#"

@@ -259,6 +259,12 @@ class Payment(BaseModel):
     reconcile_after: int | None = None
     reconcile_looks: int = 0
     reconcile_seen: str | None = None
+    # The webhook's bookkeeping (never shown, never on the bus; ``payments.webhook``), carried on the
+    # payment's own write: the provider event that last changed it, and the events about it answered
+    # "deliver again" and not applied since (each with its ``DEFERRED#`` item, which the reconciler
+    # counts); the write that applies such an event clears its mark.
+    last_event_id: str | None = None
+    deferred_events: list[str] = Field(default_factory=list)
 
     def looks_since_change(self) -> int:
         """Reconciler looks that found nothing to change since the payment last changed."""

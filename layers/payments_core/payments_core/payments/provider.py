@@ -189,7 +189,10 @@ class Notice:
     """What a verified webhook event of a provider tells us, in our words: which objects to look at
     (the intent, whether its refunds, which dispute). Only ids: what they are is fetched from the
     provider. ``intent_id`` None: the event names no intent (nothing to apply); ``handled`` False: a
-    type we do not act on; ``thin``: an event that carries no object (acknowledged, logged)."""
+    type we do not act on; ``thin``: an event that carries no object (acknowledged, logged).
+    ``named_payment``: (user id, payment id) as the event's own object names them, unverified: only
+    where to leave the mark of a delivery deferred while the provider cannot be asked, never what to
+    apply anything to."""
 
     event_id: str
     event_type: str
@@ -199,6 +202,7 @@ class Notice:
     handled: bool = True
     thin: bool = False
     created: int | None = None
+    named_payment: tuple[str, str] | None = None
 
 
 class Providers:

@@ -63,8 +63,6 @@ class PaymentStore(Protocol):
 
     def note_deferred(self, event_id: str, event_type: str, reason: str) -> None: ...
 
-    def record_applied(self, event_id: str, event_type: str, user_id: str, payment_id: str) -> None: ...
-
     def settle_deferred(self, event_id: str) -> None: ...
 
 
@@ -304,30 +302,11 @@ class PaymentRepository:
         except ClientError:
             logger.warning("could not count a deferred webhook", extra={"event_id": event_id})
 
-    def record_applied(self, event_id: str, event_type: str, user_id: str, payment_id: str) -> None:
-        """Keeps a webhook event that changed a payment (which event moved which payment, for 30 days).
-        An event that changes nothing (most: the create's own answer already applied what it says) is
-        not written at all; none is needed to stay idempotent, as transitions only move forward."""
-        dynamodb_client().put_item(
-            TableName=self.table_name,
-            Item=to_item(
-                {
-                    **keys.webhook(event_id),
-                    "type": event_type,
-                    "user_id": user_id,
-                    "payment_id": payment_id,
-                    "ttl": int(clock.now().timestamp()) + DEFERRED_RETENTION_DAYS * 86400,
-                }
-            ),
-        )
-
     def settle_deferred(self, event_id: str) -> None:
-        """An event applied (or found to change nothing) after it was answered "deliver again" leaves
-        the reconciler's list. A read first (cheap; nearly every event was never deferred), then the
-        delete only when there is something to delete."""
-        key = to_item(keys.deferred(event_id))
-        if "Item" in dynamodb_client().get_item(TableName=self.table_name, Key=key, ProjectionExpression="PK"):
-            dynamodb_client().delete_item(TableName=self.table_name, Key=key)
+        """A deferred event now applied (or found to change nothing) leaves the reconciler's list. Called
+        only by the write that cleared the event's mark on its payment (``payments.webhook``), so an
+        event never deferred costs no call here."""
+        dynamodb_client().delete_item(TableName=self.table_name, Key=to_item(keys.deferred(event_id)))
 
     # --- provider id -> payment -------------------------------------------------------------------
     def link_provider_id(self, provider_payment_id: str, user_id: str, payment_id: str) -> None:

@@ -131,7 +131,10 @@ def notice_of(event: dict[str, Any]) -> Notice:
     if event_type not in HANDLED_TYPES:
         return Notice(event["id"], event_type, handled=False, created=created)
     if event_type in PAYMENT_INTENT_TYPES:
-        return Notice(event["id"], event_type, intent_id=_id_of(obj.get("id")), created=created)
+        metadata = obj.get("metadata") or {}  # a dict of strings (``well_formed``)
+        user_id, payment_id = metadata.get("user_id"), metadata.get("payment_id")
+        named = (user_id, payment_id) if user_id and payment_id else None
+        return Notice(event["id"], event_type, intent_id=_id_of(obj.get("id")), created=created, named_payment=named)
     intent_id = _id_of(obj.get("payment_intent"))
     if event_type in REFUND_TYPES:
         return Notice(event["id"], event_type, intent_id=intent_id, refunds=True, created=created)
