@@ -107,7 +107,13 @@ class Meter:
         meter = self
 
         def item_at(client: Any, table: str, key: dict[str, Any]) -> dict[str, Any]:
-            found = original(client, "GetItem", {"TableName": table, "Key": key, "ConsistentRead": True})
+            # The meter's own read, not the function's: outside the function's context, so the local
+            # stack's IAM enforcement (devstack/iam.py) does not judge it by the function's role.
+            token = runtime.CURRENT_FUNCTION.set(None)
+            try:
+                found = original(client, "GetItem", {"TableName": table, "Key": key, "ConsistentRead": True})
+            finally:
+                runtime.CURRENT_FUNCTION.reset(token)
             return dict(found.get("Item") or {})
 
         def written(params: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

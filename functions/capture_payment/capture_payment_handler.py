@@ -8,10 +8,10 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payments_core.api import authenticated_user_id, build_resolver, outcome_response, parse_body, request_id
-from payments_core.idempotency import run_once
 from payments_core.idempotency_keys import validated_key
 from payments_core.observability import logger, metrics, tracer
-from payments_core.payment_outcomes import payment_outcome
+from payments_core.payment_outcomes import patiently, payment_outcome
+from payments_core.payments.leases import KEY_IN_PROGRESS
 from payments_core.payments.models import CaptureRequest
 from payments_core.payments.providers.stripe.sdk import load_stripe_sdk
 from payments_core.payments.wiring import payment_service
@@ -27,17 +27,14 @@ def capture_payment(payment_id: str) -> Any:
     user_id = authenticated_user_id(app)
     key = validated_key(app.current_event.headers)
     request = parse_body(app, CaptureRequest, optional=True)
-    outcome, replayed = run_once(
-        user_id=user_id,
-        route=f"POST /payments/{payment_id}/capture",
-        key=key,
-        body=request.model_dump(mode="json"),
-        operation=lambda: payment_outcome(
-            payment_service().capture(user_id, payment_id, request, key), 200, request_id(app)
-        ),
-        context=app.lambda_context,
+    # The payment is the capture's idempotency record (PaymentService.capture_once): a retry with the key
+    # answers it as it is now; one meeting its key's earlier request still running waits for it, briefly.
+    payment, replayed = patiently(
+        lambda: payment_service().capture_once(user_id, payment_id, request, key),
+        app.lambda_context,
+        waits_for=KEY_IN_PROGRESS,
     )
-    return outcome_response(outcome, replayed)
+    return outcome_response(payment_outcome(payment, 200, request_id(app)), replayed)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

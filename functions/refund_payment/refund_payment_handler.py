@@ -9,10 +9,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payments_core.api import authenticated_user_id, build_resolver, outcome_response, parse_body
-from payments_core.idempotency import run_once
 from payments_core.idempotency_keys import validated_key
 from payments_core.observability import logger, metrics, tracer
-from payments_core.payment_outcomes import refund_outcome
+from payments_core.payment_outcomes import patiently, refund_outcome
+from payments_core.payments.leases import KEY_IN_PROGRESS
 from payments_core.payments.models import RefundRequest
 from payments_core.payments.providers.stripe.sdk import load_stripe_sdk
 from payments_core.payments.wiring import payment_service
@@ -28,17 +28,16 @@ def refund_payment(payment_id: str) -> Any:
     user_id = authenticated_user_id(app)
     key = validated_key(app.current_event.headers)
     request = parse_body(app, RefundRequest, optional=True)
-    outcome, replayed = run_once(
-        user_id=user_id,
-        route=f"POST /payments/{payment_id}/refunds",
-        key=key,
-        body=request.model_dump(mode="json"),
-        operation=lambda: refund_outcome(payment_service().refund(user_id, payment_id, request, key)),
-        context=app.lambda_context,
+    # The refund is its key's idempotency record (PaymentService.refund_once): a retry answers it as it
+    # is now; one meeting its key's earlier request still sending it waits for it, briefly.
+    refund, replayed = patiently(
+        lambda: payment_service().refund_once(user_id, payment_id, request, key),
+        app.lambda_context,
+        waits_for=KEY_IN_PROGRESS,
     )
-    if not replayed and outcome["status"] == 201:
+    if not replayed:
         metrics.add_metric(name="RefundsCreated", unit=MetricUnit.Count, value=1)
-    return outcome_response(outcome, replayed)
+    return outcome_response(refund_outcome(refund), replayed)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -353,3 +353,119 @@ def test_the_provider_key_of_a_capture_is_the_client_operations_own(stack: Runni
     from payments_core.payments.transitions import operation_id
 
     assert sent == [operation_id("cap", user, pid, "client-key-1"), operation_id("cap", user, pid, "client-key-2")]
+
+
+# --- capture, cancel and refunds are their own idempotency records -------------------------------
+def provider_posts(client: FaultyStripeClient, suffix: str) -> int:
+    return sum(1 for call in client.seen if call.startswith("POST") and call.split("?")[0].endswith(suffix))
+
+
+def manual_hold(service: PaymentService, user: str, amount: int = 4000) -> str:
+    request = order(amount).model_copy(update={"capture_method": "manual"})
+    return str(create(service, user, request, uuid.uuid4().hex, "req")["body"]["payment_id"])
+
+
+def test_a_capture_meeting_its_keys_first_request_at_the_provider_waits_and_stripe_captures_once(
+    stack: RunningStack, faulty: Any
+) -> None:
+    import threading
+
+    from payments_core.payment_outcomes import patiently
+    from payments_core.payments.leases import KEY_IN_PROGRESS
+    from payments_core.payments.models import CaptureRequest
+
+    # Given a capture whose call to the provider takes a while
+    service, client = faulty
+    user = f"usr_{uuid.uuid4().hex[:12]}"
+    pid = manual_hold(service, user)
+    gateway = service.providers["stripe"]
+    real, entered, gate = gateway.capture, threading.Event(), threading.Event()
+
+    def slow(*args: Any) -> Any:
+        entered.set()
+        gate.wait(10)
+        return real(*args)
+
+    gateway.capture = slow
+    first: dict[str, Any] = {}
+    thread = threading.Thread(
+        target=lambda: first.update(answer=service.capture_once(user, pid, CaptureRequest(amount=3000), "cap-1"))
+    )
+    thread.start()
+    assert entered.wait(10)
+    threading.Timer(0.5, gate.set).start()
+    # When the same request arrives meanwhile, as the capture route runs it
+    second = patiently(
+        lambda: service.capture_once(user, pid, CaptureRequest(amount=3000), "cap-1"), waits_for=KEY_IN_PROGRESS
+    )
+    thread.join()
+    # Then it waited for the first and answers what it did, as a replay; the provider was asked once
+    assert first["answer"][1] is False
+    assert (second[0].status, second[0].amount_captured, second[1]) == ("succeeded", 3000, True)
+    assert provider_posts(client, "/capture") == 1
+
+
+def test_a_capture_whose_lambda_died_after_the_provider_captured_is_resumed_once_by_its_retry(
+    stack: RunningStack, faulty: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from payments_core.payments.models import CaptureRequest
+
+    service, client = faulty
+    now = [1_800_000_000]
+    monkeypatch.setattr(clock, "epoch_seconds", lambda: now[0])
+    user = f"usr_{uuid.uuid4().hex[:12]}"
+    pid = manual_hold(service, user)
+    # Given a capture the provider made, whose Lambda timed out before it stored the answer
+    client.plan = [("POST", "/capture", "crash_after")]
+    with pytest.raises(TimeoutError):
+        service.capture(user, pid, CaptureRequest(amount=3000), "cap-1")
+    # Until no Lambda could still be running it, its retry is asked to come back
+    with pytest.raises(DomainError) as early:
+        service.capture(user, pid, CaptureRequest(amount=3000), "cap-1")
+    assert (status_of(early.value), early.value.code) == (409, "request_in_progress")
+    # Then the retry resumes it: what the provider captured is stored, and the payment is answered
+    now[0] += LEASE_SECONDS
+    resumed = service.capture(user, pid, CaptureRequest(amount=3000), "cap-1")
+    assert (resumed.status, resumed.amount_captured, resumed.lease_holder) == ("succeeded", 3000, None)
+    intent = service.providers["stripe"].retrieve_intent(resumed.provider_payment_id or "")
+    assert intent.amount_received == 3000
+    # And every later retry is a replay of it, with no further call to the provider
+    calls = provider_posts(client, "/capture")
+    assert service.capture_once(user, pid, CaptureRequest(amount=3000), "cap-1") == (resumed, True)
+    assert provider_posts(client, "/capture") == calls
+
+
+def test_a_refund_whose_lambda_died_after_the_provider_refunded_is_resumed_once_by_its_retry(
+    stack: RunningStack, faulty: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import requests
+
+    service, client = faulty
+    now = [1_800_000_000]
+    monkeypatch.setattr(clock, "epoch_seconds", lambda: now[0])
+    user = f"usr_{uuid.uuid4().hex[:12]}"
+    payment = create(service, user, order(1000), uuid.uuid4().hex, "req")["body"]
+    pid = payment["payment_id"]
+    # Given a refund the provider made, whose Lambda timed out before it stored the answer
+    client.plan = [("POST", "/v1/refunds", "crash_after")]
+    with pytest.raises(TimeoutError):
+        service.refund(user, pid, RefundRequest(amount=400), "r-1")
+    # Until no Lambda could still be sending it, its retry is asked to come back (not sent again)
+    with pytest.raises(DomainError) as early:
+        service.refund(user, pid, RefundRequest(amount=400), "r-1")
+    assert (status_of(early.value), early.value.code) == (409, "request_in_progress")
+    # Then the retry finds the provider's refund and stores it: one refund, at the provider and here
+    now[0] += LEASE_SECONDS
+    resumed = service.refund(user, pid, RefundRequest(amount=400), "r-1")
+    assert (resumed.status, resumed.amount) == ("succeeded", 400)
+    at_provider = requests.get(
+        f"{stack.stripe_url}/v1/refunds",
+        params={"payment_intent": payment["provider_payment_id"]},
+        auth=("sk_test_x", ""),
+        timeout=10,
+    ).json()["data"]
+    assert len(at_provider) == 1
+    assert provider_posts(client, "/v1/refunds") == 1
+    stored = service.repository.get(user, pid)
+    assert stored is not None
+    assert (stored.amount_refunded, stored.amount_reserved) == (400, 400)

@@ -549,6 +549,93 @@ def test_a_key_reused_with_another_body_after_its_record_expired_is_still_refuse
         assert user.call("GET", f"/payments/{pid}").json()["amount_refunded"] == 400
 
 
+def stripe_refunds_of(stack: RunningStack, intent_id: str) -> list[dict[str, Any]]:
+    """Refunds of an intent at the provider (counted at localstripe itself)."""
+    page = requests.get(
+        f"{stack.stripe_url}/v1/refunds", params={"payment_intent": intent_id}, auth=("sk_test_x", ""), timeout=10
+    )
+    return list(page.json()["data"])
+
+
+def test_a_capture_retried_with_its_key_answers_the_payment_as_it_is_now(stack: RunningStack, user: ApiClient) -> None:
+    # Given a hold captured in part with a key, and part of it refunded since
+    hold = user.pay(4000, capture_method="manual").json()
+    pid = hold["payment_id"]
+    first = user.call("POST", f"/payments/{pid}/capture", {"amount": 3000}, key="cap-1")
+    assert first.status_code == 200, first.text
+    assert "Idempotent-Replayed" not in first.headers
+    assert user.refund(pid, 1000).status_code == 201
+    # When the capture is retried with its key and body
+    again = user.call("POST", f"/payments/{pid}/capture", {"amount": 3000}, key="cap-1")
+    # Then it is answered the payment as it is now, as a replay (not 409 payment_not_capturable)
+    assert again.status_code == 200, again.text
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert (again.json()["status"], again.json()["amount_captured"]) == ("partially_refunded", 3000)
+    # And the same key with another body is refused; another key finds nothing left to capture
+    other = user.call("POST", f"/payments/{pid}/capture", {"amount": 2000}, key="cap-1")
+    assert (other.status_code, other.json()["error"]["code"]) == (409, "idempotency_key_reused")
+    late = user.call("POST", f"/payments/{pid}/capture", {"amount": 3000}, key="cap-2")
+    assert (late.status_code, late.json()["error"]["code"]) == (409, "payment_not_capturable")
+    # And Stripe captured once
+    at_provider = requests.get(
+        f"{stack.stripe_url}/v1/payment_intents/{hold['provider_payment_id']}", auth=("sk_test_x", ""), timeout=10
+    ).json()
+    assert at_provider["amount_received"] == 3000
+    assert stack.events_for(pid).count("PaymentSucceeded") == 1
+
+
+def test_a_cancel_retried_with_its_key_is_answered_the_canceled_payment(stack: RunningStack, user: ApiClient) -> None:
+    hold = user.pay(4000, capture_method="manual").json()
+    pid = hold["payment_id"]
+    before = idempotency_records(stack)
+    first = user.call("POST", f"/payments/{pid}/cancel", key="can-1")
+    assert first.status_code == 200, first.text
+    # The payment is the cancel's record, for as long as it exists (not a record that expires in 48 h)
+    forget_idempotency_records(stack, before)
+    again = user.call("POST", f"/payments/{pid}/cancel", key="can-1")
+    assert again.status_code == 200, again.text
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    late = user.call("POST", f"/payments/{pid}/cancel", key="can-2")
+    assert (late.status_code, late.json()["error"]["code"]) == (409, "payment_not_cancelable")
+    assert stack.events_for(pid).count("PaymentCanceled") == 1
+
+
+def test_concurrent_identical_captures_capture_once_and_all_get_the_payment(
+    stack: RunningStack, user: ApiClient
+) -> None:
+    # Given a hold, and eight identical captures (one key, one body) sent at once
+    hold = user.pay(4000, capture_method="manual").json()
+    pid = hold["payment_id"]
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(
+            pool.map(lambda _: user.call("POST", f"/payments/{pid}/capture", {"amount": 2500}, key="cap-x"), range(8))
+        )
+    # Then every one is answered the captured payment, one of them first and the rest as its replays
+    assert {answer.status_code for answer in answers} == {200}, [answer.text for answer in answers]
+    assert {answer.json()["amount_captured"] for answer in answers} == {2500}
+    assert sum(answer.headers.get("Idempotent-Replayed") == "true" for answer in answers) == 7
+    at_provider = requests.get(
+        f"{stack.stripe_url}/v1/payment_intents/{hold['provider_payment_id']}", auth=("sk_test_x", ""), timeout=10
+    ).json()
+    assert at_provider["amount_received"] == 2500
+    assert stack.events_for(pid).count("PaymentSucceeded") == 1
+
+
+def test_concurrent_identical_refunds_refund_once_at_the_provider(stack: RunningStack, user: ApiClient) -> None:
+    # Given a payment, and eight identical refunds sent at once (localstripe ignores Idempotency-Key:
+    # our own store must keep them to one)
+    payment = user.pay(1000).json()
+    pid = payment["payment_id"]
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: user.refund(pid, 400, key="ref-x"), range(8)))
+    assert {answer.status_code for answer in answers} == {201}, [answer.text for answer in answers]
+    assert len({answer.json()["refund_id"] for answer in answers}) == 1
+    assert sum(answer.headers.get("Idempotent-Replayed") == "true" for answer in answers) == 7
+    assert len(stripe_refunds_of(stack, payment["provider_payment_id"])) == 1
+    assert user.call("GET", f"/payments/{pid}").json()["amount_refunded"] == 400
+
+
 # --- outbox --------------------------------------------------------------------------------------
 
 

@@ -446,3 +446,28 @@ def test_payment_intents_are_listed_newest_first_as_stripe_pages_them(stack: Run
     assert page["has_more"]
     after = at_stripe(stack, "GET", f"/v1/payment_intents?limit=1&starting_after={second}", probe=False).json()
     assert [i["id"] for i in after["data"]] == [first]
+
+
+def test_concurrent_identical_captures_and_refunds_each_reach_stripe_once(stack: RunningStack, user: ApiClient) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    # Given a hold, captured by six identical requests at once, then refunded by six identical ones
+    hold = user.pay(4000, capture_method="manual").json()
+    pid, intent_id = hold["payment_id"], hold["provider_payment_id"]
+    with ThreadPoolExecutor(6) as pool:
+        captures = list(
+            pool.map(lambda _: user.call("POST", f"/payments/{pid}/capture", {"amount": 3000}, key="cap-s"), range(6))
+        )
+    with ThreadPoolExecutor(6) as pool:
+        refunds = list(pool.map(lambda _: user.refund(pid, 1000, key="ref-s"), range(6)))
+    # Then every request is answered, five of each as replays of the first
+    assert {answer.status_code for answer in captures} == {200}, [answer.text for answer in captures]
+    assert {answer.status_code for answer in refunds} == {201}, [answer.text for answer in refunds]
+    assert sum(answer.headers.get("Idempotent-Replayed") == "true" for answer in captures + refunds) == 10
+    # And Stripe was asked once for each: our own store kept the others from it, not Stripe's key replay
+    refund_id = refunds[0].json()["refund_id"]
+    asked = [r for r in seen_requests(stack) if r["method"] == "POST"]
+    assert len([r for r in asked if r["path"].endswith(f"{intent_id}/capture")]) == 1
+    assert len([r for r in asked if r["idempotency_key"] == f"{refund_id}-create"]) == 1
+    assert intent(stack, intent_id)["amount_received"] == 3000
+    assert user.call("GET", f"/payments/{pid}").json()["amount_refunded"] == 1000

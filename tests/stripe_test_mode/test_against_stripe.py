@@ -115,3 +115,56 @@ def test_a_webhook_applies_what_stripe_holds_not_what_the_event_says(
     # Then the payment follows Stripe: still a hold
     webhooks.process(notice_of(event))
     assert service.get(USER, hold["payment_id"]).status == "requires_capture"
+
+
+def crash_after(gateway: StripeGateway, operation: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stripe does ``operation``'s next call; the Lambda that asked dies before it hears back."""
+    real = getattr(gateway, operation)
+
+    def crashed(*args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(gateway, operation, real)
+        real(*args, **kwargs)
+        raise TimeoutError("the Lambda timed out")
+
+    monkeypatch.setattr(gateway, operation, crashed)
+
+
+def lease_lapsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from payments_core import clock
+    from payments_core.payments.leases import LEASE_SECONDS
+
+    later = clock.epoch_seconds() + LEASE_SECONDS
+    monkeypatch.setattr(clock, "epoch_seconds", lambda: later)
+
+
+def test_a_capture_retried_after_a_crash_is_answered_by_stripe_once_and_replayed_after(
+    service: PaymentService, gateway: StripeGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a hold whose capture Stripe made, the Lambda dying before it stored the answer
+    hold = pay(service, 4000, capture_method="manual")["body"]
+    crash_after(gateway, "capture", monkeypatch)
+    with pytest.raises(TimeoutError):
+        service.capture(USER, hold["payment_id"], CaptureRequest(amount=3000), "cap-crash")
+    # When its retry comes once the lease has lapsed: Stripe answers the same key with what it did
+    lease_lapsed(monkeypatch)
+    resumed, _ = service.capture_once(USER, hold["payment_id"], CaptureRequest(amount=3000), "cap-crash")
+    assert (resumed.status, resumed.amount_captured) == ("succeeded", 3000)
+    assert gateway.retrieve_intent(hold["provider_payment_id"]).amount_received == 3000
+    # And a later retry is a replay of the payment as it is; another body is refused
+    assert service.capture_once(USER, hold["payment_id"], CaptureRequest(amount=3000), "cap-crash")[1] is True
+    with pytest.raises(DomainError) as reused:
+        service.capture(USER, hold["payment_id"], CaptureRequest(amount=2000), "cap-crash")
+    assert reused.value.code == "idempotency_key_reused"
+
+
+def test_a_refund_retried_after_a_crash_refunds_once_at_stripe(
+    service: PaymentService, gateway: StripeGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paid = pay(service, 3000)["body"]
+    crash_after(gateway, "refund", monkeypatch)
+    with pytest.raises(TimeoutError):
+        service.refund(USER, paid["payment_id"], RefundRequest(amount=1000), "ref-crash")
+    lease_lapsed(monkeypatch)
+    resumed = service.refund(USER, paid["payment_id"], RefundRequest(amount=1000), "ref-crash")
+    assert (resumed.amount, resumed.status in ("pending", "succeeded")) == (1000, True)
+    assert len(gateway.list_refunds(paid["provider_payment_id"])) == 1

@@ -25,18 +25,18 @@ def test_every_function_has_a_ready_event() -> None:
 
 # The prescribed libraries each function's init and one-time work leave loaded (named as in the
 # cold-start benchmark). Each costs cold start, so a function loads only what it uses: the authorizer
-# and the relay no pydantic, the consumers no Event Handler, the readers no Idempotency or Parser,
+# and the relay no pydantic, the consumers no Event Handler, no API function Idempotency (the payment
+# or refund an operation makes or changes is its key's record), the readers no Parser,
 # only the six functions that call Stripe its SDK, none Powertools Parameters (secrets are read with the
 # SSM client: payments_core.aws.get_secret).
 HTTP = {"event_handler", "logging", "metrics", "pydantic"}
-STRIPE_WRITER = HTTP | {"idempotency", "stripe"}
+STRIPE_WRITER = HTTP | {"stripe"}
 CONSUMER = {"batch", "logging", "metrics", "parser", "pydantic"}
 LOADED_LIBRARIES = {
     "AuthorizerFunction": {"jwt", "logging", "metrics"},
     "CancelPaymentFunction": STRIPE_WRITER,
     "CapturePaymentFunction": STRIPE_WRITER,
-    # The payment's own conditional put is its key's record: no Powertools Idempotency.
-    "CreatePaymentFunction": STRIPE_WRITER - {"idempotency"},
+    "CreatePaymentFunction": STRIPE_WRITER,
     "GetPaymentsFunction": HTTP,
     "HealthFunction": HTTP,
     "LedgerConsumerFunction": CONSUMER,
@@ -44,7 +44,7 @@ LOADED_LIBRARIES = {
     "NotificationsConsumerFunction": CONSUMER | {"idempotency"},
     # Codes are not Idempotency-Key operations: neither OTP function loads Powertools Idempotency.
     "OtpSendFunction": HTTP,
-    "OtpVerifyFunction": STRIPE_WRITER - {"idempotency"},
+    "OtpVerifyFunction": STRIPE_WRITER,
     # It renders each event from the payment document a write stored as plain dicts (public_view).
     "OutboxRelayFunction": {"logging", "metrics"},
     "RefundPaymentFunction": STRIPE_WRITER,

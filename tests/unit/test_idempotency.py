@@ -1,69 +1,39 @@
-"""The same Idempotency-Key while the first request still runs: wait for it, else 409 with Retry-After."""
+"""The same Idempotency-Key while the first request still runs: wait for it, else 409 with Retry-After
+(``payment_outcomes.patiently``, as the capture, cancel and refund routes call it)."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from typing import Any, cast
+import time
+from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from devstack.lambda_events import LocalLambdaContext
-from payments_core import idempotency
 from payments_core.api import status_of
 from payments_core.errors import DomainError
-from payments_core.idempotency import run_once
-from payments_core.idempotency_keys import Outcome
-
-pytestmark = pytest.mark.usefixtures("aws")
+from payments_core.payment_outcomes import patiently
+from payments_core.payments.leases import KEY_IN_PROGRESS, PROVIDER_CALL_IN_PROGRESS
 
 
-@pytest.fixture(autouse=True)
-def fresh_runner() -> Iterator[None]:
-    idempotency._runner.cache_clear()  # its persistence layer holds the moto client of another test
-    yield
-    idempotency._runner.cache_clear()
+def busy_until(seconds: float, answer: Any, refusal: DomainError = KEY_IN_PROGRESS) -> Any:
+    """An operation refused with ``refusal`` until ``seconds`` from now, then answered; counts its calls."""
+    until, calls = time.monotonic() + seconds, []
+
+    def call() -> Any:
+        calls.append(1)
+        if time.monotonic() < until:
+            raise refusal
+        return answer
+
+    call.calls = calls  # type: ignore[attr-defined]
+    return call
 
 
-def same_request(operation: Any) -> tuple[Outcome, bool]:
-    return run_once(
-        user_id="usr_1",
-        route="POST /payments",
-        key="key-1",
-        body={"amount": 2500},
-        operation=operation,
-        context=cast(LambdaContext, LocalLambdaContext("CreatePaymentFunction", timeout_seconds=30)),
-    )
-
-
-def never(*_: Any) -> Outcome:
-    raise AssertionError("the operation ran a second time")
-
-
-def start_slow_first(release: threading.Event) -> tuple[threading.Thread, dict[str, Any]]:
-    started, result = threading.Event(), dict[str, Any]()
-
-    def slow() -> Outcome:
-        started.set()
-        release.wait(10)
-        return {"status": 201, "body": {"payment_id": "pay_1"}}
-
-    thread = threading.Thread(target=lambda: result.update(first=same_request(slow)))
-    thread.start()
-    assert started.wait(10)
-    return thread, result
-
-
-def test_a_retry_while_the_first_runs_waits_and_gets_the_first_answer_replayed() -> None:
-    # Given a first request that finishes half a second after its retry arrives
-    release = threading.Event()
-    thread, result = start_slow_first(release)
-    threading.Timer(0.5, release.set).start()
-    # When the retry arrives, Then it waits and replays the first answer without running again
-    outcome, replayed = same_request(never)
-    thread.join()
-    assert (outcome, replayed) == (result["first"][0], True)
+def test_a_retry_while_its_keys_first_request_runs_waits_and_gets_the_answer() -> None:
+    # Given a first request with the key that finishes half a second after its retry arrives
+    call = busy_until(0.5, ("the payment", True))
+    # When the retry arrives, Then it waits and answers what the first made, as a replay
+    assert patiently(call, waits_for=KEY_IN_PROGRESS) == ("the payment", True)
+    assert len(call.calls) > 1
 
 
 def test_a_retry_while_the_first_still_runs_after_the_wait_is_409_with_retry_after(
@@ -72,16 +42,18 @@ def test_a_retry_while_the_first_still_runs_after_the_wait_is_409_with_retry_aft
     from payments_core import idempotency_keys
 
     monkeypatch.setattr(idempotency_keys, "IN_PROGRESS_WAIT_SECONDS", 0.3)
-    release = threading.Event()
-    thread, result = start_slow_first(release)
-    try:
-        # When the retry outwaits its patience, Then it is told to come back, and nothing ran twice
-        with pytest.raises(DomainError) as raised:
-            same_request(never)
-        assert (status_of(raised.value), raised.value.code) == (409, "request_in_progress")
-        assert raised.value.retry_after == 1
-    finally:
-        release.set()
-        thread.join()
-    # And once the first has finished, the same request is its replay
-    assert same_request(never) == (result["first"][0], True)
+    # When the retry outwaits its patience, Then it is told to come back
+    with pytest.raises(DomainError) as raised:
+        patiently(busy_until(5, "never"), waits_for=KEY_IN_PROGRESS)
+    assert (status_of(raised.value), raised.value.code) == (409, "request_in_progress")
+    assert raised.value.retry_after == 1
+
+
+def test_a_request_meeting_another_keys_call_at_the_provider_is_told_at_once() -> None:
+    # Another key's capture holds the payment's lease: no waiting for it, 409 request_in_progress now
+    call = busy_until(0.5, "never", refusal=PROVIDER_CALL_IN_PROGRESS)
+    started = time.monotonic()
+    with pytest.raises(DomainError) as raised:
+        patiently(call, waits_for=KEY_IN_PROGRESS)
+    assert raised.value is PROVIDER_CALL_IN_PROGRESS
+    assert (len(call.calls), time.monotonic() - started < 0.2) == (1, True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 from payments_core.payments.models import Change, Payment, Refund
 from payments_core.payments.outbox import event_detail
@@ -29,6 +30,8 @@ def largest_payment() -> Payment:
             provider_refund_id="re_" + "x" * 60,
             provider_attempts=99,
             request_fingerprint="a" * 64,
+            lease_holder="l" * 32,
+            lease_until=1_800_000_000,
         )
         for n in range(MAX_REFUNDS_PER_PAYMENT)
     }
@@ -54,6 +57,8 @@ def largest_payment() -> Payment:
         deferred_events=["evt_" + "e" * 60] * 10,  # webhook.MAX_DEFERRED_MARKS
         lease_holder="l" * 32,
         lease_until=1_800_000_000,
+        settled_by="cap_" + "c" * 24,
+        settled_fingerprint="a" * 64,
         next_action={"type": "redirect_to_url", "redirect_to_url": {"url": "https://" + "u" * 2000}},
         client_secret="pi_" + "x" * 60 + "_secret_" + "s" * 60,
         decline_code="d" * 100,
@@ -116,3 +121,62 @@ def test_a_card_payments_item_is_one_write_unit_at_each_of_its_writes() -> None:
     for item in (created, paid, by_webhook):
         size = sum(len(name) + len(next(iter(value.values()))) for name, value in item.items())
         assert size < 1024, size
+
+
+def dynamodb_size(item: dict[str, Any]) -> int:
+    """An item's size as DynamoDB counts it for write units (attribute names and values), near enough."""
+    return sum(len(name) + len(next(iter(value.values()))) for name, value in item.items())
+
+
+def write_units(item: dict[str, Any]) -> int:
+    return -(-dynamodb_size(item) // 1024)
+
+
+def test_a_captures_key_and_a_refunds_lease_cost_no_write_unit() -> None:
+    """What makes a capture and a refund their own idempotency records is small: a hold's lease write
+    with its capture's key (``settled_by``) and the capture's answer stay one write unit each, and a
+    refund's lease adds no write unit to its reservation (which ends the lease's bytes with the answer)."""
+    from payments_core.payments.models import Payment
+
+    hold = Payment(
+        payment_id="pay_" + "a" * 24,
+        user_id="usr_" + "b" * 12,
+        status="requires_capture",
+        amount=2500,
+        currency="usd",
+        capture_method="manual",
+        payment_method="pm_card_visa",
+        request_fingerprint="f" * 64,
+        provider_payment_id="pi_" + "d" * 24,
+        provider_attempts=1,
+        metadata={"order_id": "1042"},
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    repository = PaymentRepository("AppTable")
+    key = {"settled_by": "cap_" + "e" * 24, "settled_fingerprint": "f" * 32}
+    leased = hold.model_copy(update={"lease_holder": "c" * 32, "lease_until": 1_800_000_030, **key})
+    captured = leased.model_copy(
+        update={"status": "succeeded", "amount_captured": 2500, "lease_holder": None, "lease_until": None}
+    )
+    assert write_units(repository._item(Change(leased))) == 1
+    assert write_units(repository._item(Change(captured, [("PaymentSucceeded", None)]))) == 1
+
+    refund = Refund(
+        refund_id="ref_" + "g" * 24,
+        payment_id=hold.payment_id,
+        amount=2500,
+        currency="usd",
+        status="pending",
+        reason="requested_by_customer",
+        created_at=NOW,
+        request_fingerprint="f" * 64,
+        provider_attempts=1,
+    )
+    with_lease = refund.model_copy(update={"lease_holder": "h" * 32, "lease_until": 1_800_000_030})
+
+    def reservation(of: Refund) -> dict[str, Any]:
+        payment = captured.model_copy(update={"amount_reserved": 2500, "refunds": {of.refund_id: of}})
+        return repository._item(Change(payment, [("RefundCreated", of)]))
+
+    assert write_units(reservation(with_lease)) == write_units(reservation(refund))

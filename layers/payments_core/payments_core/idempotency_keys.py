@@ -1,6 +1,6 @@
-"""What a client's ``Idempotency-Key`` means to both sides, without Powertools: the domain stores a
-request's fingerprint with what the key created (a payment, a refund) and refuses the same key with
-another request; the API edge (``idempotency``) replays stored outcomes by the same rules."""
+"""What a client's ``Idempotency-Key`` means, without Powertools: the domain stores a request's
+fingerprint with what the key made or changed (a payment, a refund, a capture's or cancel's payment),
+refuses the same key with another request, and answers a retry with that object as it is now."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 from payments_core.errors import Conflict, RequestValidationError
 
-# A stored answer of an API operation: {"status": int, "body": ...}, replayed as it was first given.
+# The answer of an API operation: {"status": int, "body": ...}.
 Outcome = dict[str, Any]
 # How long a request waits for another with the same key that is still running, within the Lambda's time.
 IN_PROGRESS_WAIT_SECONDS = 8.0

@@ -1,6 +1,7 @@
 """The API edge of the payment operations: what each one returns, as the outcome the client is
-answered (and that a retry with the same ``Idempotency-Key`` is replayed). The domain returns payments
-and refunds and raises domain errors; only here do they become statuses and bodies."""
+answered (a retry with the same ``Idempotency-Key`` is answered the payment or refund as it is now).
+The domain returns payments and refunds and raises domain errors; only here do they become statuses
+and bodies."""
 
 from __future__ import annotations
 
@@ -28,14 +29,16 @@ def refund_outcome(refund: Refund) -> Outcome:
     return {"status": 201, "body": refund.public()}
 
 
-def patiently[T](call: Callable[[], T], context: Any = None) -> T:
-    """``call``, tried again while another request holds the payment's provider-call lease (the same
-    key, still confirming): for up to 8 s, within the Lambda's remaining time; then the conflict stands."""
+def patiently[T](call: Callable[[], T], context: Any = None, *, waits_for: Conflict = PROVIDER_CALL_IN_PROGRESS) -> T:
+    """``call``, tried again while an earlier request with the same key still holds the provider-call
+    lease (``waits_for``: a payment's creation meets its own key's lease only; a capture, cancel or
+    refund waits for its key's, ``KEY_IN_PROGRESS``, not another key's): for up to 8 s, within the
+    Lambda's remaining time; then the conflict stands."""
     deadline = in_progress_deadline(context)
     while True:
         try:
             return call()
         except Conflict as conflict:
-            if conflict.code != PROVIDER_CALL_IN_PROGRESS.code or time.monotonic() >= deadline:
+            if conflict is not waits_for or time.monotonic() >= deadline:
                 raise
             time.sleep(0.2)

@@ -19,6 +19,10 @@ LEASE_SECONDS = 30
 PROVIDER_CALL_IN_PROGRESS = Conflict(
     "request_in_progress", "Another request is changing this payment at the provider. Retry shortly.", retry_after=1
 )
+# An earlier request with the same Idempotency-Key holds the lease: a retry waits for it (payment_outcomes.patiently).
+KEY_IN_PROGRESS = Conflict(
+    "request_in_progress", "A request with this Idempotency-Key is still in progress.", retry_after=1
+)
 
 
 def new_lease() -> str:
@@ -30,15 +34,21 @@ def leased(lease: str) -> dict[str, Any]:
     return {"lease_holder": lease, "lease_until": clock.epoch_seconds() + LEASE_SECONDS}
 
 
-def take_lease(payment: Payment, lease: str, *, count_attempt: bool = False) -> Change | None:
-    """The provider-call lease for ``lease``. Nothing to change if it is already ours (a write whose
-    answer was lost and retried); a conflict while another request may still be talking to the provider."""
+def live(lease_until: int | None) -> bool:
+    """Whether a lease ending at ``lease_until`` may still be held by a running request."""
+    return lease_until is not None and clock.epoch_seconds() < lease_until
+
+
+def take_lease(payment: Payment, lease: str, *, count_attempt: bool = False, **record: Any) -> Change | None:
+    """The provider-call lease for ``lease``, written with ``record`` (what the call is for: a capture's
+    or cancel's ``settled_by``). Nothing to change if it is already ours (a write whose answer was lost
+    and retried); a conflict while another request may still be talking to the provider."""
     if payment.lease_holder == lease:
         return None
-    if payment.lease_until is not None and clock.epoch_seconds() < payment.lease_until:
+    if live(payment.lease_until):
         raise PROVIDER_CALL_IN_PROGRESS
     attempts = payment.provider_attempts + (1 if count_attempt else 0)
-    return Change(stamped(payment, provider_attempts=attempts, **leased(lease)))
+    return Change(stamped(payment, provider_attempts=attempts, **leased(lease), **record))
 
 
 def claim_confirmation(lease: str) -> Callable[[Payment], Change | None]:
@@ -62,12 +72,44 @@ def unleased(change: Change | None, current: Payment, lease: str) -> Change | No
     return change
 
 
-def release_lease(lease: str) -> Callable[[Payment], Change | None]:
-    """Ends the lease if it is still this request's."""
+def release_lease(lease: str, *, forget: bool = False) -> Callable[[Payment], Change | None]:
+    """Ends the lease if it is still this request's; ``forget``: and the capture or cancel it was
+    taken for (``settled_by``), which changed nothing at the provider, so its key may start afresh."""
 
     def release(payment: Payment) -> Change | None:
         if payment.lease_holder != lease:
             return None
-        return Change(stamped(payment, lease_holder=None, lease_until=None))
+        forgotten = {"settled_by": None, "settled_fingerprint": None} if forget else {}
+        return Change(stamped(payment, lease_holder=None, lease_until=None, **forgotten))
+
+    return release
+
+
+# --- a refund's own lease: one request at a time sends a refund to the provider ----------------------
+def take_refund_lease(payment: Payment, refund_id: str, lease: str) -> Change | None:
+    """The refund's provider-call lease for ``lease``, one more attempt counted with it: nothing to change
+    if it is already ours; ``in_progress`` while another request with the refund's key may be sending it."""
+    refund = payment.refunds[refund_id]
+    if refund.lease_holder == lease:
+        return None
+    if live(refund.lease_until):
+        raise KEY_IN_PROGRESS
+    updated = stamped(payment)
+    taken = updated.refunds[refund_id]
+    taken.provider_attempts += 1
+    taken.lease_holder, taken.lease_until = lease, clock.epoch_seconds() + LEASE_SECONDS
+    return Change(updated)
+
+
+def release_refund_lease(refund_id: str, lease: str) -> Callable[[Payment], Change | None]:
+    """Ends the refund's lease if it is still this request's."""
+
+    def release(payment: Payment) -> Change | None:
+        refund = payment.refunds.get(refund_id)
+        if refund is None or refund.lease_holder != lease:
+            return None
+        updated = stamped(payment)
+        updated.refunds[refund_id].lease_holder = updated.refunds[refund_id].lease_until = None
+        return Change(updated)
 
     return release

@@ -180,12 +180,19 @@ class Refund(BaseModel):
     # It had succeeded, then failed at the provider (e.g. the card was closed): the money came back to
     # the merchant's balance, so the ledger reverses it and the amount is refundable again.
     failed_after_success: bool = False
-    # The request that made it (None for refunds stored before it was kept), so its key cannot be
-    # reused with another body once the idempotency record has expired.
+    # The request that made it (None for refunds stored before it was kept): the refund is its key's
+    # idempotency record, so the same key with another body is refused.
     request_fingerprint: str | None = None
+    # The provider-call lease of this refund (payments.leases): the request sending it to the provider,
+    # and until when (epoch seconds). Set while it is being sent, cleared with the provider's answer.
+    lease_holder: str | None = None
+    lease_until: int | None = None
 
     def public(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"provider_refund_id", "provider_attempts", "request_fingerprint"})
+        return self.model_dump(exclude=_REFUND_INTERNALS)
+
+
+_REFUND_INTERNALS = {"provider_refund_id", "provider_attempts", "request_fingerprint", "lease_holder", "lease_until"}
 
 
 class Dispute(BaseModel):
@@ -234,6 +241,11 @@ class Payment(BaseModel):
     # about this payment (confirm, capture, cancel), and until when (epoch seconds).
     lease_holder: str | None = None
     lease_until: int | None = None
+    # The capture or cancel that ended the hold, or is ending it (the payment is its idempotency record):
+    # its operation id (``cap_``/``can_``, derived from the user, the payment and the client's key, and
+    # the provider's idempotency key), and the fingerprint of its request's body (a capture's).
+    settled_by: str | None = None
+    settled_fingerprint: str | None = None
     next_action: dict[str, Any] | None = None
     client_secret: str | None = None
     decline_code: str | None = None

@@ -16,11 +16,15 @@ from payments_core.idempotency_keys import KEY_REUSED, fingerprint
 from payments_core.observability import logger
 from payments_core.payments import lifecycle
 from payments_core.payments.leases import (
+    KEY_IN_PROGRESS,
     claim_confirmation,
     leased,
+    live,
     new_lease,
     release_lease,
+    release_refund_lease,
     take_lease,
+    take_refund_lease,
     unleased,
 )
 from payments_core.payments.models import (
@@ -37,6 +41,7 @@ from payments_core.payments.provider import (
     PaymentGateway,
     ProviderFailed,
     ProviderIntent,
+    ProviderRefund,
     ProviderRefused,
     ProviderRejected,
     Providers,
@@ -100,6 +105,30 @@ def failure_of(payment: Payment) -> DomainError | None:
     return Declined(
         "payment_declined", "The card was declined.", extra={"decline_code": payment.decline_code or "card_declined"}
     )
+
+
+# A capture's body fingerprint as the payment keeps it: 128 bits tell one body of a key from another.
+SETTLED_FINGERPRINT_LENGTH = 32
+
+
+def captured(payment: Payment) -> bool:
+    return payment.status in lifecycle.MONEY_MOVED
+
+
+def canceled(payment: Payment) -> bool:
+    return payment.status == "canceled"
+
+
+def _settled_by(
+    payment: Payment, operation: str, request_fingerprint: str | None, done: Callable[[Payment], bool]
+) -> bool:
+    """Whether ``operation`` (a capture or cancel with the client's key) has ``done`` what it asks of
+    ``payment``: then a retry answers the payment as it is now. The same key with another body is refused."""
+    if payment.settled_by != operation:
+        return False
+    if payment.settled_fingerprint != request_fingerprint:
+        raise KEY_REUSED
+    return done(payment)
 
 
 class PaymentService:
@@ -255,23 +284,42 @@ class PaymentService:
             return ProviderAnswer(intent)
 
     # --- capture and cancel ----------------------------------------------------------------------
+    # A payment is captured or canceled at most once, and is that operation's idempotency record: the
+    # write that takes the provider-call lease for it stores its operation id (derived from the user, the
+    # payment and the client's key; also the provider's idempotency key) and its body's fingerprint
+    # (``settled_by``), so a retry with the key answers the payment as it is now, the same key with another
+    # body is refused, and one meeting its key's earlier request still running waits for it.
     def capture(self, user_id: str, payment_id: str, request: CaptureRequest, idempotency_key: str) -> Payment:
+        return self.capture_once(user_id, payment_id, request, idempotency_key)[0]
+
+    def capture_once(
+        self, user_id: str, payment_id: str, request: CaptureRequest, idempotency_key: str
+    ) -> tuple[Payment, bool]:
+        """The captured payment, and whether an earlier request with this key captured it (a replay)."""
+        # The provider's key is this client operation's: a retry re-sends it, another capture (after
+        # this one failed there) is not refused by the provider as a reused key.
+        operation = operation_id("cap", user_id, payment_id, idempotency_key)
+        request_fingerprint = fingerprint(request.model_dump(mode="json"))[:SETTLED_FINGERPRINT_LENGTH]
         payment = self.get(user_id, payment_id)
+        if _settled_by(payment, operation, request_fingerprint, captured):
+            return payment, True
         if not capturable(payment):
             raise NOT_CAPTURABLE
         if request.amount is not None and request.amount > payment.amount:
             raise RequestValidationError([{"field": "amount", "message": "At most the held amount."}])
         refuse_amount_the_provider_would(request.amount, payment.currency, charged=True)
         requested = request.amount or payment.amount
+        resumed = payment.settled_by == operation  # an earlier request with the key ended without an answer
         lease = new_lease()
-        payment = self._claim_lease(payment, lease, capturable, NOT_CAPTURABLE)
-        # The provider's key is this client operation's: a retry re-sends it, another capture (after
-        # this one failed there) is not refused by the provider as a reused key.
-        stripe_key = operation_id("cap", user_id, payment_id, idempotency_key)
+        payment = self._claim_lease(
+            payment, lease, capturable, NOT_CAPTURABLE, captured, operation, request_fingerprint
+        )
+        if payment.lease_holder != lease:
+            return payment, True  # an earlier request with this key captured it meanwhile
         intent, answered = self._call_under_lease(
             payment,
             lease,
-            lambda intent_id: self.gateway(payment).capture(intent_id, request.amount, stripe_key),
+            lambda intent_id: self.gateway(payment).capture(intent_id, request.amount, operation),
             "succeeded",
         )
 
@@ -285,37 +333,76 @@ class PaymentService:
         payment = self._update(user_id, payment_id, apply, known=payment)
         if payment.status in lifecycle.FINAL:  # the hold had ended at the provider
             raise NOT_CAPTURABLE
-        return payment
+        return payment, resumed
 
     def cancel(self, user_id: str, payment_id: str, idempotency_key: str) -> Payment:
+        return self.cancel_once(user_id, payment_id, idempotency_key)[0]
+
+    def cancel_once(self, user_id: str, payment_id: str, idempotency_key: str) -> tuple[Payment, bool]:
+        """The canceled payment, and whether an earlier request with this key canceled it (a replay)."""
+        operation = operation_id("can", user_id, payment_id, idempotency_key)
         payment = self.get(user_id, payment_id)
+        if _settled_by(payment, operation, None, canceled):
+            return payment, True
         if not cancelable(payment):
             raise NOT_CANCELABLE
         if payment.provider_payment_id:
+            replayed = payment.settled_by == operation  # resumed: an earlier request with the key ended unanswered
             lease = new_lease()
-            payment = self._claim_lease(payment, lease, cancelable, NOT_CANCELABLE)
-            stripe_key = operation_id("can", user_id, payment_id, idempotency_key)
+            payment = self._claim_lease(payment, lease, cancelable, NOT_CANCELABLE, canceled, operation, None)
+            if payment.lease_holder != lease:
+                return payment, True  # an earlier request with this key canceled it meanwhile
             intent, _ = self._call_under_lease(
-                payment, lease, lambda intent_id: self.gateway(payment).cancel(intent_id, stripe_key), "canceled"
+                payment, lease, lambda intent_id: self.gateway(payment).cancel(intent_id, operation), "canceled"
             )
             payment = self._update(
                 user_id, payment_id, lambda p: unleased(intent_change(p, intent), p, lease), known=payment
             )
         else:
-            payment = self._update(user_id, payment_id, cancel_locally)
-        if payment.status != "canceled":
+            payment, replayed = self._cancel_locally(payment, operation)
+        if payment.status != "canceled" or payment.settled_by != operation:
             raise NOT_CANCELABLE
-        return payment
+        return payment, replayed
+
+    def _cancel_locally(self, payment: Payment, operation: str) -> tuple[Payment, bool]:
+        """Cancels a payment the provider never saw, recording the cancel as its key's; and whether an
+        earlier request with the key had (a replay)."""
+        wrote: list[bool] = []
+
+        def cancel(current: Payment) -> Change | None:
+            wrote[:] = [False]
+            if _settled_by(current, operation, None, canceled):
+                return None
+            change = cancel_locally(current)
+            if change is not None:
+                change.payment.settled_by = operation
+                wrote[:] = [True]
+            return change
+
+        stored = self._update(payment.user_id, payment.payment_id, cancel)
+        return stored, wrote != [True]
 
     def _claim_lease(
-        self, payment: Payment, lease: str, eligible: Callable[[Payment], bool], refusal: DomainError
+        self,
+        payment: Payment,
+        lease: str,
+        eligible: Callable[[Payment], bool],
+        refusal: DomainError,
+        done: Callable[[Payment], bool],
+        operation: str,
+        request_fingerprint: str | None,
     ) -> Payment:
-        """The payment with this request's provider-call lease, if it is still ``eligible``."""
+        """The payment with this request's provider-call lease taken for ``operation``, if it is still
+        ``eligible``; as it is, without the lease, if an earlier request with the key has ``done`` it."""
 
         def claim(current: Payment) -> Change | None:
+            if _settled_by(current, operation, request_fingerprint, done):
+                return None
             if not eligible(current):
                 raise refusal
-            return take_lease(current, lease)
+            if current.settled_by == operation and current.lease_holder != lease and live(current.lease_until):
+                raise KEY_IN_PROGRESS  # this key's earlier request is still at the provider: wait for it
+            return take_lease(current, lease, settled_by=operation, settled_fingerprint=request_fingerprint)
 
         return self._update(payment.user_id, payment.payment_id, claim, known=payment)
 
@@ -325,15 +412,19 @@ class PaymentService:
         """Runs one provider call on the payment's intent; returns the intent and whether the call
         itself answered. If the provider refuses it, the intent is read: one in status ``reached`` (a
         lost attempt of this request did it) or one that moved on elsewhere (ours follows it) is an
-        answer too; otherwise the error stands and the lease ends."""
+        answer too; otherwise the error stands and the lease ends. The capture or cancel it was for is
+        forgotten with it only when the intent shows it changed nothing (``settled_by``): when that is not
+        known (the intent could not be read), its key and body stay, and a retry of them resumes it."""
         intent_id = payment.provider_payment_id or ""
         try:
             return call(intent_id), True
         except DomainError:
             with self._lease_ended_on_error(payment, lease):
                 intent = self.gateway(payment).retrieve_intent(intent_id)
-                if intent.status != reached and not self._moved_on(payment, intent):
-                    raise
+                followed = intent.status == reached or self._moved_on(payment, intent)
+            if not followed:
+                self._update(payment.user_id, payment.payment_id, release_lease(lease, forget=True))
+                raise
             return intent, False
 
     @contextmanager
@@ -354,18 +445,30 @@ class PaymentService:
         return updated.status != payment.status
 
     # --- refunds ---------------------------------------------------------------------------------
+    # A refund is its key's idempotency record: its id is derived from the user, the payment and the
+    # key, it keeps its request's fingerprint, and its own provider-call lease lets one request at a
+    # time send it (a retry meeting the first still sending it waits for it).
     def refund(self, user_id: str, payment_id: str, request: RefundRequest, idempotency_key: str) -> Refund:
+        return self.refund_once(user_id, payment_id, request, idempotency_key)[0]
+
+    def refund_once(
+        self, user_id: str, payment_id: str, request: RefundRequest, idempotency_key: str
+    ) -> tuple[Refund, bool]:
+        """The refund for this key, and whether an earlier request with the key made it (a replay)."""
         refund_id = operation_id("ref", user_id, payment_id, idempotency_key)
         request_fingerprint = fingerprint(request.model_dump(mode="json"))
-        reserved_here: list[bool] = []
+        lease = new_lease()
 
         def reserve(payment: Payment) -> Change | None:
-            reserved_here[:] = [False]
             if refund_id in payment.refunds:
-                earlier = payment.refunds[refund_id].request_fingerprint
-                if earlier is not None and earlier != request_fingerprint:
-                    raise KEY_REUSED  # the same key for another refund, after its record expired
-                return None  # reserved by an earlier attempt of this same operation
+                earlier = payment.refunds[refund_id]
+                if earlier.request_fingerprint is not None and earlier.request_fingerprint != request_fingerprint:
+                    raise KEY_REUSED
+                if earlier.status != "pending" or earlier.provider_refund_id is not None:
+                    return None  # the provider has answered it: nothing left to send
+                # Not answered yet: an earlier attempt is sending it, or ended (a crash, the provider
+                # unreachable) before it stored an answer, and this one resumes it.
+                return take_refund_lease(payment, refund_id, lease)
             if payment.status not in lifecycle.MONEY_MOVED:
                 raise Conflict("payment_not_refundable", "Only a succeeded payment can be refunded.")
             if payment.dispute is not None and payment.dispute.status != "won":
@@ -391,64 +494,60 @@ class PaymentService:
                 reason=request.reason,
                 created_at=clock.iso(clock.now()),
                 request_fingerprint=request_fingerprint,
-                # The provider is asked right after this write: its first attempt is recorded with it.
+                # The provider is asked right after this write: its first attempt is recorded with it,
+                # under this request's lease.
                 provider_attempts=1,
+                **leased(lease),
             )
-            reserved_here[:] = [True]
             return Change(reserving(payment, refund), [("RefundCreated", refund)])
 
         payment = self._update(user_id, payment_id, reserve)
         refund = payment.refunds[refund_id]
-        if refund.provider_refund_id is None and refund.status == "pending":
-            payment = self._send_refund(payment, refund, counted=reserved_here == [True])
-        return payment.refunds[refund_id]
+        if refund.lease_holder != lease:
+            return refund, True  # answered for an earlier request with this key
+        # This request's own reservation made it (its first attempt), or this one resumes an earlier one.
+        made_here = refund.provider_attempts == 1
+        payment = self._send_refund(payment, refund, lease, look_first=not made_here)
+        return payment.refunds[refund_id], not made_here
 
-    def _send_refund(self, payment: Payment, refund: Refund, *, counted: bool = False) -> Payment:
-        """Sends a reserved refund to the provider, once. Every call is preceded by a stored attempt, so
-        a later attempt looks for what an earlier one may have made. ``counted``: this request's own
-        reservation recorded the first attempt (one write instead of two)."""
+    def _send_refund(self, payment: Payment, refund: Refund, lease: str, *, look_first: bool) -> Payment:
+        """Sends a reserved refund to the provider under its lease, once: every call is preceded by a
+        stored attempt, so a later one looks first (``look_first``) for what an earlier one may have made.
+        An error ends the lease (a retry resumes at once); a crash leaves it to lapse."""
         assert payment.provider_payment_id
         gateway = self.gateway(payment)
-        found = (
-            gateway.find_refund(payment.provider_payment_id, refund.refund_id)
-            if refund.provider_attempts and not counted
-            else None
-        )
-        if found is None:
-            if not counted:
-
-                def count_attempt(current: Payment) -> Change:
-                    updated = stamped(current)
-                    updated.refunds[refund.refund_id].provider_attempts += 1
-                    return Change(updated)
-
-                payment = self._update(payment.user_id, payment.payment_id, count_attempt, known=payment)
-            try:
-                found = gateway.refund(
-                    payment.provider_payment_id or "",
-                    refund.amount,
-                    refund.reason,
-                    {"payment_id": payment.payment_id, "user_id": payment.user_id, "refund_id": refund.refund_id},
-                    f"{refund.refund_id}-create",
-                )
-            except ProviderUnavailable:
-                found = gateway.find_refund(payment.provider_payment_id or "", refund.refund_id)
-                if found is None:
-                    raise
-            except (ProviderRejected, ProviderRefused):
-                # Refused as invalid: nothing was refunded, and a retry would be refused again. The
-                # refund fails, which releases its reservation (and tells the ledger and the client).
-                logger.warning("refund refused by the provider", extra={"refund_id": refund.refund_id})
-                return self._update(
-                    payment.user_id, payment.payment_id, lambda p: refund_change(p, refund.refund_id, "failed", None)
-                )
+        refund_id = refund.refund_id
+        try:
+            found = gateway.find_refund(payment.provider_payment_id, refund_id) if look_first else None
+            if found is None:
+                try:
+                    found = gateway.refund(
+                        payment.provider_payment_id,
+                        refund.amount,
+                        refund.reason,
+                        {"payment_id": payment.payment_id, "user_id": payment.user_id, "refund_id": refund_id},
+                        f"{refund_id}-create",
+                    )
+                except ProviderUnavailable:
+                    found = gateway.find_refund(payment.provider_payment_id, refund_id)
+                    if found is None:
+                        raise
+                except (ProviderRejected, ProviderRefused):
+                    # Refused as invalid: nothing was refunded, and a retry would be refused again. The
+                    # refund fails, which releases its reservation (and tells the ledger and the client).
+                    logger.warning("refund refused by the provider", extra={"refund_id": refund_id})
+                    found = ProviderRefund(id="", status="failed", amount=refund.amount)
+        except DomainError:
+            self._update(payment.user_id, payment.payment_id, release_refund_lease(refund_id, lease))
+            raise
         provider_refund = found
-        return self._update(
-            payment.user_id,
-            payment.payment_id,
-            lambda p: refund_change(p, refund.refund_id, provider_refund.status, provider_refund.id),
-            known=payment,
-        )
+
+        def answered(current: Payment) -> Change | None:
+            change = refund_change(current, refund_id, provider_refund.status, provider_refund.id or None)
+            # A webhook may have stored the answer first: then only the lease is left to end.
+            return change or release_refund_lease(refund_id, lease)(current)
+
+        return self._update(payment.user_id, payment.payment_id, answered, known=payment)
 
     # --- one-time codes --------------------------------------------------------------------------
     def verify_code(self, payment: Payment, code: str) -> Payment:

@@ -123,6 +123,8 @@ def refund_change(
     new_status = _REFUND_STATUS.get(provider_status)
     updated = stamped(payment)
     stored = updated.refunds[refund_id]
+    # Whatever the provider's answer changes, nothing is left to send: the refund's lease ends with it.
+    stored.lease_holder = stored.lease_until = None
     changed = False
     if provider_refund_id and stored.provider_refund_id is None:
         stored.provider_refund_id = provider_refund_id
