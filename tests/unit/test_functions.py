@@ -144,6 +144,11 @@ def run_on_own_environment(logical_id: str, event: dict[str, Any], monkeypatch: 
         "GetPaymentsFunction",
         "ListTransactionsFunction",
         "OtpSendFunction",
+        # Their sample events name a payment this account does not hold: a 404, with no Stripe call, but
+        # the payment service is built (it once read the OTP pepper, which they are not granted: a 500)
+        "CapturePaymentFunction",
+        "CancelPaymentFunction",
+        "RefundPaymentFunction",
     ],
 )
 @pytest.mark.usefixtures("aws")

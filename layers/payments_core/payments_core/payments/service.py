@@ -4,6 +4,7 @@ before it is asked again, and every state change is a conditional write with its
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -136,11 +137,24 @@ class PaymentService:
     goes to the default provider; everything after (confirm, capture, cancel, refunds) to the one that
     the payment names. Large payments wait for a one-time code (``otp``) before any money moves."""
 
-    def __init__(self, repository: PaymentStore, providers: Providers, otp: OtpService, otp_threshold: int) -> None:
+    def __init__(
+        self,
+        repository: PaymentStore,
+        providers: Providers,
+        otp: OtpService | Callable[[], OtpService],
+        otp_threshold: int,
+    ) -> None:
         self.repository = repository
         self.providers = providers
-        self.otp = otp
+        # A factory is called on first use: only creating and confirming a payment use codes, and the
+        # one-time-code service reads the OTP pepper, which only their functions are granted (capture,
+        # cancel and refund, which never touch a code, would fail reading it in AWS).
+        self._otp = otp
         self.otp_threshold = otp_threshold
+
+    @functools.cached_property
+    def otp(self) -> OtpService:
+        return self._otp if isinstance(self._otp, OtpService) else self._otp()
 
     def gateway(self, payment: Payment) -> PaymentGateway:
         """The provider that holds ``payment``."""

@@ -43,7 +43,8 @@ def otp_service() -> OtpService:
 
 @functools.cache
 def payment_service() -> PaymentService:
-    return PaymentService(payment_repository(), providers(), otp_service(), get_settings().otp_threshold_amount)
+    # otp_service, not otp_service(): built on first use by the operations that send or check a code
+    return PaymentService(payment_repository(), providers(), otp_service, get_settings().otp_threshold_amount)
 
 
 @functools.cache
