@@ -65,7 +65,10 @@ def measure(ref: str, python: Path, runs: int) -> dict[str, Any]:
             old_env = {**base_env, **old_spec.environment, "PYTHONPATH": f"{old_spec.code_dir}:{old_layer}"}
             new_env = {**base_env, **spec.environment, "PYTHONPATH": f"{spec.code_dir}:{new_layer}"}
             services = cold_start.services_of(new_template, logical_id)
-            clients = "\n".join(f"boto3.client({s!r})" for s in services)
+            # as our functions create them (cold_start.OUR_CLIENTS), so *now_vs_libs* is what our own code adds
+            clients = cold_start.OUR_CLIENTS.format(
+                data=str(new_layer / "payments_core" / "aws_data"), services=services
+            )
             libraries = cold_start.libraries_of(python, body, new_env, spec.code_dir)
             libraries_body = "\n".join(
                 [cold_start.PAUSE_GC, cold_start.DEFERRED, "import boto3",

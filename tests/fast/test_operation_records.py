@@ -13,6 +13,7 @@ from payments_core.errors import Conflict, ProviderUnavailable
 from payments_core.idempotency_keys import KEY_REUSED
 from payments_core.payments.leases import KEY_IN_PROGRESS, LEASE_SECONDS, PROVIDER_CALL_IN_PROGRESS
 from payments_core.payments.models import CaptureRequest, RefundRequest
+from payments_core.payments.provider import ProviderFailed
 from tests.fast.conftest import OTP_THRESHOLD, USER, Domain
 
 
@@ -100,6 +101,33 @@ def test_a_capture_that_ended_in_an_error_is_forgotten_with_its_lease(
     # Then its key starts afresh at once: no wait, and a corrected body is not taken for another request
     monkeypatch.undo()
     captured = domain.service.capture(USER, hold.payment_id, CaptureRequest(amount=2000), "cap-1")
+    assert (captured.status, captured.amount_captured) == ("succeeded", 2000)
+
+
+def test_a_key_stripe_refused_captures_with_a_corrected_body_though_stripe_keeps_its_error(
+    domain: Domain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given Stripe's idempotency: the first answer to a key is kept for 24 h, an error included, and
+    # replayed to every later request with that key
+    hold = domain.pay(4000, capture_method="manual")
+    real = domain.provider.capture
+    kept: dict[str, Exception] = {}
+
+    def stripe(intent_id: str, amount: int | None, key: str) -> Any:
+        if key in kept:
+            raise kept[key]
+        if not kept:  # the first capture: Stripe fails it, and keeps that answer for its key
+            kept[key] = ProviderFailed()
+            raise kept[key]
+        return real(intent_id, amount, key)
+
+    monkeypatch.setattr(domain.provider, "capture", stripe)
+    # When a capture is refused and nothing moved, then the same key comes again with a corrected body
+    with pytest.raises(ProviderFailed):
+        domain.service.capture(USER, hold.payment_id, CaptureRequest(amount=3000), "cap-1")
+    captured = domain.service.capture(USER, hold.payment_id, CaptureRequest(amount=2000), "cap-1")
+
+    # Then the corrected body is sent under its own Stripe key and captures (not Stripe's kept error)
     assert (captured.status, captured.amount_captured) == ("succeeded", 2000)
 
 

@@ -24,7 +24,7 @@ from payments_core.payments.models import CreatePaymentRequest, RefundRequest
 from payments_core.payments.providers.stripe.gateway import StripeGateway
 from payments_core.payments.providers.stripe.http import Urllib3Client
 from payments_core.payments.repository import PaymentRepository
-from payments_core.payments.service import PaymentService
+from payments_core.payments.service import SETTLED_FINGERPRINT_LENGTH, PaymentService
 from tests.conftest import published_events
 from tests.domain import build_payments, create
 from tests.integration.conftest import RunningStack, run_meanwhile
@@ -349,10 +349,16 @@ def test_the_provider_key_of_a_capture_is_the_client_operations_own(stack: Runni
     assert captured.amount_captured == 2000
     assert len(sent) == 2
     assert sent[0] != sent[1], "a second capture would meet the first one's stored error at Stripe"
-    # And the provider key is derived from our stored ids, so a retry of one operation re-sends its key
+    # And the provider key is derived from our stored ids and the body, so a retry of one operation
+    # (same key, same body) re-sends its key
+    from payments_core.idempotency_keys import fingerprint
     from payments_core.payments.transitions import operation_id
 
-    assert sent == [operation_id("cap", user, pid, "client-key-1"), operation_id("cap", user, pid, "client-key-2")]
+    def provider_key(client_key: str, amount: int) -> str:
+        body = fingerprint(CaptureRequest(amount=amount).model_dump(mode="json"))[:SETTLED_FINGERPRINT_LENGTH]
+        return f"{operation_id('cap', user, pid, client_key)}-{body}"
+
+    assert sent == [provider_key("client-key-1", 3000), provider_key("client-key-2", 2000)]
 
 
 # --- capture, cancel and refunds are their own idempotency records -------------------------------

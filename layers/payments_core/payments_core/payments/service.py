@@ -333,7 +333,12 @@ class PaymentService:
         intent, answered = self._call_under_lease(
             payment,
             lease,
-            lambda intent_id: self.gateway(payment).capture(intent_id, request.amount, operation),
+            # Stripe keeps the first answer to a key for 24 h, errors included: the body's fingerprint in
+            # the key lets a key that Stripe refused be used again with another body (a capture happens
+            # at most once at Stripe whatever the key, so this can never capture twice).
+            lambda intent_id: self.gateway(payment).capture(
+                intent_id, request.amount, f"{operation}-{request_fingerprint}"
+            ),
             "succeeded",
         )
 
