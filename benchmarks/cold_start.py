@@ -34,23 +34,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from devstack import aws_models
 from devstack.template import Template
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE_OF_ACTION = {"dynamodb": "dynamodb", "ssm": "ssm", "events": "events", "ses": "ses", "sqs": "sqs", "s3": "s3"}
-# What Lambda's event source mappings call with a function's role (reading a stream, receiving from a
-# queue): the function's code creates no client for them.
-EVENT_SOURCE_ACTIONS = {
-    "dynamodb:DescribeStream",
-    "dynamodb:GetRecords",
-    "dynamodb:GetShardIterator",
-    "dynamodb:ListStreams",
-    "sqs:ReceiveMessage",
-    "sqs:DeleteMessage",
-    "sqs:GetQueueAttributes",
-    "sqs:ChangeMessageVisibility",
-}
-
 # Peak memory is the process's VmHWM: getrusage's ru_maxrss survives exec on Linux, so in a child
 # it reports the parent's size whenever that is larger.
 PROBE = """
@@ -126,17 +114,10 @@ class Sample:
 
 
 def services_of(template: Template, logical_id: str) -> list[str]:
-    """AWS services a function's IAM policy lets it call: the clients its floor creates."""
-    found: set[str] = set()
-    policies = list(template.properties(logical_id).get("Policies") or [])
-    role = template.properties(logical_id).get("Role")  # a role of its own: !GetAtt <Role>.Arn
-    if isinstance(role, dict) and "Fn::GetAtt" in role:
-        policies += [p["PolicyDocument"] for p in template.properties(role["Fn::GetAtt"][0]).get("Policies") or []]
-    for policy in policies:
-        for statement in (policy or {}).get("Statement", []) if isinstance(policy, dict) else []:
-            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-            actions = [a for a in actions if a not in EVENT_SOURCE_ACTIONS]
-            found |= {SERVICE_OF_ACTION[a.split(":")[0]] for a in actions if a.split(":")[0] in SERVICE_OF_ACTION}
+    """AWS services a function's IAM policy lets it call: the clients its floor creates (the actions
+    Lambda itself calls with the role, reading a stream or a queue, create none)."""
+    actions = aws_models.policy_actions(template, logical_id) - aws_models.NOT_OUR_CALLS
+    found = {SERVICE_OF_ACTION[a.split(":")[0]] for a in actions if a.split(":")[0] in SERVICE_OF_ACTION}
     return sorted(found)
 
 
