@@ -102,10 +102,13 @@ def cold_start_summary(rows: list[dict[str, Any]]) -> str:
     auth = [row for row in rows if row["function"] in AUTH_FUNCTIONS]
     worst_auth = max(auth, key=lambda row: row["vs_lean"]) if auth else worst
     worst_libs = max(rows, key=lambda row: row["vs_libs"])
+    worst_beside = max(rows, key=lambda row: row["vs_libs_beside_models"])
     return (
         f"\nAgainst the lean lambdalith: at most {worst['vs_lean']} x ({worst['function']}; bar 0.60), auth"
         f" functions at most {worst_auth['vs_lean']} x ({worst_auth['function']}; bar 0.50); our code at most"
-        f" {worst_libs['vs_libs']} x its libraries ({worst_libs['function']}; bar 1.05).\n"
+        f" {worst_libs['vs_libs']} x its libraries ({worst_libs['function']}; bar 1.05), of which creating"
+        f" its pydantic models {worst_libs['models_ms']} ms ({worst_libs['models']} models); beside the models"
+        f" at most {worst_beside['vs_libs_beside_models']} x ({worst_beside['function']}).\n"
     )
 
 

@@ -103,6 +103,32 @@ OUR_CLIENTS = (
     "extra_search_paths=[{data!r}], include_default_search_paths=False))\n"
     "for _service in {services!r}:\n    _session.create_client(_service)"
 )
+# Ours once more, with the time spent creating our pydantic model classes (fields collected, schema
+# built: what pydantic does when a class statement runs) summed, for *models_ms*: the cost of the
+# architecture's "pydantic v2 for every model" in each function. The first model a process creates
+# also pays pydantic's own one-time setup, which the libraries baseline pays with its one model, so it
+# is left out of the sum; *vs_libs_beside_models* = (ours - models) / libraries, what the rest of our
+# code adds.
+MODELS_TIMER = """
+import pydantic._internal._model_construction as _construction
+_create = _construction.ModelMetaclass.__new__
+_created = []
+def _timed(mcs, name, bases, namespace, *args, **kwargs):
+    started = time.perf_counter()
+    cls = _create(mcs, name, bases, namespace, *args, **kwargs)
+    _created.append((str(namespace.get("__module__", "")), time.perf_counter() - started))
+    return cls
+_construction.ModelMetaclass.__new__ = _timed
+"""
+MODELS_PROBE = """
+import json, os, sys, time
+{timer}
+{body}
+_models = [(module, spent) for module, spent in _created if not module.startswith("pydantic.")]  # not BaseModel
+_ours = [spent for module, spent in _models[1:] if module.startswith("payments_core")]
+print(json.dumps({{"models_s": sum(_ours), "models": len(_ours)}}), flush=True)
+os._exit(0)
+"""
 LIST_LIBRARIES = "import sys\nprint(json.dumps(sorted(set(sys.modules) & {names!r})), flush=True)"
 
 
@@ -129,6 +155,17 @@ def run(python: Path, body: str, env: dict[str, str], cwd: Path) -> Sample:
     wall = time.perf_counter() - started
     data = json.loads(done.stdout.strip().splitlines()[-1])
     return Sample(wall, float(data["init_s"]), int(data["maxrss_kb"]))
+
+
+def models_time(python: Path, body: str, env: dict[str, str], cwd: Path) -> tuple[float, int]:
+    """Seconds spent creating our model classes in ``body`` (all but a process's first model), and
+    how many."""
+    done = subprocess.run(
+        [str(python), "-c", MODELS_PROBE.format(timer=MODELS_TIMER, body=body)],
+        env=env, cwd=cwd, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    data = json.loads(done.stdout.strip().splitlines()[-1])
+    return float(data["models_s"]), int(data["models"])
 
 
 def libraries_of(python: Path, body: str, env: dict[str, str], cwd: Path) -> list[str]:
@@ -196,6 +233,7 @@ def measure(python: Path, runs: int = 15) -> list[dict[str, object]]:
         )
         peer_gc_body = "\n".join([PAUSE_GC, "import peer_fastapi", RESUME_GC])
         ours: list[Sample] = []
+        models: list[tuple[float, int]] = []
         without_bytecode: list[Sample] = []
         floor: list[Sample] = []
         floor_gc: list[Sample] = []
@@ -206,6 +244,7 @@ def measure(python: Path, runs: int = 15) -> list[dict[str, object]]:
         lean: list[Sample] = []
         for _ in range(runs):
             ours.append(run(python, ours_body, env, spec.code_dir))
+            models.append(models_time(python, ours_body, env, spec.code_dir))
             without_bytecode.append(run(python, ours_body, env_without_bytecode, spec.code_dir))
             floor.append(run(python, floor_body, base_env, ROOT))
             floor_gc.append(run(python, floor_gc_body, base_env, ROOT))
@@ -215,6 +254,7 @@ def measure(python: Path, runs: int = 15) -> list[dict[str, object]]:
             peer_gc.append(run(python, peer_gc_body, peer_env, ROOT))
             lean.append(run(python, "import peer_lean", peer_env, ROOT))
         ours_s = statistics.median(s.wall_s for s in ours)
+        models_s = statistics.median(spent for spent, _ in models)
         without_bytecode_s = statistics.median(s.wall_s for s in without_bytecode)
         floor_s = statistics.median(s.wall_s for s in floor)
         floor_gc_s = statistics.median(s.wall_s for s in floor_gc)
@@ -233,6 +273,8 @@ def measure(python: Path, runs: int = 15) -> list[dict[str, object]]:
                 "floor_ms": round(floor_s * 1000),
                 "floor_gc_ms": round(floor_gc_s * 1000),
                 "libs_ms": round(libraries_s * 1000),
+                "models": models[0][1],
+                "models_ms": round(models_s * 1000),
                 "libs_plain_ms": round(plain_libraries_s * 1000),
                 "peer_ms": round(peer_s * 1000),
                 "peer_gc_ms": round(peer_gc_s * 1000),
@@ -241,6 +283,7 @@ def measure(python: Path, runs: int = 15) -> list[dict[str, object]]:
                 "vs_floor_gc": round(ours_s / floor_gc_s, 2),
                 "vs_libs": round(ours_s / libraries_s, 2),
                 "vs_libs_plain": round(ours_s / plain_libraries_s, 2),
+                "vs_libs_beside_models": round((ours_s - models_s) / libraries_s, 2),
                 # The libraries alone against the floor (both paused): what no code of ours could go below.
                 "libs_vs_floor": round(libraries_s / floor_gc_s, 2),
                 "vs_fastapi": round(ours_s / peer_s, 2),
