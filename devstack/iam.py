@@ -11,10 +11,15 @@ sent to moto:
   authorises it (``Put`` as ``PutItem``, ``Update`` as ``UpdateItem``, ``Delete`` as ``DeleteItem``,
   ``ConditionCheck`` as ``ConditionCheckItem``, ``Get`` as ``GetItem``);
 - for DynamoDB the resource too: the table's ARN, or ``<table ARN>/index/<name>`` for an index query,
-  matched against the statement's resources (``*`` wildcards as IAM matches them).
+  matched against the statement's resources (``*`` wildcards as IAM matches them);
+- for the other services the resource too, as IAM names it: an SSM parameter
+  (``arn:aws:ssm:<region>:<account>:parameter/<name>``, so a function reading a secret its role is not
+  granted is refused locally as in AWS), an EventBridge bus per entry of ``PutEvents``, an SQS queue
+  (from its URL), an S3 object (``arn:aws:s3:::<bucket>/<key>``), the SES identity mail is sent from;
+- the conditions ``dynamodb:LeadingKeys`` and ``ses:FromAddress``.
 
-Other services are checked by action. Calls made outside a handler (provisioning, the tests' own
-clients) are not checked.
+An action of a service not listed here is checked by action alone. Calls made outside a handler
+(provisioning, the tests' own clients) are not checked.
 """
 
 from __future__ import annotations
@@ -110,11 +115,32 @@ def requests_of(
     only the action is checked. DynamoDB's context is ``dynamodb:LeadingKeys`` for an item operation
     (the item's partition key value, ``hash_keys``: table -> its partition key attribute); SES's is
     ``ses:FromAddress``."""
+    action = f"{service}:{operation}"
+    account = f"{region}:{ACCOUNT_ID}"
     if service == "ses":
-        yield f"ses:{operation}", None, ({"ses:FromAddress": [params["Source"]]} if "Source" in params else {})
+        source = str(params.get("Source", ""))
+        identity = f"arn:aws:ses:{account}:identity/{source.rsplit('@', 1)[-1]}" if source else None
+        yield action, identity, ({"ses:FromAddress": [source]} if source else {})
+        return
+    if service == "ssm":
+        names = [params["Name"]] if "Name" in params else list(params.get("Names", []))
+        for name in names or [None]:
+            yield action, (f"arn:aws:ssm:{account}:parameter/{name.lstrip('/')}" if name else None), {}
+        return
+    if service == "events" and operation == "PutEvents":
+        for entry in params.get("Entries", []):
+            bus = str(entry.get("EventBusName") or "default")
+            yield action, (bus if bus.startswith("arn:") else f"arn:aws:events:{account}:event-bus/{bus}"), {}
+        return
+    if service == "sqs" and "QueueUrl" in params:
+        yield action, f"arn:aws:sqs:{account}:{str(params['QueueUrl']).rstrip('/').rsplit('/', 1)[-1]}", {}
+        return
+    if service == "s3" and "Bucket" in params:
+        key = params.get("Key")
+        yield action, f"arn:aws:s3:::{params['Bucket']}" + (f"/{key}" if key is not None else ""), {}
         return
     if service != "dynamodb":
-        yield f"{service}:{operation}", None, {}
+        yield action, None, {}
         return
 
     def leading(table: str, item: dict[str, Any] | None) -> dict[str, list[str]]:

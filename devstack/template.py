@@ -113,6 +113,8 @@ class Template:
                 return prefix.format("events") + f":event-bus/{name}"
             case "AWS::Serverless::Function":
                 return prefix.format("lambda") + f":function:{name}"
+            case "AWS::S3::Bucket":
+                return f"arn:aws:s3:::{name}"
             case _:
                 return prefix.format("local") + f":{logical_id}"
 

@@ -64,6 +64,37 @@ def test_mail_may_only_come_from_the_configured_sender() -> None:
     assert refused("OtpSendFunction", "ses", "SendEmail", {**mail, "Source": "someone@else.example"})
 
 
+def parameter(key: str) -> str:
+    return str(TEMPLATE.parameters[key])
+
+
+def test_a_function_reads_only_the_secrets_its_role_names() -> None:
+    # Capture calls Stripe: it may read the Stripe key, not the OTP pepper nor the JWT secret (capture,
+    # cancel and refund once built the code service at init and read the pepper: 500s in AWS only)
+    stripe_key, pepper = parameter("StripeSecretKeyParameterName"), parameter("OtpPepperParameterName")
+    assert not refused("CapturePaymentFunction", "ssm", "GetParameter", {"Name": stripe_key, "WithDecryption": True})
+    assert refused("CapturePaymentFunction", "ssm", "GetParameter", {"Name": pepper, "WithDecryption": True})
+    assert refused("CapturePaymentFunction", "ssm", "GetParameter", {"Name": parameter("JwtSecretParameterName")})
+    assert not refused("OtpVerifyFunction", "ssm", "GetParameter", {"Name": pepper})
+    # a batch read is authorised name by name
+    assert refused("OtpVerifyFunction", "ssm", "GetParameters", {"Names": [pepper, stripe_key]})
+
+
+def test_events_queues_and_objects_are_checked_by_resource() -> None:
+    bus = TEMPLATE.physical_name("PaymentsBus")
+    entry = {"Source": "payments", "DetailType": "PaymentSucceeded", "Detail": "{}"}
+    assert not refused("OutboxRelayFunction", "events", "PutEvents", {"Entries": [{**entry, "EventBusName": bus}]})
+    assert refused("OutboxRelayFunction", "events", "PutEvents", {"Entries": [{**entry, "EventBusName": bus}, entry]})
+    dlq = TEMPLATE.queue_url("OutboxRelayDLQ", "http://127.0.0.1:5000")
+    other = TEMPLATE.queue_url("LedgerQueue", "http://127.0.0.1:5000")
+    assert not refused("OutboxRelayFunction", "sqs", "SendMessage", {"QueueUrl": dlq, "MessageBody": "{}"})
+    assert refused("OutboxRelayFunction", "sqs", "SendMessage", {"QueueUrl": other, "MessageBody": "{}"})
+    bucket = TEMPLATE.physical_name("ReconciliationReportsBucket")
+    assert not refused("DailyReportFunction", "s3", "PutObject", {"Bucket": bucket, "Key": "daily/2026-12-04.csv"})
+    assert refused("DailyReportFunction", "s3", "PutObject", {"Bucket": bucket, "Key": "elsewhere.csv"})
+    assert refused("DailyReportFunction", "s3", "PutObject", {"Bucket": "another", "Key": "daily/x.csv"})
+
+
 @pytest.fixture
 def client() -> Any:
     enforce(TEMPLATE)
