@@ -101,8 +101,12 @@ def statements(template: Template, logical_id: str) -> list[Statement]:
     return found
 
 
+def _arn(service: str, region: str, resource: str) -> str:
+    return f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{resource}"
+
+
 def _table_arn(region: str, table: str) -> str:
-    return f"arn:aws:dynamodb:{region}:{ACCOUNT_ID}:table/{table}"
+    return _arn("dynamodb", region, f"table/{table}")
 
 
 Authorised = tuple[str, str | None, dict[str, list[str]]]
@@ -116,24 +120,23 @@ def requests_of(
     (the item's partition key value, ``hash_keys``: table -> its partition key attribute); SES's is
     ``ses:FromAddress``."""
     action = f"{service}:{operation}"
-    account = f"{region}:{ACCOUNT_ID}"
     if service == "ses":
         source = str(params.get("Source", ""))
-        identity = f"arn:aws:ses:{account}:identity/{source.rsplit('@', 1)[-1]}" if source else None
+        identity = _arn("ses", region, f"identity/{source.rsplit('@', 1)[-1]}") if source else None
         yield action, identity, ({"ses:FromAddress": [source]} if source else {})
         return
     if service == "ssm":
         names = [params["Name"]] if "Name" in params else list(params.get("Names", []))
         for name in names or [None]:
-            yield action, (f"arn:aws:ssm:{account}:parameter/{name.lstrip('/')}" if name else None), {}
+            yield action, (_arn("ssm", region, f"parameter/{name.lstrip('/')}") if name else None), {}
         return
     if service == "events" and operation == "PutEvents":
         for entry in params.get("Entries", []):
             bus = str(entry.get("EventBusName") or "default")
-            yield action, (bus if bus.startswith("arn:") else f"arn:aws:events:{account}:event-bus/{bus}"), {}
+            yield action, (bus if bus.startswith("arn:") else _arn("events", region, f"event-bus/{bus}")), {}
         return
     if service == "sqs" and "QueueUrl" in params:
-        yield action, f"arn:aws:sqs:{account}:{str(params['QueueUrl']).rstrip('/').rsplit('/', 1)[-1]}", {}
+        yield action, _arn("sqs", region, str(params["QueueUrl"]).rstrip("/").rsplit("/", 1)[-1]), {}
         return
     if service == "s3" and "Bucket" in params:
         key = params.get("Key")
