@@ -4,8 +4,8 @@ moto answers any call from anyone; in AWS a function's role refuses what its pol
 and a missing action shows up only in production (``GET /payments`` once read its page with a
 ``BatchGetItem`` its role did not have). While a function's handler runs (``runtime.CURRENT_FUNCTION``)
 every AWS call it makes is checked against that function's policy statements in template.yaml, and
-refused as AWS would refuse it (a ``ClientError`` ``AccessDeniedException``, status 400) before it is
-sent to moto:
+refused as AWS would refuse it (a ``ClientError`` ``AccessDeniedException``, status 400; S3's is
+``AccessDenied``, status 403) before it is sent to moto:
 
 - the action is ``<service>:<Operation>``; a DynamoDB transaction is checked item by item, as AWS
   authorises it (``Put`` as ``PutItem``, ``Update`` as ``UpdateItem``, ``Delete`` as ``DeleteItem``,
@@ -203,11 +203,12 @@ class LocalIam:
         service = service_model.signing_name or service_model.endpoint_prefix
         why = self.refusal(function, service, model.name, params, self.template.region)
         if why is not None:
+            code, status = ("AccessDenied", 403) if service == "s3" else ("AccessDeniedException", 400)
             raise ClientError(
                 {
-                    "Error": {"Code": "AccessDeniedException", "Message": why},
+                    "Error": {"Code": code, "Message": why},
                     "ResponseMetadata": {
-                        "HTTPStatusCode": 400,
+                        "HTTPStatusCode": status,
                         "RequestId": "local-iam",
                         "HTTPHeaders": {},
                         "HostId": "",

@@ -138,3 +138,18 @@ def test_calls_outside_a_handler_are_not_checked(client: Any) -> None:
     # provisioning and the tests' own clients run with no function current
     client.scan(TableName="AppTable")
     assert len(client.sent) == 1
+
+
+def test_s3_refuses_as_s3_does() -> None:
+    # S3 answers a refused call 403 AccessDenied, not the JSON services' 400 AccessDeniedException
+    enforce(TEMPLATE)
+    session = botocore.session.Session()
+    s3: Any = session.create_client("s3", region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s")
+    token = CURRENT_FUNCTION.set("DailyReportFunction")
+    try:
+        with pytest.raises(ClientError) as refusal:
+            s3.put_object(Bucket=TEMPLATE.physical_name("ReconciliationReportsBucket"), Key="elsewhere.csv", Body=b"")
+    finally:
+        CURRENT_FUNCTION.reset(token)
+    assert refusal.value.response["Error"]["Code"] == "AccessDenied"
+    assert refusal.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
