@@ -60,8 +60,9 @@ def test_no_file_cites_a_document_that_is_not_in_the_repository() -> None:
 
 def test_the_check_catches_a_cited_document_that_is_missing() -> None:
     code = ROOT / "layers" / "payments_core" / "payments_core" / "example.py"
-    comment = "# Amounts as the " + "contract" + ".md says, see ../shared/docs/" + "prices.md and docs/api.md#errors"
-    assert missing_citations(code, comment) == ["contract.md", "../shared/docs/prices.md"]
+    outside = ".." + "/shared/docs/prices.md"  # a brief beside the repository, which its users do not have
+    comment = "# Amounts as the " + "contract" + f".md says, see {outside} and docs/api.md#errors"
+    assert missing_citations(code, comment) == ["contract.md", outside]
     page = ROOT / "docs" / "index.md"
     links = "[ops](operations.md) [gone](runbook.md#x) [api](api.md) [site](https://example.org/a.md)"
     assert missing_citations(page, links) == ["runbook.md"]
