@@ -56,7 +56,8 @@ def console_after_ready(stack: RunningStack) -> list[str]:
     return [line for line in lines[start + 1 :] if line.strip() and not line.startswith("  curl ")]
 
 
-LEDGER_DELIVERY = re.compile(r"\[sqs\] LedgerQueue -> LedgerConsumerFunction: 1 message ok")
+# The poller hands the consumer what the queue holds, as Lambda batches: one message or several.
+LEDGER_DELIVERY = re.compile(r"\[sqs\] LedgerQueue -> LedgerConsumerFunction: \d+ messages? ok")
 RECEIPT = re.compile(r"\[email\] to ada@example\.com: Receipt: 25\.00 USD paid")
 
 
