@@ -3,8 +3,6 @@
 Error mapping lives here, in exception handlers, so route functions only raise.
 """
 
-from __future__ import annotations
-
 import json
 from typing import Any
 

@@ -1,7 +1,5 @@
 """What a payment event on the bus says (its ``detail``), and which money movement it reports."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from pydantic import BaseModel

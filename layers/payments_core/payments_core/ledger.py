@@ -9,10 +9,8 @@ redelivery meets its own entry and writes nothing. The entries are kept by ``led
 takes as a collaborator.
 """
 
-from __future__ import annotations
-
 import hashlib
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel
 
@@ -50,7 +48,7 @@ class Ledger:
         self.entries = entries
 
     @classmethod
-    def on_table(cls, table_name: str) -> Ledger:
+    def on_table(cls, table_name: str) -> Self:
         """The ledger kept in the application table."""
         return cls(LedgerRepository(table_name))
 

@@ -1,7 +1,5 @@
 """Input, output and storage models of accounts (separate even where they look alike)."""
 
-from __future__ import annotations
-
 import re
 from typing import Annotated
 

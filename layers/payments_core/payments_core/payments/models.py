@@ -1,7 +1,5 @@
 """Input, storage and output models of payments and refunds."""
 
-from __future__ import annotations
-
 import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal

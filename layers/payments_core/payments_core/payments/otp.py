@@ -8,8 +8,6 @@ most five are ever checked; the fifth wrong one cancels the payment (``PaymentSe
 Attempts count per payment, not per code, so re-sending does not buy more guesses.
 """
 
-from __future__ import annotations
-
 import hashlib
 import hmac
 import secrets

@@ -4,11 +4,9 @@ implements and the neutral facts it answers with. The domain sees only these; ea
 onto them. Which provider serves a payment is its ``provider`` field (``Providers``).
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, Self
 
 from pydantic import BaseModel
 
@@ -224,7 +222,7 @@ class Providers:
         return self._built[name]
 
     @classmethod
-    def only(cls, gateway: PaymentGateway) -> Providers:
+    def only(cls, gateway: PaymentGateway) -> Self:
         """One provider, already built (tests, tools)."""
         return cls({gateway.name: lambda: gateway}, default=gateway.name)
 

@@ -2,8 +2,6 @@
 is being rotated), checked to have the shape Stripe sends, and read as a ``Notice``: which objects
 the event names. Nothing else of the event is believed: the domain fetches those objects."""
 
-from __future__ import annotations
-
 import json
 from typing import Any
 
