@@ -3,8 +3,6 @@
 ledger outside a consumer (``GET /transactions``) does not load Parser's models.
 """
 
-from __future__ import annotations
-
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel, SqsRecordModel
 from pydantic import Json
 
