@@ -12,10 +12,10 @@ from payments_core.api import authenticated_user_id, build_resolver, json_respon
 from payments_core.errors import NOT_FOUND
 from payments_core.observability import logger, metrics, tracer
 from payments_core.payments.repository import payment_repository
-from payments_core.payments.wiring import otp_service
+from payments_core.payments.wiring import OTP_MODULES, otp_service
 from payments_core.snapstart import prepare
 
-prepare(clients=("dynamodb", "ses"), secrets=True)
+prepare(clients=("dynamodb", "ses"), secrets=True, imports=OTP_MODULES)
 
 app = build_resolver()
 

@@ -13,10 +13,10 @@ from payments_core.aws import get_secret
 from payments_core.observability import logger, metrics, tracer
 from payments_core.payments.providers.stripe.sdk import load_stripe_sdk
 from payments_core.payments.providers.stripe.webhook import INVALID_SIGNATURE, verified_notice
-from payments_core.payments.wiring import webhook_processor
+from payments_core.payments.wiring import WEBHOOK_MODULES, webhook_processor
 from payments_core.snapstart import prepare
 
-prepare(clients=("dynamodb",), secrets=True, steps=(load_stripe_sdk,))
+prepare(clients=("dynamodb",), secrets=True, imports=WEBHOOK_MODULES, steps=(load_stripe_sdk,))
 
 app = build_resolver()
 

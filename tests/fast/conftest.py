@@ -9,9 +9,10 @@ from dataclasses import dataclass
 import pytest
 
 from payments_core import clock
-from payments_core.payments.models import CreatePaymentRequest, Payment
+from payments_core.payments.models import Payment
 from payments_core.payments.otp import OtpService
 from payments_core.payments.provider import Providers
+from payments_core.payments.request_models import CreatePaymentRequest
 from payments_core.payments.service import PaymentService
 from payments_core.payments.webhook import WebhookProcessor
 from tests.fast.fakes import FakePay, InMemoryCodes, InMemoryPayments, Mailbox, fakepay_notice
@@ -54,5 +55,5 @@ def domain(monkeypatch: pytest.MonkeyPatch) -> Domain:
     monkeypatch.setattr(clock, "epoch_seconds", lambda: now[0])
     store, provider, codes, mailbox = InMemoryPayments(), FakePay(), InMemoryCodes(), Mailbox()
     otp = OtpService(codes, pepper="fast-pepper", mailer=mailbox)
-    service = PaymentService(store, Providers.only(provider), otp, OTP_THRESHOLD)
+    service = PaymentService(store, Providers.only(provider), lambda: otp, OTP_THRESHOLD)
     return Domain(store, provider, codes, mailbox, service, WebhookProcessor(store, provider), now)

@@ -10,7 +10,7 @@ import pytest
 from payments_core import clock
 from payments_core.events import PaymentEventDetail
 from payments_core.ledger import Ledger
-from payments_core.payments.models import CaptureRequest, RefundRequest
+from payments_core.payments.request_models import CaptureRequest, RefundRequest
 from tests.fast.conftest import USER, Domain
 from tests.fast.fakes import InMemoryLedger
 

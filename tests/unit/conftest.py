@@ -61,6 +61,7 @@ print(json.dumps({{
         "stripe_after": "stripe" in sys.modules,
     }},
     "libraries": sorted(name.rsplit(".", 1)[-1] for name in set(sys.modules) & {names!r}),
+    "ours": sorted(name for name in sys.modules if name.startswith("payments_core.")),
     # what no function uses: requests (the Stripe SDK's default HTTP layer), asyncio, the Event
     # Handler's other resolvers (payments_core.lazy_imports)
     "unused_loaded": sorted(

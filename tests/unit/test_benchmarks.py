@@ -13,8 +13,9 @@ from pydantic import BaseModel
 
 from devstack.template import Template
 from payments_core.auth.models import SigninRequest, SignupRequest
-from payments_core.payments.models import CaptureRequest, CreatePaymentRequest, PaymentOut, RefundOut, RefundRequest
+from payments_core.payments.models import PaymentOut, RefundOut
 from payments_core.payments.otp import VerifyCodeRequest
+from payments_core.payments.request_models import CaptureRequest, CreatePaymentRequest, RefundRequest
 from tests.conftest import ROOT
 
 PEERS = {name: ast.parse((ROOT / "benchmarks" / f"{name}.py").read_text()) for name in ("peer_fastapi", "peer_lean")}

@@ -71,6 +71,32 @@ def test_a_function_loads_only_the_libraries_it_uses(logical_id: str, init_repor
     assert set(loaded) == LOADED_LIBRARIES[logical_id]
 
 
+# Parts of our own package that only some functions use, and those functions: one-time codes (with
+# their emails) where a code is sent or checked, the webhook's processor in the webhook, and each
+# operation's request model where that operation is. The others never load them (payments.wiring).
+OUR_PARTS = {
+    "payments_core.payments.otp": {"CreatePaymentFunction", "OtpSendFunction", "OtpVerifyFunction"},
+    "payments_core.notifications": {
+        "CreatePaymentFunction", "OtpSendFunction", "OtpVerifyFunction", "NotificationsConsumerFunction"
+    },
+    "payments_core.payments.webhook": {"StripeWebhookFunction"},
+    "payments_core.payments.request_models": {
+        "CreatePaymentFunction", "CapturePaymentFunction", "RefundPaymentFunction"
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("logical_id", sorted(LOADED_LIBRARIES))
+def test_a_function_loads_only_the_parts_of_ours_it_uses(logical_id: str, init_reports: InitReports) -> None:
+    # Given the function's handler imported in a fresh interpreter and its one-time work done (conftest)
+    ours = set(init_reports[logical_id]["ours"])
+
+    # Then each part that only some functions use is loaded exactly where it is used
+    assert {part for part, users in OUR_PARTS.items() if part in ours} == {
+        part for part, users in OUR_PARTS.items() if logical_id in users
+    }
+
+
 @pytest.mark.parametrize("logical_id", sorted(LOADED_LIBRARIES))
 def test_a_function_loads_nothing_that_no_function_uses(logical_id: str, init_reports: InitReports) -> None:
     # Given the function's handler imported in a fresh interpreter and its one-time work done (conftest)
@@ -172,9 +198,9 @@ def test_sending_a_code_needs_no_stripe_key(monkeypatch: pytest.MonkeyPatch) -> 
 
     from payments_core.aws import dynamodb_client
     from payments_core.dynamo import to_item
-    from payments_core.payments.models import CreatePaymentRequest
     from payments_core.payments.providers.stripe.gateway import StripeGateway
     from payments_core.payments.repository import PaymentRepository
+    from payments_core.payments.request_models import CreatePaymentRequest
     from tests.domain import build_payments, create
 
     # Given a large payment waiting for its code (no provider call happens before the code)

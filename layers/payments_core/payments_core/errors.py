@@ -81,3 +81,8 @@ class RequestValidationError(Invalid):
 
 
 NOT_FOUND = NotFound("not_found", "Not found.")
+# One-time codes (payments.otp): here, so that the payment service raises them without loading the
+# one-time-code module, which only the functions that send or check a code need.
+OTP_NOT_REQUIRED = Conflict("otp_not_required", "This payment is not waiting for a one-time code.")
+OTP_EXPIRED = Gone("otp_expired", "The code has expired. Ask for a new one.")
+TOO_MANY_ATTEMPTS = TooManyRequests("too_many_attempts", "Too many wrong codes: the payment was canceled.")

@@ -15,15 +15,9 @@ from pydantic.json_schema import models_json_schema
 
 from payments_core.auth.models import SigninRequest, SignupRequest, TokenOut, UserOut
 from payments_core.ledger import TransactionPage
-from payments_core.payments.models import (
-    CaptureRequest,
-    CreatePaymentRequest,
-    PaymentOut,
-    PaymentPage,
-    RefundOut,
-    RefundRequest,
-)
+from payments_core.payments.models import PaymentOut, PaymentPage, RefundOut
 from payments_core.payments.otp import CodeSentOut, VerifyCodeRequest
+from payments_core.payments.request_models import CaptureRequest, CreatePaymentRequest, RefundRequest
 
 
 class HealthOut(BaseModel):

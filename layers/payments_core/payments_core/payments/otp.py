@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from payments_core import clock
 from payments_core.currencies import format_amount
-from payments_core.errors import BadRequest, Conflict, Gone, TooManyRequests
+from payments_core.errors import OTP_EXPIRED, OTP_NOT_REQUIRED, BadRequest, Conflict, TooManyRequests
 from payments_core.observability import logger
 from payments_core.payments.leases import LEASE_SECONDS, PROVIDER_CALL_IN_PROGRESS
 from payments_core.payments.models import Payment
@@ -29,10 +29,6 @@ MAX_ATTEMPTS = 5
 MAX_SENDS = 3
 SEND_WINDOW_SECONDS = 15 * 60
 CODE_ITEM_TTL_SECONDS = 7 * 24 * 3600
-
-OTP_NOT_REQUIRED = Conflict("otp_not_required", "This payment is not waiting for a one-time code.")
-OTP_EXPIRED = Gone("otp_expired", "The code has expired. Ask for a new one.")
-TOO_MANY_ATTEMPTS = TooManyRequests("too_many_attempts", "Too many wrong codes: the payment was canceled.")
 
 # Emails a user: (user_id, subject, body) -> whether the account exists to receive it.
 Mailer = Callable[[str, str, str], bool]

@@ -8,11 +8,20 @@ import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from payments_core import clock
 from payments_core.currencies import amount_problem, charge_amount_problem
-from payments_core.errors import NOT_FOUND, Conflict, Declined, DomainError, ProviderUnavailable, RequestValidationError
+from payments_core.errors import (
+    NOT_FOUND,
+    OTP_NOT_REQUIRED,
+    TOO_MANY_ATTEMPTS,
+    Conflict,
+    Declined,
+    DomainError,
+    ProviderUnavailable,
+    RequestValidationError,
+)
 from payments_core.idempotency_keys import KEY_REUSED, fingerprint
 from payments_core.observability import logger
 from payments_core.payments import lifecycle
@@ -28,15 +37,7 @@ from payments_core.payments.leases import (
     take_refund_lease,
     unleased,
 )
-from payments_core.payments.models import (
-    CaptureRequest,
-    Change,
-    CreatePaymentRequest,
-    Payment,
-    Refund,
-    RefundRequest,
-)
-from payments_core.payments.otp import OTP_NOT_REQUIRED, TOO_MANY_ATTEMPTS, OtpService
+from payments_core.payments.models import Change, Payment, Refund
 from payments_core.payments.provider import (
     PaymentDeclined,
     PaymentGateway,
@@ -60,6 +61,11 @@ from payments_core.payments.transitions import (
     reserving,
     stamped,
 )
+
+if TYPE_CHECKING:  # types only: each function loads the request model of its operation, and one-time
+    # codes only where they are sent or checked (payments.wiring)
+    from payments_core.payments.otp import OtpService
+    from payments_core.payments.request_models import CaptureRequest, CreatePaymentRequest, RefundRequest
 
 NOT_CAPTURABLE = Conflict("payment_not_capturable", "Only a payment on hold can be captured.")
 NOT_CANCELABLE = Conflict("payment_not_cancelable", "Only a payment that has not moved money can be canceled.")
@@ -141,7 +147,7 @@ class PaymentService:
         self,
         repository: PaymentStore,
         providers: Providers,
-        otp: OtpService | Callable[[], OtpService],
+        otp: Callable[[], OtpService],
         otp_threshold: int,
     ) -> None:
         self.repository = repository
@@ -154,7 +160,7 @@ class PaymentService:
 
     @functools.cached_property
     def otp(self) -> OtpService:
-        return self._otp if isinstance(self._otp, OtpService) else self._otp()
+        return self._otp()
 
     def gateway(self, payment: Payment) -> PaymentGateway:
         """The provider that holds ``payment``."""

@@ -5,16 +5,24 @@ and their emails. The only module that names a concrete provider."""
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 from payments_core.aws import get_secret
 from payments_core.config import get_settings
-from payments_core.notifications import send_email
-from payments_core.payments.otp import OtpService
-from payments_core.payments.otp_repository import OtpCodeStore
 from payments_core.payments.provider import PaymentGateway, Providers
 from payments_core.payments.repository import payment_repository
 from payments_core.payments.service import PaymentService
-from payments_core.payments.webhook import WebhookProcessor
+
+if TYPE_CHECKING:
+    from payments_core.payments.otp import OtpService
+    from payments_core.payments.webhook import WebhookProcessor
+
+# Imported by the factories below on first use, so that a function loads only the parts it uses
+# (capture never loads one-time codes, nor the create function the webhook's processor). The functions
+# that do use them name these in ``snapstart.prepare(imports=...)``: loaded before the snapshot with
+# SnapStart, in the benchmark's init, and on first use without SnapStart, as their AWS clients are.
+OTP_MODULES = ("payments_core.payments.otp", "payments_core.payments.otp_repository", "payments_core.notifications")
+WEBHOOK_MODULES = ("payments_core.payments.webhook",)
 
 
 def stripe_gateway() -> PaymentGateway:
@@ -31,6 +39,10 @@ def providers() -> Providers:
 
 @functools.cache
 def otp_service() -> OtpService:
+    from payments_core.notifications import send_email
+    from payments_core.payments.otp import OtpService
+    from payments_core.payments.otp_repository import OtpCodeStore
+
     settings = get_settings()
 
     def mail(user_id: str, subject: str, body: str) -> bool:
@@ -51,4 +63,6 @@ def payment_service() -> PaymentService:
 def webhook_processor(provider: str = "stripe") -> WebhookProcessor:
     """The webhook processor of one provider's deliveries (no payment service: the webhook neither
     creates nor refunds, so it loads no idempotency layer)."""
+    from payments_core.payments.webhook import WebhookProcessor
+
     return WebhookProcessor(payment_repository(), providers()[provider])
