@@ -8,12 +8,12 @@ from typing import Any
 from payments_core.idempotency_keys import Outcome
 from payments_core.notifications import send_email
 from payments_core.payment_outcomes import payment_outcome
+from payments_core.payments.create_request import CreatePaymentRequest
 from payments_core.payments.otp import OtpService
 from payments_core.payments.otp_repository import OtpCodeStore
 from payments_core.payments.provider import PaymentGateway, Providers
 from payments_core.payments.providers.stripe.webhook import notice_of
 from payments_core.payments.repository import PaymentStore
-from payments_core.payments.request_models import CreatePaymentRequest
 from payments_core.payments.service import PaymentService
 
 __all__ = ["build_payments", "create", "notice_of", "otp_service"]

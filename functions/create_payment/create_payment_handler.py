@@ -12,8 +12,8 @@ from payments_core.api import authenticated_user_id, build_resolver, outcome_res
 from payments_core.idempotency_keys import validated_key
 from payments_core.observability import logger, metrics, tracer
 from payments_core.payment_outcomes import patiently, payment_outcome
+from payments_core.payments.create_request import CreatePaymentRequest
 from payments_core.payments.providers.stripe.sdk import load_stripe_sdk
-from payments_core.payments.request_models import CreatePaymentRequest
 from payments_core.payments.wiring import OTP_MODULES, payment_service
 from payments_core.snapstart import prepare
 

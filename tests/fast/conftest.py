@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import pytest
 
 from payments_core import clock
+from payments_core.payments.create_request import CreatePaymentRequest
 from payments_core.payments.models import Payment
 from payments_core.payments.otp import OtpService
 from payments_core.payments.provider import Providers
-from payments_core.payments.request_models import CreatePaymentRequest
 from payments_core.payments.service import PaymentService
 from payments_core.payments.webhook import WebhookProcessor
 from tests.fast.fakes import FakePay, InMemoryCodes, InMemoryPayments, Mailbox, fakepay_notice

@@ -9,7 +9,8 @@ import pytest
 
 from payments_core.errors import Conflict, Declined, Invalid, TooManyRequests
 from payments_core.idempotency_keys import KEY_REUSED
-from payments_core.payments.request_models import CaptureRequest, CreatePaymentRequest, RefundRequest
+from payments_core.payments.create_request import CreatePaymentRequest
+from payments_core.payments.request_models import CaptureRequest, RefundRequest
 from payments_core.payments.service import failure_of
 from tests.fast.conftest import USER, Domain
 

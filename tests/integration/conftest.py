@@ -27,11 +27,11 @@ from payments_core import clock
 from payments_core.aws import dynamodb_client
 from payments_core.dynamo import to_item
 from payments_core.payment_outcomes import payment_outcome
+from payments_core.payments.create_request import CreatePaymentRequest
 from payments_core.payments.models import Payment, Refund
 from payments_core.payments.otp import OtpService
 from payments_core.payments.providers.stripe.gateway import StripeGateway
 from payments_core.payments.repository import PaymentRepository
-from payments_core.payments.request_models import CreatePaymentRequest
 from payments_core.payments.service import PaymentService
 from tests.conftest import ROOT
 from tests.domain import build_payments, create, otp_service

@@ -19,10 +19,11 @@ from payments_core.errors import DomainError
 from payments_core.events import PaymentEventDetail
 from payments_core.ledger import CREDITS, Ledger
 from payments_core.payments import lifecycle
+from payments_core.payments.create_request import CreatePaymentRequest
 from payments_core.payments.otp_repository import OtpCodeStore
 from payments_core.payments.provider import Providers
 from payments_core.payments.providers.stripe.gateway import StripeGateway
-from payments_core.payments.request_models import CreatePaymentRequest, RefundRequest
+from payments_core.payments.request_models import RefundRequest
 from payments_core.payments.service import PaymentService
 from payments_core.payments.transitions import released_remainder
 from payments_core.reconciler import Reconciler

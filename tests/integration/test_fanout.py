@@ -16,9 +16,9 @@ from devstack.provision import provision
 from devstack.template import Template
 from ops.redrive import redrive
 from payments_core.aws import client, dynamodb_client
+from payments_core.payments.create_request import CreatePaymentRequest
 from payments_core.payments.providers.stripe.gateway import StripeGateway
 from payments_core.payments.repository import PaymentRepository
-from payments_core.payments.request_models import CreatePaymentRequest
 from payments_core.relay import relay
 from tests.conftest import ROOT
 from tests.domain import build_payments, create

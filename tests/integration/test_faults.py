@@ -19,11 +19,12 @@ from payments_core import clock
 from payments_core.api import status_of
 from payments_core.aws import dynamodb_client
 from payments_core.errors import DomainError
+from payments_core.payments.create_request import CreatePaymentRequest
 from payments_core.payments.leases import LEASE_SECONDS
 from payments_core.payments.providers.stripe.gateway import StripeGateway
 from payments_core.payments.providers.stripe.http import Urllib3Client
 from payments_core.payments.repository import PaymentRepository
-from payments_core.payments.request_models import CreatePaymentRequest, RefundRequest
+from payments_core.payments.request_models import RefundRequest
 from payments_core.payments.service import SETTLED_FINGERPRINT_LENGTH, PaymentService
 from tests.conftest import published_events
 from tests.domain import build_payments, create

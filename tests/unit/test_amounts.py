@@ -16,7 +16,7 @@ from payments_core.currencies import (
     decimals,
     format_amount,
 )
-from payments_core.payments.request_models import CreatePaymentRequest
+from payments_core.payments.create_request import CreatePaymentRequest
 
 
 @pytest.mark.parametrize(

@@ -13,9 +13,10 @@ from pydantic import BaseModel
 
 from devstack.template import Template
 from payments_core.auth.models import SigninRequest, SignupRequest
+from payments_core.payments.create_request import CreatePaymentRequest
 from payments_core.payments.models import PaymentOut, RefundOut
 from payments_core.payments.otp import VerifyCodeRequest
-from payments_core.payments.request_models import CaptureRequest, CreatePaymentRequest, RefundRequest
+from payments_core.payments.request_models import CaptureRequest, RefundRequest
 from tests.conftest import ROOT
 
 PEERS = {name: ast.parse((ROOT / "benchmarks" / f"{name}.py").read_text()) for name in ("peer_fastapi", "peer_lean")}

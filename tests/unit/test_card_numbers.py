@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from payments_core.api import validation_details
 from payments_core.card_numbers import holds_card_number
-from payments_core.payments.request_models import CreatePaymentRequest
+from payments_core.payments.create_request import CreatePaymentRequest
 
 BASE = {"amount": 2500, "currency": "usd", "payment_method": "pm_card_visa"}
 

@@ -15,9 +15,10 @@ from pydantic.json_schema import models_json_schema
 
 from payments_core.auth.models import SigninRequest, SignupRequest, TokenOut, UserOut
 from payments_core.ledger import TransactionPage
+from payments_core.payments.create_request import CreatePaymentRequest
 from payments_core.payments.models import PaymentOut, PaymentPage, RefundOut
 from payments_core.payments.otp import CodeSentOut, VerifyCodeRequest
-from payments_core.payments.request_models import CaptureRequest, CreatePaymentRequest, RefundRequest
+from payments_core.payments.request_models import CaptureRequest, RefundRequest
 
 
 class HealthOut(BaseModel):

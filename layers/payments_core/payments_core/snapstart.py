@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 try:  # part of Lambda's managed Python runtimes; a dev dependency locally
     from snapshot_restore_py import register_before_snapshot  # type: ignore[import-untyped]
@@ -30,12 +30,11 @@ except ImportError:  # pragma: no cover - only without the dev dependency
         return None
 
 
-@dataclass(frozen=True)
-class Preparation:
+class Preparation(NamedTuple):  # not a dataclass: every function creates this class in its init
     clients: tuple[str, ...] = ()
     secrets: bool = False
     imports: tuple[str, ...] = ()
-    steps: tuple[Callable[[], object], ...] = field(default=())
+    steps: tuple[Callable[[], object], ...] = ()
 
     def run(self) -> None:
         from payments_core import aws

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import jwt
 
@@ -38,8 +38,7 @@ def issue_token(user_id: str, *, key: str, settings: Settings, issued_at: dateti
     return jwt.encode(claims, _checked_key(key), algorithm=ALGORITHM)
 
 
-@dataclass(frozen=True)
-class Verified:
+class Verified(NamedTuple):  # not a frozen dataclass: cheaper to create in init
     user_id: str
     expires_at: int  # the token's ``exp`` (epoch seconds)
 

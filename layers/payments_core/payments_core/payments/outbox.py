@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -73,7 +74,7 @@ def new_event_id() -> str:
     return "evt_" + secrets.token_hex(12)
 
 
-def outbox_refs(events: list[tuple[str, Refund | None]]) -> str | None:
+def outbox_refs(events: Sequence[tuple[str, Refund | None]]) -> str | None:
     """The events of one change as the payment item carries them (a compact JSON list), or None."""
     if not events:
         return None

@@ -5,8 +5,7 @@ onto them. Which provider serves a payment is its ``provider`` field (``Provider
 """
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol, Self
+from typing import Any, Literal, NamedTuple, Protocol, Self
 
 from pydantic import BaseModel
 
@@ -182,8 +181,7 @@ class ReportingGateway(Protocol):
     def retrieve_intent(self, intent_id: str) -> ProviderIntent: ...
 
 
-@dataclass(frozen=True)
-class Notice:
+class Notice(NamedTuple):  # not a frozen dataclass: cheaper to create in init
     """What a verified webhook event of a provider tells us, in our words: which objects to look at
     (the intent, whether its refunds, which dispute). Only ids: what they are is fetched from the
     provider. ``intent_id`` None: the event names no intent (nothing to apply); ``handled`` False: a
