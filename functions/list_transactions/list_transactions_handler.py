@@ -7,9 +7,10 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from payments_core.api import PageQuery, authenticated_user_id, build_resolver, parse_query
+from payments_core.api import authenticated_user_id, build_resolver
 from payments_core.config import get_settings
 from payments_core.ledger import Ledger
+from payments_core.listing import PageQuery, parse_query
 from payments_core.observability import logger, metrics, tracer
 from payments_core.snapstart import prepare
 

@@ -9,7 +9,8 @@ import pytest
 
 from payments_core import clock
 from payments_core.events import PaymentEventDetail
-from payments_core.ledger import Ledger
+from payments_core.ledger import ENTRY_FIELDS, Ledger
+from payments_core.ledger_out import TransactionOut, TransactionPage
 from payments_core.payments.request_models import CaptureRequest, RefundRequest
 from tests.fast.conftest import USER, Domain
 from tests.fast.fakes import InMemoryLedger
@@ -58,3 +59,17 @@ def test_a_users_entries_are_listed_newest_first_a_page_at_a_time(
     assert end is None
     assert set(first[0]) == {"transaction_id", "payment_id", "type", "amount", "currency", "created_at"}
     assert ledger.list("usr_other", 10, None) == ([], None)
+
+
+def test_the_api_references_transaction_model_is_what_the_listing_answers(domain: Domain) -> None:
+    # Given a charge delivered to the ledger
+    domain.pay(1500)
+    ledger = Ledger(InMemoryLedger())
+    deliver_all(domain, ledger)
+
+    # When the user's entries are listed
+    [entry], _ = ledger.list(USER, 10, None)
+
+    # Then the entry has exactly the documented model's fields, and validates against it
+    assert tuple(TransactionOut.model_fields) == ENTRY_FIELDS == tuple(entry)
+    assert TransactionPage.model_validate({"items": [entry], "next_cursor": None}).items[0].amount == 1500

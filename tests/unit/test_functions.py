@@ -84,6 +84,8 @@ OUR_PARTS = {
         "CreatePaymentFunction", "CapturePaymentFunction", "RefundPaymentFunction"
     },
     "payments_core.payments.create_request": {"CreatePaymentFunction"},
+    "payments_core.listing": {"GetPaymentsFunction", "ListTransactionsFunction"},
+    "payments_core.ledger_out": set(),  # the API reference's model: no function creates it
 }  # fmt: skip
 
 

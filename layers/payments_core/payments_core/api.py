@@ -6,7 +6,7 @@ Error mapping lives here, in exception handlers, so route functions only raise.
 import json
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from payments_core import clock, errors
 from payments_core.card_numbers import holds_card_number
@@ -174,17 +174,3 @@ def outcome_response(outcome: dict[str, Any], replayed: bool) -> Response[str]:
 
 def request_id(app: APIGatewayHttpResolver) -> str:
     return str(app.current_event.request_context.request_id or "")
-
-
-class PageQuery(BaseModel):
-    """``?limit=&cursor=`` of every listing route."""
-
-    limit: int = Field(default=20, ge=1, le=100)
-    cursor: str | None = Field(default=None, max_length=2048)
-
-
-def parse_query[ModelT: BaseModel](app: APIGatewayHttpResolver, model: type[ModelT]) -> ModelT:
-    try:
-        return model.model_validate(app.current_event.query_string_parameters or {})
-    except ValidationError as error:
-        raise RequestValidationError(validation_details(error)) from None

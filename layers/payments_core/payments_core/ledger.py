@@ -12,8 +12,6 @@ takes as a collaborator.
 import hashlib
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel
-
 from payments_core.events import PaymentEventDetail, moved_amount, movement_of
 from payments_core.ledger_repository import LedgerRepository, LedgerStore
 
@@ -25,18 +23,9 @@ MONEY_MOVEMENTS: tuple[str, ...] = ("charge", "refund", "refund_failure", "dispu
 CREDITS: frozenset[str] = frozenset({"charge", "refund_failure", "dispute_reversal"})
 
 
-class TransactionOut(BaseModel):
-    transaction_id: str
-    payment_id: str
-    type: TransactionType
-    amount: int
-    currency: str
-    created_at: str
-
-
-class TransactionPage(BaseModel):
-    items: list[TransactionOut]
-    next_cursor: str | None
+# An entry's fields as clients see them (``GET /transactions``): the model ``ledger_out.TransactionOut``
+# documents them, for the API reference, and a test holds it to these.
+ENTRY_FIELDS: tuple[str, ...] = ("transaction_id", "payment_id", "type", "amount", "currency", "created_at")
 
 
 def transaction_id(movement: str) -> str:
@@ -70,7 +59,6 @@ class Ledger:
         return self.entries.add(detail.user_id, entry, movement)
 
     def list(self, user_id: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
-        """A page of the user's entries, newest first, as ``TransactionOut`` fields."""
+        """A page of the user's entries, newest first, with the fields clients see."""
         items, next_cursor = self.entries.page(user_id, limit, cursor)
-        fields = TransactionOut.model_fields
-        return [{key: item[key] for key in fields} for item in items], next_cursor
+        return [{key: item[key] for key in ENTRY_FIELDS} for item in items], next_cursor

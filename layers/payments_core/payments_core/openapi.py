@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from payments_core.auth.models import SigninRequest, SignupRequest, TokenOut, UserOut
-from payments_core.ledger import TransactionPage
+from payments_core.ledger_out import TransactionPage
 from payments_core.payments.create_request import CreatePaymentRequest
 from payments_core.payments.models import PaymentOut, PaymentPage, RefundOut
 from payments_core.payments.otp import CodeSentOut, VerifyCodeRequest
