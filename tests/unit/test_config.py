@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from payments_core.config import Settings
+from payments_core.config import BOUNDS, Settings
 
 
 def test_unset_variables_take_the_defaults() -> None:
@@ -60,3 +60,14 @@ def test_settings_cannot_be_changed_once_read() -> None:
 
     with pytest.raises(AttributeError):
         settings.table_name = "Other"  # type: ignore[misc]
+
+
+def test_every_numeric_setting_is_bounded() -> None:
+    # Given the settings whose defaults are numbers
+    numeric = {name for name, default in Settings._field_defaults.items() if isinstance(default, int | float)}
+
+    # Then each has bounds (a setting left out of BOUNDS would be read as text)
+    assert numeric == set(BOUNDS)
+    assert isinstance(Settings.from_environ({"RECONCILE_MIN_AGE_SECONDS": "30"}).reconcile_min_age_seconds, int)
+    with pytest.raises(ValueError, match=r"^RECONCILE_MIN_AGE_SECONDS must be >= 0 and <= 86400$"):
+        Settings.from_environ({"RECONCILE_MIN_AGE_SECONDS": "-1"})
