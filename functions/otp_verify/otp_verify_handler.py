@@ -11,7 +11,7 @@ from payments_core.api import authenticated_user_id, build_resolver, outcome_res
 from payments_core.errors import NOT_FOUND
 from payments_core.observability import logger, metrics, tracer
 from payments_core.payment_outcomes import payment_outcome
-from payments_core.payments.otp import VerifyCodeRequest
+from payments_core.payments.otp_request import VerifyCodeRequest
 from payments_core.payments.providers.stripe.sdk import load_stripe_sdk
 from payments_core.payments.repository import payment_repository
 from payments_core.payments.wiring import OTP_MODULES, payment_service

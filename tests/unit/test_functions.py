@@ -81,10 +81,13 @@ OUR_PARTS = {
         "CreatePaymentFunction", "OtpSendFunction", "OtpVerifyFunction", "NotificationsConsumerFunction"
     },
     "payments_core.payments.webhook": {"StripeWebhookFunction"},
-    "payments_core.payments.request_models": {
+    "payments_core.payments.request_models": {"CapturePaymentFunction", "RefundPaymentFunction"},
+    "payments_core.payments.request_types": {
         "CreatePaymentFunction", "CapturePaymentFunction", "RefundPaymentFunction"
     },
     "payments_core.payments.create_request": {"CreatePaymentFunction"},
+    "payments_core.payments.otp_request": {"OtpVerifyFunction"},
+    "payments_core.payments.reference_models": set(),  # the API reference's models: no function creates them
     "payments_core.listing": {"GetPaymentsFunction", "ListTransactionsFunction"},
     "payments_core.ledger_out": set(),  # the API reference's model: no function creates it
 }  # fmt: skip

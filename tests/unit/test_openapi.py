@@ -65,7 +65,7 @@ def test_email_fields_are_documented_as_email_addresses() -> None:
 def test_every_request_body_has_an_example_its_own_model_accepts() -> None:
     from payments_core.auth.models import SigninRequest, SignupRequest
     from payments_core.payments.create_request import CreatePaymentRequest
-    from payments_core.payments.otp import VerifyCodeRequest
+    from payments_core.payments.otp_request import VerifyCodeRequest
     from payments_core.payments.request_models import CaptureRequest, RefundRequest
 
     requests: list[type[BaseModel]] = [

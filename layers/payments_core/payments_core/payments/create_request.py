@@ -1,6 +1,7 @@
 """What clients send to create a payment: the request with free text (description, metadata), where
 card data and control characters are refused. Apart from the capture and refund requests
-(``payments.request_models``), which the function creating payments alone does not need."""
+(``payments.request_models``), which the function creating payments alone does not need; the amount
+and currency types of both: ``payments.request_types``."""
 
 import re
 from typing import Annotated, Any, Literal
@@ -18,7 +19,7 @@ from pydantic import (
 
 from payments_core.card_numbers import refuse_card_number
 from payments_core.currencies import charge_amount_problem
-from payments_core.payments.request_models import Amount, Currency
+from payments_core.payments.request_types import Amount, Currency
 
 RAW_CARD_FIELDS = frozenset(
     {"card", "number", "card_number", "cvc", "cvv", "exp_month", "exp_year", "expiry", "pan", "track_data"}

@@ -210,11 +210,6 @@ class PaymentOut(BaseModel):
     updated_at: str
 
 
-class PaymentPage(BaseModel):
-    items: list[PaymentOut]
-    next_cursor: str | None
-
-
 class Change(NamedTuple):  # not a dataclass: cheaper to create in init
     """A new state for a payment and the events it causes (detail type, refund or None)."""
 

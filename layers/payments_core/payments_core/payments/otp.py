@@ -12,9 +12,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
-from typing import Annotated, Literal
-
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from typing import Literal
 
 from payments_core import clock
 from payments_core.currencies import format_amount
@@ -32,16 +30,6 @@ CODE_ITEM_TTL_SECONDS = 7 * 24 * 3600
 
 # Emails a user: (user_id, subject, body) -> whether the account exists to receive it.
 Mailer = Callable[[str, str, str], bool]
-
-
-class VerifyCodeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"code": "123456"}]})
-
-    code: Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
-
-
-class CodeSentOut(BaseModel):
-    expires_at: str
 
 
 class OtpService:
