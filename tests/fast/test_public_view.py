@@ -1,5 +1,6 @@
 """The relay renders bus events from a stored payment document without the models (public_view): what it
-publishes must be what Payment.public() and Refund.public() say, for payments in every state."""
+publishes must be what Payment.public() and Refund.public() say, for payments in every state, and those
+are what the API reference documents (reference_models)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from payments_core.payments import public_view
 from payments_core.payments.models import Dispute, Payment, Refund
 from payments_core.payments.outbox import event_detail, outbox_refs, rendered_events
+from payments_core.payments.reference_models import PaymentOut, RefundOut
 
 STAMP = st.sampled_from(["2026-12-04T12:00:00.000Z", "2026-12-04T12:00:01.500Z", "2026-12-05T00:00:00.000Z"])
 STATUSES = ["requires_otp", "requires_action", "requires_capture", "processing", "succeeded", "failed", "canceled",
@@ -89,6 +91,20 @@ def test_a_stored_payment_reads_as_its_model_says(payment: Payment) -> None:
         assert public_view.public_payment(stored(payment), with_secret=with_secret) == payment.public(
             with_secret=with_secret
         )
+
+
+@settings(max_examples=300, deadline=None)
+@given(payments)
+def test_what_clients_see_is_what_the_api_reference_says(payment: Payment) -> None:
+    # The functions answer Payment.public() and Refund.public() as plain dicts; the API reference
+    # documents them with PaymentOut and RefundOut: every field it names is there, nothing else, and
+    # each value is valid for it and unchanged by it
+    shown = payment.public()
+    assert list(shown) == list(PaymentOut.model_fields)
+    assert PaymentOut.model_validate(shown).model_dump() == shown
+    for refund in payment.refunds.values():
+        assert set(refund.public()) == set(RefundOut.model_fields)
+        assert RefundOut.model_validate(refund.public()).model_dump() == refund.public()
 
 
 @settings(max_examples=200, deadline=None)

@@ -14,8 +14,8 @@ from pydantic import BaseModel
 from devstack.template import Template
 from payments_core.auth.models import SigninRequest, SignupRequest
 from payments_core.payments.create_request import CreatePaymentRequest
-from payments_core.payments.models import PaymentOut, RefundOut
 from payments_core.payments.otp_request import VerifyCodeRequest
+from payments_core.payments.reference_models import PaymentOut, RefundOut
 from payments_core.payments.request_models import CaptureRequest, RefundRequest
 from tests.conftest import ROOT
 

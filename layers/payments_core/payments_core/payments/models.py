@@ -1,4 +1,5 @@
-"""Storage and output models of payments and refunds (their request models: ``payments.request_models``)."""
+"""Storage models of payments and refunds, and what clients see of them (``public()``: the API reference's
+models, ``payments.reference_models``); their request models: ``payments.request_models``."""
 
 from collections.abc import Sequence
 from typing import Any, Literal, NamedTuple
@@ -134,80 +135,29 @@ class Payment(BaseModel):
     version: int = 0
 
     def public(self, *, with_secret: bool = True) -> dict[str, Any]:
-        """The contract's payment object (``with_secret=False`` for events on the bus)."""
-        out = PaymentOut(
-            payment_id=self.payment_id,
-            status=self.status,
-            amount=self.amount,
-            currency=self.currency,
-            amount_captured=self.amount_captured,
-            amount_refunded=self.amount_refunded,
-            description=self.description,
-            metadata=self.metadata,
-            provider=self.provider,
-            provider_payment_id=self.provider_payment_id,
-            next_action=self.next_action,
-            client_secret=self.client_secret if self.status == "requires_action" else None,
-            refunds=[RefundOut(**r.public()) for r in sorted(self.refunds.values(), key=lambda r: r.created_at)],
-            dispute=DisputeOut(**self.dispute.model_dump()) if self.dispute else None,
-            created_at=self.created_at,
-            updated_at=self.updated_at,
-        )
-        return out.model_dump(exclude=set() if with_secret else {"client_secret"})
-
-
-class RefundOut(BaseModel):
-    """A refund as clients see it."""
-
-    refund_id: str
-    payment_id: str
-    amount: int
-    currency: str
-    status: RefundStatus
-    reason: RefundReason | None
-    failure_reason: str | None = Field(default=None, description="The provider's reason, when it failed.")
-    failed_after_success: bool = Field(
-        default=False,
-        description="It had succeeded and the provider reversed it later: the amount is refundable again.",
-    )
-    created_at: str
-
-
-class DisputeOut(BaseModel):
-    """A chargeback the cardholder opened with their bank, as the provider reports it."""
-
-    dispute_id: str
-    status: str = Field(description="The provider's: needs_response, under_review, won, lost, warning_* ...")
-    amount: int
-    currency: str
-    reason: str | None
-    amount_withdrawn: int = Field(description="Taken from the merchant's balance when it opened.")
-    amount_reinstated: int = Field(description="Given back when it was won.")
-    created_at: str
-
-
-class PaymentOut(BaseModel):
-    """The contract's payment object."""
-
-    payment_id: str
-    status: PaymentStatus
-    amount: int
-    currency: str
-    amount_captured: int = Field(
-        description="What moved at the provider: 0 until the payment succeeds; a hold captured in part "
-        "shows the part. The ledger and receipts charge this, and refunds are limited by it."
-    )
-    amount_refunded: int
-    description: str | None
-    metadata: dict[str, str]
-    provider: str
-    provider_payment_id: str | None
-    next_action: dict[str, Any] | None
-    client_secret: str | None
-    refunds: list[RefundOut]
-    dispute: DisputeOut | None = None
-    created_at: str
-    updated_at: str
+        """The contract's payment object (``with_secret=False`` for events on the bus): the API reference's
+        ``reference_models.PaymentOut``, which tests hold to it for payments in every state."""
+        out: dict[str, Any] = {
+            "payment_id": self.payment_id,
+            "status": self.status,
+            "amount": self.amount,
+            "currency": self.currency,
+            "amount_captured": self.amount_captured,
+            "amount_refunded": self.amount_refunded,
+            "description": self.description,
+            "metadata": dict(self.metadata),
+            "provider": self.provider,
+            "provider_payment_id": self.provider_payment_id,
+            "next_action": self.next_action,
+            "client_secret": self.client_secret if self.status == "requires_action" else None,
+            "refunds": [r.public() for r in sorted(self.refunds.values(), key=lambda r: r.created_at)],
+            "dispute": self.dispute.model_dump() if self.dispute else None,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+        if not with_secret:
+            del out["client_secret"]
+        return out
 
 
 class Change(NamedTuple):  # not a dataclass: cheaper to create in init
