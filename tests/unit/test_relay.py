@@ -6,13 +6,16 @@ import json
 from typing import Any
 
 import boto3
+import botocore.session
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
+from devstack.aws_limits import enforce_limits
 from payments_core.payments.models import Change, Payment
 from payments_core.payments.outbox import event_detail
 from payments_core.payments.repository import PaymentRepository
-from payments_core.relay import outbox_entries, publish, relay
+from payments_core.relay import OutboxEntry, batches, entry_size, outbox_entries, publish, relay
 
 NOW = "2026-12-04T18:00:00.000000Z"
 PAYMENT = Payment(
@@ -106,6 +109,43 @@ def test_batches_hold_at_most_ten_entries(events: Any) -> None:
             )
         assert relay(records, events, "payments") == {"batchItemFailures": []}
         stub.assert_no_pending_responses()
+
+
+def test_large_events_never_share_a_request_beyond_eventbridges_total_size() -> None:
+    # Given a stream batch of payments whose free text is at its longest (about 100 KB per event)
+    # between small ones
+    wide = PAYMENT.model_copy(update={"metadata": {f"k{n:02d}": "\U0001f600" * 500 for n in range(20)}})
+    small = [OutboxEntry(str(n), entry(n)) for n in range(12)]
+    large = [
+        OutboxEntry(f"l{n}", {**entry(n), "Detail": json.dumps(event_detail(wide, None, NOW, f"evt_l{n}"))})
+        for n in range(5)
+    ]
+    entries = [*small[:3], *large, *small[3:]]
+    assert all(entry_size(item.entry) > 100_000 for item in large)
+    # When they are batched
+    found = batches(entries)
+    # Then every request stays within 10 entries and 256 KB, all in order, none left out
+    assert [item for batch in found for item in batch] == entries
+    assert all(len(batch) <= 10 for batch in found)
+    assert all(sum(entry_size(item.entry) for item in batch) <= 256 * 1024 for batch in found)
+    # and as few requests as that allows: 3 small and 2 large (about 120 KB each), 2 large, the last
+    # large one with the 9 small ones
+    assert [len(batch) for batch in found] == [5, 2, 10]
+
+
+def test_the_local_eventbridge_refuses_a_request_over_its_total_size(events: Any) -> None:
+    # Given the local stack's checks of AWS's limits (moto has none)
+    enforce_limits()
+    session_events: Any = botocore.session.Session().create_client(
+        "events", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    detail = json.dumps({"text": "x" * 100_000})
+    entries = [{"Source": "payments", "DetailType": "T", "Detail": detail, "EventBusName": "payments"}] * 3
+    # When a request's entries add up to more than 256 KB, it is refused whole, as AWS refuses it
+    with pytest.raises(ClientError) as refused:
+        session_events.put_events(Entries=entries)
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    assert "Total size of the entries in the request is over the limit" in refused.value.response["Error"]["Message"]
 
 
 def test_an_entry_that_keeps_failing_fails_the_stream_batch_from_its_record(events: Any) -> None:
