@@ -52,3 +52,43 @@ def test_two_events_reporting_one_payment_send_one_receipt(monkeypatch: pytest.M
 
     # Then one receipt was sent
     assert sent_emails() == 1
+
+
+def test_a_receipt_is_sent_as_utf_8(monkeypatch: pytest.MonkeyPatch) -> None:
+    # SES reads text without a character set as 7-bit ASCII: a description, or a currency's sign, would
+    # arrive garbled. Given an account and SES's client with what it must be sent (Stubber checks it)
+    from botocore.stub import Stubber
+
+    from payments_core import notifications
+    from tests.fast.fakes import InMemoryAccounts
+
+    accounts = InMemoryAccounts()
+    accounts.create({"user_id": "usr_1", "email": "p@example.com"}, "hash")
+    ses = boto3.client("ses")
+    monkeypatch.setattr(notifications, "client", lambda _service: ses)
+    subject, body = "Reçu : 25,00 €", "Café crème ☕ for Zoë"
+    with Stubber(ses) as stub:
+        stub.add_response(
+            "send_email",
+            {"MessageId": "m1"},
+            {
+                "Source": "no-reply@payments.example.com",
+                "Destination": {"ToAddresses": ["p@example.com"]},
+                "Message": {
+                    "Subject": {"Data": subject, "Charset": "UTF-8"},
+                    "Body": {"Text": {"Data": body, "Charset": "UTF-8"}},
+                },
+            },
+        )
+        # When a receipt with text beyond ASCII is sent
+        sent = notifications.send_email(
+            table_name="AppTable",
+            sender="no-reply@payments.example.com",
+            user_id="usr_1",
+            subject=subject,
+            body=body,
+            accounts=accounts,
+        )
+        # Then it went out once, naming UTF-8 for its subject and its body
+        stub.assert_no_pending_responses()
+    assert sent is True

@@ -66,6 +66,10 @@ def send_email(
     client("ses").send_email(
         Source=sender,
         Destination={"ToAddresses": [to]},
-        Message={"Subject": {"Data": subject}, "Body": {"Text": {"Data": body}}},
+        # SES takes text without a character set as 7-bit ASCII; a description or an amount's sign (€) is not
+        Message={
+            "Subject": {"Data": subject, "Charset": "UTF-8"},
+            "Body": {"Text": {"Data": body, "Charset": "UTF-8"}},
+        },
     )
     return True
