@@ -64,6 +64,13 @@ OUR_VALIDATION_CODES = frozenset(
 RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)  # after the first attempt: 6 tries in all, ~15 s
 FIRST_DELIVERY_DELAY = 0.1  # after the API answer, as Stripe's events arrive
 INTERNAL_KEY = "sk_test_strict_layer"
+# A list's ``created`` filter as Stripe reads it (``created[gte]=<epoch seconds>``, ...).
+CREATED_FILTERS: tuple[tuple[str, Callable[[int, int], bool]], ...] = (
+    ("created[gte]", lambda created, bound: created >= bound),
+    ("created[gt]", lambda created, bound: created > bound),
+    ("created[lt]", lambda created, bound: created < bound),
+    ("created[lte]", lambda created, bound: created <= bound),
+)
 
 
 def api_version() -> str:
@@ -467,6 +474,9 @@ class StrictStripe:
                 break
             query["starting_after"] = page["data"][-1]["id"]
         every.reverse()  # localstripe keeps creation order
+        for name, test in CREATED_FILTERS:
+            if name in params:
+                every = [intent for intent in every if test(int(intent.get("created", 0)), int(params[name]))]
         if params.get("starting_after"):
             ids = [intent["id"] for intent in every]
             if params["starting_after"] not in ids:
@@ -497,14 +507,13 @@ class StrictStripe:
         filters: tuple[tuple[str, Callable[[dict[str, Any], str], bool]], ...] = (
             ("payment_intent", lambda d, v: d["payment_intent"] == v),
             ("charge", lambda d, v: d["charge"] == v),
-            ("created[gte]", lambda d, v: d["created"] >= int(v)),
-            ("created[gt]", lambda d, v: d["created"] > int(v)),
-            ("created[lt]", lambda d, v: d["created"] < int(v)),
-            ("created[lte]", lambda d, v: d["created"] <= int(v)),
         )
         for name, test in filters:
             if name in params:
                 items = [d for d in items if test(d, params[name])]
+        for name, compare in CREATED_FILTERS:
+            if name in params:
+                items = [d for d in items if compare(int(d["created"]), int(params[name]))]
         if "starting_after" in params:
             ids = [d["id"] for d in items]
             items = items[ids.index(params["starting_after"]) + 1 :] if params["starting_after"] in ids else []

@@ -23,6 +23,7 @@ from payments_core.payments import open_items
 from payments_core.payments.models import Change, Payment
 from payments_core.payments.outbox import outbox_refs, rendered_events
 from payments_core.payments.provider import (
+    IntentLookupIncomplete,
     Notice,
     PaymentDeclined,
     ProviderDispute,
@@ -272,6 +273,7 @@ class FakePay:
         self.disputes: dict[str, ProviderDispute] = {}
         self.calls: list[tuple[str, str]] = []  # (operation, idempotency key)
         self.unreachable = False  # True: every read of an intent fails as if the provider were down
+        self.too_many_intents = False  # True: a lookup by our payment id cannot read them all
         self._ids = itertools.count(1)
         self._by_key: dict[str, Any] = {}
 
@@ -328,7 +330,9 @@ class FakePay:
         self.intents[intent_id] = self._by_key[idempotency_key] = data
         return self._intent(data)
 
-    def find_intent(self, payment_id: str) -> ProviderIntent | None:
+    def find_intent(self, payment_id: str, *, created_since: int) -> ProviderIntent | None:  # noqa: ARG002
+        if self.too_many_intents:
+            raise IntentLookupIncomplete
         found = [d for d in self.intents.values() if d["metadata"].get("payment_id") == payment_id]
         return self._intent(found[0]) if found else None
 

@@ -82,3 +82,29 @@ def test_webhook_events_deferred_longer_than_the_provider_retries_are_counted_un
     assert reconciler.deferred_unapplied() == 1
     domain.store.settle_deferred("ev_old")
     assert reconciler.deferred_unapplied() == 0
+
+
+def test_a_lost_create_is_failed_only_once_the_provider_is_known_to_hold_no_intent_for_it(
+    domain: Domain, reconciler: Reconciler
+) -> None:
+    from payments_core.errors import ProviderUnavailable
+    from payments_core.payments.create_request import CreatePaymentRequest
+    from payments_core.payments.leases import LEASE_SECONDS
+    from tests.fast.conftest import USER
+
+    # Given a payment whose create never got the provider's answer (it holds no intent)
+    request = CreatePaymentRequest(amount=2500, currency="usd", payment_method="fp_down")
+    with pytest.raises(ProviderUnavailable):
+        domain.service.create(USER, request, "key-lost")
+    (lost,) = domain.store.items.values()
+    # When a pass looks for the intent among more of the provider's intents than one lookup reads
+    domain.provider.too_many_intents = True
+    domain.now[0] = START + MIN_AGE + LEASE_SECONDS
+    assert reconciler.run(lambda: 300_000).outcomes == {"provider_unavailable": 1}
+    # Then "not found among those read" is not "none": the payment is not failed (it may have been
+    # charged), and a later pass that reads them all concludes
+    assert domain.stored(lost.payment_id).status == "processing"
+    domain.provider.too_many_intents = False
+    domain.now[0] += 3 * MIN_AGE
+    assert reconciler.run(lambda: 300_000).outcomes == {"settled": 1}
+    assert domain.stored(lost.payment_id).status == "failed"

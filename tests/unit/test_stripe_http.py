@@ -216,3 +216,88 @@ def test_an_intent_id_cannot_reach_another_path_and_an_unknown_one_is_rejected(s
     with pytest.raises(ProviderRejected):
         gateway(stripe_server.url).retrieve_intent("pi_1/capture")
     assert [seen["path"] for seen in stripe_server.seen] == ["/v1/payment_intents/pi_1%2Fcapture"]
+
+
+# --- looking for the intent a lost create made (a client's retry, the reconciler) ------------------------
+class IntentList(ThreadingHTTPServer):
+    """``GET /v1/payment_intents`` of an account holding ``count`` intents, newest first, the one made
+    for ``pay_ours`` (if any) at ``ours_at`` from the newest; records each query."""
+
+    daemon_threads = True
+
+    def __init__(self, count: int, ours_at: int | None) -> None:
+        super().__init__(("127.0.0.1", 0), ListHandler)
+        self.intents = [
+            {**INTENT, "id": f"pi_{n:05d}", "metadata": {"payment_id": "pay_ours" if n == ours_at else f"pay_{n}"}}
+            for n in range(count)
+        ]
+        self.queries: list[dict[str, list[str]]] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class ListHandler(BaseHTTPRequestHandler):
+    server: IntentList
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        from urllib.parse import parse_qs, urlsplit
+
+        query = parse_qs(urlsplit(self.path).query)
+        self.server.queries.append(query)
+        ids = [intent["id"] for intent in self.server.intents]
+        start = ids.index(query["starting_after"][0]) + 1 if "starting_after" in query else 0
+        limit = int(query["limit"][0])
+        page = self.server.intents[start : start + limit]
+        data = json.dumps(
+            {"object": "list", "url": "/v1/payment_intents", "data": page, "has_more": start + limit < len(ids)}
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.fixture
+def intent_list(request: pytest.FixtureRequest) -> Iterator[IntentList]:
+    server = IntentList(*request.param)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("intent_list", "found", "pages"),
+    [((250, 230), "pi_00230", 3), ((250, None), None, 3), ((1000, 999), "pi_00999", 10)],
+    indirect=["intent_list"],
+)
+def test_the_intent_a_lost_create_made_is_found_among_those_made_since_its_payment(
+    intent_list: IntentList, found: str | None, pages: int
+) -> None:
+    # When the intent made for a payment created at 1_800_000_000 is looked for
+    intent = gateway(intent_list.url).find_intent("pay_ours", created_since=1_800_000_000)
+    # Then it is found (or there is none) by paging newest first through the intents made since the
+    # payment, less five minutes of the clocks' skew
+    assert (intent.id if intent else None) == found
+    assert len(intent_list.queries) == pages
+    assert all(query["created[gte]"] == ["1799999700"] for query in intent_list.queries)
+
+
+@pytest.mark.parametrize("intent_list", [(1001, 1000), (5000, None)], indirect=True)
+def test_past_the_pages_one_lookup_reads_the_answer_is_unknown_not_none(intent_list: IntentList) -> None:
+    from payments_core.payments.provider import IntentLookupIncomplete
+
+    # Given more intents made since the payment than ten pages of 100 hold (the one made for it, if
+    # any, beyond them)
+    # When the intent is looked for, then the answer is "unknown": a payment is never failed as never
+    # having reached the provider while an intent for it may exist
+    with pytest.raises(IntentLookupIncomplete):
+        gateway(intent_list.url).find_intent("pay_ours", created_since=1_800_000_000)
+    assert len(intent_list.queries) == 10

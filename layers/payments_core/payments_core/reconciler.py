@@ -206,7 +206,9 @@ class Reconciler:
         if claimed is None or claimed.lease_holder != lease:
             return "not_due"
         try:
-            intent = self.providers[payment.provider].find_intent(payment.payment_id)
+            intent = self.providers[payment.provider].find_intent(
+                payment.payment_id, created_since=payment.created_epoch()
+            )
         except DomainError:
             self.repository.update(payment.user_id, payment.payment_id, release_lease(lease))
             logger.warning("reconciler could not reach the provider", extra={"payment_id": payment.payment_id})

@@ -2,6 +2,7 @@
 models, ``payments.reference_models``); their request models: ``payments.request_models``."""
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
 from pydantic import (
@@ -125,6 +126,10 @@ class Payment(BaseModel):
     # counts); the write that applies such an event clears its mark.
     last_event_id: str | None = None
     deferred_events: list[str] = Field(default_factory=list)
+
+    def created_epoch(self) -> int:
+        """When it was created, in epoch seconds (``created_at`` is ISO 8601 in UTC)."""
+        return int(datetime.fromisoformat(self.created_at.replace("Z", "+00:00")).timestamp())
 
     def looks_since_change(self) -> int:
         """Reconciler looks that found nothing to change since the payment last changed."""

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from payments_core.errors import ProviderError, ProviderUnavailable
 
 __all__ = [
+    "IntentLookupIncomplete",
     "IntentStatus",
     "Notice",
     "PaymentDeclined",
@@ -117,6 +118,11 @@ class ProviderFailed(ProviderError):
         super().__init__("provider_error", "The payment provider returned an error.")
 
 
+class IntentLookupIncomplete(ProviderUnavailable):
+    """More intents were made since a payment than one lookup reads: whether one is that payment's is
+    unknown, which is not "there is none" (a payment failed for it may have been charged)."""
+
+
 class ProviderRefused(ProviderFailed):
     """The provider answered that the request itself is invalid (a 4xx other than for a field the
     client chose, e.g. a charge already refunded through Stripe's dashboard): nothing was created
@@ -148,7 +154,11 @@ class PaymentGateway(Protocol):
         idempotency_key: str,
     ) -> ProviderIntent: ...
 
-    def find_intent(self, payment_id: str) -> ProviderIntent | None: ...
+    def find_intent(self, payment_id: str, *, created_since: int) -> ProviderIntent | None:
+        """The intent an attempt made for ``payment_id`` (created at or after ``created_since``, epoch
+        seconds: the payment's creation), None if the provider holds none; ``IntentLookupIncomplete``
+        if it holds more intents since then than one lookup reads (never None for "not looked at")."""
+        ...
 
     def retrieve_intent(self, intent_id: str) -> ProviderIntent: ...
 

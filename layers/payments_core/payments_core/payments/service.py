@@ -268,7 +268,8 @@ class PaymentService:
         """The provider's intent for ``payment``: the one an earlier attempt made (``look_first``), else
         a new one. A decline or a refusal is an answer too (an intent that needs another method)."""
         gateway = self.gateway(payment)
-        intent = gateway.find_intent(payment.payment_id) if look_first else None
+        since = payment.created_epoch()
+        intent = gateway.find_intent(payment.payment_id, created_since=since) if look_first else None
         if intent is not None:
             return ProviderAnswer(intent)
         unpaid = ProviderIntent(id="", status="failed", amount=payment.amount)
@@ -296,7 +297,7 @@ class PaymentService:
             return ProviderAnswer(unpaid, refused=True)
         except ProviderUnavailable:
             # The provider may have processed the call before the connection broke: look first.
-            intent = gateway.find_intent(payment.payment_id)
+            intent = gateway.find_intent(payment.payment_id, created_since=since)
             if intent is None:
                 raise
             logger.warning("recovered an intent after a lost answer", extra={"payment_id": payment.payment_id})

@@ -9,6 +9,7 @@ from urllib.parse import quote_plus
 
 from payments_core.observability import logger
 from payments_core.payments.provider import (
+    IntentLookupIncomplete,
     IntentStatus,
     PaymentDeclined,
     ProviderCharge,
@@ -53,6 +54,10 @@ REFUND_STATUS: dict[str, ProviderRefundStatus] = {
 PAYMENT_METHOD_ID = re.compile(r"^pm_[A-Za-z0-9_]{1,250}$")
 METADATA_KEY = re.compile(r"^[^\[\]]{1,40}$")
 METADATA_VALUE_MAX = 500
+# An intent is looked for among those created since its payment: our clock and Stripe's may differ by
+# this much. Pages of 100 looked through at most (newest first) before the answer is "unknown".
+CLOCK_SKEW_SECONDS = 300
+FIND_INTENT_PAGES = 10
 
 
 class StripeGateway:
@@ -213,19 +218,24 @@ class StripeGateway:
         options = {"idempotency_key": idempotency_key, "max_network_retries": 0}
         return self._intent(self._call(self.client.v1.payment_intents.create, params=params, options=options))
 
-    def find_intent(self, payment_id: str) -> ProviderIntent | None:
-        """The intent an interrupted attempt created for ``payment_id`` (our id is in its metadata)."""
-        page = self._call(self.client.v1.payment_intents.list, params={"limit": 100})
-        for _ in range(10):
+    def find_intent(self, payment_id: str, *, created_since: int) -> ProviderIntent | None:
+        """The intent an interrupted attempt created for ``payment_id`` (our id is in its metadata): among
+        the intents created since the payment (less the clocks' skew), newest first, at most
+        ``FIND_INTENT_PAGES`` pages of 100; past those, not "none" but ``IntentLookupIncomplete``."""
+        params: dict[str, Any] = {"limit": 100, "created": {"gte": created_since - CLOCK_SKEW_SECONDS}}
+        page = self._call(self.client.v1.payment_intents.list, params=params)
+        for read in range(1, FIND_INTENT_PAGES + 1):
             for obj in page.data:
                 if (obj.to_dict().get("metadata") or {}).get("payment_id") == payment_id:
                     return self._intent(obj)
             if not page.has_more or not page.data:
                 return None
-            page = self._call(
-                self.client.v1.payment_intents.list, params={"limit": 100, "starting_after": page.data[-1].id}
-            )
-        return None
+            if read < FIND_INTENT_PAGES:
+                page = self._call(
+                    self.client.v1.payment_intents.list, params={**params, "starting_after": page.data[-1].id}
+                )
+        logger.warning("too many intents to look through", extra={"payment_id": payment_id})
+        raise IntentLookupIncomplete
 
     def retrieve_intent(self, intent_id: str) -> ProviderIntent:
         # The same request and errors as ``v1.payment_intents.retrieve``, read as plain JSON: the SDK's
