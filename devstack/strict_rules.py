@@ -312,12 +312,34 @@ MINIMUM_CHARGE = {
 }
 _SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥"}
 
+# The account settles in USD, as a US account does: a charge in another currency moves the balance in
+# USD (a balance transaction's ``amount`` is in the settlement currency, with its ``exchange_rate``).
+# Made-up but fixed rates (USD per unit of the currency), so tests know what to expect.
+SETTLEMENT_CURRENCY = "usd"
+USD_PER_UNIT = {"usd": 1.0, "eur": 1.08, "gbp": 1.27, "jpy": 0.0066}
+
+
+def places(currency: str) -> int:
+    code = currency.lower()
+    return 0 if code in ZERO_DECIMAL else 3 if code in THREE_DECIMAL else 2
+
+
+def settled(amount: int, currency: str) -> tuple[int, float | None]:
+    """``amount`` (minor units of ``currency``) in the settlement currency's minor units, and the
+    exchange rate used (None when no conversion was needed), as a balance transaction states them."""
+    code = currency.lower()
+    if code == SETTLEMENT_CURRENCY:
+        return amount, None
+    rate = USD_PER_UNIT.get(code, 0.5)
+    in_usd = amount / 10 ** places(code) * rate
+    return round(in_usd * 10 ** places(SETTLEMENT_CURRENCY)), rate
+
 
 def shown(amount: int, currency: str) -> str:
     """An amount as Stripe's messages write it: ``$0.50``, ``¥50``, ``15.00 czk``."""
     code = currency.lower()
-    places = 0 if code in ZERO_DECIMAL else 3 if code in THREE_DECIMAL else 2
-    number = f"{amount}" if places == 0 else f"{amount / 10**places:.{places}f}"
+    digits = places(code)
+    number = f"{amount}" if digits == 0 else f"{amount / 10**digits:.{digits}f}"
     return f"{_SYMBOLS[code]}{number}" if code in _SYMBOLS else f"{number} {code}"
 
 

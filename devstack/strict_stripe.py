@@ -47,6 +47,7 @@ from devstack.strict_rules import (
     check_amount,
     check_parameters,
     invalid,
+    settled,
     shown,
 )
 
@@ -777,21 +778,25 @@ class StrictStripe:
     def _balance_transaction(
         self, amount: int, currency: str, source: str, category: str, fee: int = 0
     ) -> dict[str, Any]:
+        """A balance transaction of ``amount`` in ``currency`` (a charge's), as Stripe states it: in the
+        account's settlement currency (USD here), converted at ``exchange_rate``; the fee in USD."""
         now = int(time.time())
+        in_settlement, rate = settled(amount, currency)
+        currency = "usd"
         txn = {
             "id": new_id("txn_"),
             "object": "balance_transaction",
-            "amount": amount,
+            "amount": in_settlement,
             "available_on": now,
             "created": now,
             "currency": currency,
             "description": category.replace("_", " "),
-            "exchange_rate": None,
+            "exchange_rate": rate,
             "fee": fee,
             "fee_details": [{"amount": fee, "currency": currency, "description": "Dispute fee", "type": "stripe_fee"}]
             if fee
             else [],
-            "net": amount - fee,
+            "net": in_settlement - fee,
             "reporting_category": category,
             "source": source,
             "status": "available",
@@ -809,9 +814,7 @@ class StrictStripe:
         dispute_id = new_id("dp_")
         amount = int(charge["amount_captured"])
         currency = str(charge["currency"])
-        withdrawal = self._balance_transaction(
-            -amount, currency, dispute_id, "dispute", 1500 if currency == "usd" else 0
-        )
+        withdrawal = self._balance_transaction(-amount, currency, dispute_id, "dispute", 1500)
         now = int(time.time())
         dispute = {
             "id": dispute_id,

@@ -118,17 +118,21 @@ def test_a_refund_that_fails_after_it_succeeded_gives_the_money_back_once(stack:
     assert (again.status_code, again.json()["amount"]) == (201, 2500), again.text
 
 
-@pytest.mark.parametrize("outcome", ["won", "lost"])
-def test_a_dispute_reaches_the_ledger_step_by_step_once(stack: RunningStack, outcome: str) -> None:
-    # Given a payment of 40.00
+@pytest.mark.parametrize(("outcome", "currency"), [("won", "usd"), ("lost", "usd"), ("won", "jpy")])
+def test_a_dispute_reaches_the_ledger_step_by_step_once(stack: RunningStack, outcome: str, currency: str) -> None:
+    # Given a payment of 4000 in its currency's minor units (40.00 USD; 4000 JPY, which the account,
+    # settling in USD, receives as 26.40 USD: Stripe's balance transactions say 2640, in USD)
     user = new_user(stack.api_url)
-    payment = user.pay(4000).json()
+    payment = user.pay(4000, currency=currency).json()
     pid = payment["payment_id"]
     # When the cardholder disputes it: Stripe opens the dispute and withdraws the amount
     dispute = control(stack, f"payment_intents/{payment['provider_payment_id']}/dispute", reason="fraudulent")
     opened = wait_for(lambda: payment_of(user, pid)["dispute"], message="the dispute")
     assert (opened["dispute_id"], opened["reason"]) == (dispute["id"], "fraudulent")
+    # (what moved is the dispute's amount in the payment's currency, whatever currency the account settles in)
+    assert [t["currency"] for t in dispute["balance_transactions"]] == ["usd"]
     wait_for(lambda: ("dispute", 4000) in ledger(user), message="the chargeback entry")
+    assert wait_for(lambda: payment_of(user, pid)["dispute"]["amount_withdrawn"], message="withdrawn") == 4000
     # Then the payment cannot be refunded while it is disputed
     refused = user.refund(pid, 100)
     assert (refused.status_code, refused.json()["error"]["code"]) == (409, "payment_disputed")

@@ -159,18 +159,22 @@ class StripeGateway:
     @classmethod
     def _dispute(cls, obj: Any) -> ProviderDispute:
         data = cls._data(obj)
-        # The balance transactions say what moved: a withdrawal (negative) when the dispute opened,
-        # a reinstatement (positive) when it was won. Fees are left out: they are not the customer's.
+        # The balance transactions say what moved: a withdrawal (negative) when the dispute opened, a
+        # reinstatement (positive) when it was won; at most one of each. Their amounts are in the account's
+        # settlement currency, which need not be the payment's (a EUR charge on a USD account moves USD),
+        # so what moved is the dispute's own amount, in the charge's currency. Fees are left out: they are
+        # not the customer's.
+        amount = int(data.get("amount") or 0)
         moved = [int(t.get("amount") or 0) for t in data.get("balance_transactions") or [] if isinstance(t, dict)]
         return ProviderDispute(
             id=data["id"],
             status=str(data.get("status") or ""),
-            amount=int(data.get("amount") or 0),
+            amount=amount,
             currency=data.get("currency"),
             reason=data.get("reason"),
             payment_intent=cls._id_of(data.get("payment_intent")),
-            withdrawn=-sum(amount for amount in moved if amount < 0),
-            reinstated=sum(amount for amount in moved if amount > 0),
+            withdrawn=amount if any(value < 0 for value in moved) else 0,
+            reinstated=amount if any(value > 0 for value in moved) else 0,
             created=data.get("created"),
         )
 
