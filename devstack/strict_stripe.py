@@ -742,6 +742,8 @@ class StrictStripe:
                 return self._authenticate(intent_id, form.get("outcome", "succeeded"))
             case ["payment_intents", intent_id, "expire"]:
                 return self._expire(intent_id)
+            case ["payment_intents", intent_id, "confirm_again"]:
+                return self._confirm_again(intent_id, form.get("payment_method", "pm_card_visa"))
         raise invalid("Unknown control", status=404)
 
     def _delivery_view(self, event_id: str, delivery: Delivery) -> dict[str, Any]:
@@ -889,6 +891,28 @@ class StrictStripe:
             self.emit("payment_intent.amount_capturable_updated", "payment_intent", intent_id, None)
         # automatic capture: localstripe's own payment_intent.succeeded passes through, once
         return intent
+
+    def _confirm_again(self, intent_id: str, payment_method: str) -> dict[str, Any]:
+        """What the customer's browser can do with the intent's client secret (Stripe.js
+        ``confirmCardPayment``) after an attempt failed (a 3-D Secure challenge failed, a card declined):
+        confirm the same intent again with another payment method. Stripe allows it while the intent is
+        ``requires_payment_method``, and refuses it once the intent is canceled."""
+        raw = self.upstream_get(f"/v1/payment_intents/{intent_id}")
+        if raw is None:
+            raise invalid(f"No such payment_intent: '{intent_id}'", code="resource_missing", status=404)
+        if raw["status"] != "requires_payment_method":
+            raise invalid(
+                f"You cannot confirm this PaymentIntent because it has a status of {raw['status']}.",
+                code="payment_intent_unexpected_state",
+            )
+        updated = self.upstream_post(f"/v1/payment_intents/{intent_id}", {"payment_method": payment_method})
+        if updated.status_code != 200:
+            raise invalid(f"localstripe refused the payment method {payment_method}")
+        confirmed = self.upstream_post(f"/v1/payment_intents/{intent_id}/confirm")
+        if confirmed.status_code >= 400:  # declined again
+            self.emit("payment_intent.payment_failed", "payment_intent", intent_id, None)
+        # succeeded: localstripe's own payment_intent.succeeded passes through, once
+        return self.current("payment_intent", intent_id) or {}
 
     def _expire(self, intent_id: str) -> dict[str, Any]:
         raw = self.upstream_get(f"/v1/payment_intents/{intent_id}")

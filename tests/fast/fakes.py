@@ -29,6 +29,7 @@ from payments_core.payments.provider import (
     ProviderDispute,
     ProviderIntent,
     ProviderRefund,
+    ProviderRefused,
     ProviderRejected,
     ProviderUnavailable,
 )
@@ -274,6 +275,7 @@ class FakePay:
         self.calls: list[tuple[str, str]] = []  # (operation, idempotency key)
         self.unreachable = False  # True: every read of an intent fails as if the provider were down
         self.too_many_intents = False  # True: a lookup by our payment id cannot read them all
+        self.before_cancel: Callable[[str], None] | None = None  # what happens there just before a cancel
         self._ids = itertools.count(1)
         self._by_key: dict[str, Any] = {}
 
@@ -353,6 +355,10 @@ class FakePay:
 
     def cancel(self, intent_id: str, idempotency_key: str) -> ProviderIntent:
         self.calls.append(("cancel", idempotency_key))
+        if self.before_cancel is not None:
+            self.before_cancel(intent_id)
+        if self.intents[intent_id]["status"] in ("succeeded", "canceled"):
+            raise ProviderRefused  # as Stripe refuses it (payment_intent_unexpected_state)
         self.intents[intent_id]["status"] = "canceled"
         return self._intent(self.intents[intent_id])
 
@@ -404,6 +410,10 @@ class FakePay:
     def customer_completes_action(self, intent_id: str) -> None:
         data = self.intents[intent_id]
         data |= {"status": "succeeded", "received": data["amount"]}
+
+    def customer_fails_action(self, intent_id: str) -> None:
+        """The challenge failed: the intent waits for another payment method (still confirmable)."""
+        self.intents[intent_id]["status"] = "failed"
 
     # --- its webhooks: its own format, verified and read as a Notice ------------------------------
     def event(self, event_id: str, kind: str, intent_id: str) -> tuple[bytes, str]:

@@ -108,3 +108,28 @@ def test_a_lost_create_is_failed_only_once_the_provider_is_known_to_hold_no_inte
     domain.now[0] += 3 * MIN_AGE
     assert reconciler.run(lambda: 300_000).outcomes == {"settled": 1}
     assert domain.stored(lost.payment_id).status == "failed"
+
+
+@pytest.mark.parametrize("customer_confirms_meanwhile", [False, True])
+def test_a_failed_challenge_is_recorded_only_once_its_intent_can_no_longer_be_charged(
+    domain: Domain, reconciler: Reconciler, customer_confirms_meanwhile: bool
+) -> None:
+    # Given a payment whose customer failed its challenge, with no webhook delivered: the provider keeps
+    # its intent open for another payment method
+    payment = domain.pay(2500, method="fp_3ds")
+    intent = payment.provider_payment_id or ""
+    domain.provider.customer_fails_action(intent)
+    if customer_confirms_meanwhile:  # the customer's browser confirms it again, with another card, just
+        # after the pass read it as failed
+        domain.provider.before_cancel = domain.provider.customer_completes_action
+    # When a pass looks at it
+    domain.now[0] = START + MIN_AGE
+    assert reconciler.run(lambda: 300_000).outcomes == {"settled": 1}
+    # Then either the intent was canceled at the provider before the failure was recorded (so nothing
+    # can be charged that we do not show), or, refused because it had moved on, what it moved to is recorded
+    stored = domain.stored(payment.payment_id)
+    assert ("cancel", f"{intent}-close-failed") in domain.provider.calls
+    if customer_confirms_meanwhile:
+        assert (stored.status, domain.provider.intents[intent]["status"]) == ("succeeded", "succeeded")
+    else:
+        assert (stored.status, domain.provider.intents[intent]["status"]) == ("failed", "canceled")

@@ -75,6 +75,31 @@ def test_a_failed_3ds_challenge_fails_the_payment_once(stack: RunningStack) -> N
     assert stack.events_for(payment["payment_id"]).count("PaymentFailed") == 1
 
 
+def test_a_failed_payments_intent_cannot_be_charged_from_the_browser_afterwards(stack: RunningStack) -> None:
+    # Given a payment whose 3-D Secure challenge failed: Stripe keeps its intent open for another
+    # payment method, and the customer's browser holds its client secret
+    user = new_user(stack.api_url)
+    payment = user.pay(3000, payment_method=three_ds_method(stack)).json()
+    intent_id = payment["provider_payment_id"]
+    control(stack, f"payment_intents/{intent_id}/authenticate", outcome="failed")
+    wait_for(lambda: payment_of(user, payment["payment_id"])["status"] == "failed", message="failed")
+    # When the browser confirms the same intent again with another card (Stripe.js confirmCardPayment)
+    again = requests.post(
+        f"{stack.stripe_url}/_strict/payment_intents/{intent_id}/confirm_again",
+        data={"payment_method": "pm_card_visa"},
+        timeout=30,
+    )
+    # Then Stripe refuses: the intent of a payment we failed was canceled before we recorded the failure,
+    # so no money moves that our payment, ledger and receipts would not show
+    assert (again.status_code, again.json()["error"]["code"]) == (400, "payment_intent_unexpected_state"), again.text
+    at_stripe = requests.get(
+        f"{stack.stripe_url}/v1/payment_intents/{intent_id}", auth=("sk_test_strict", ""), timeout=10
+    ).json()
+    assert at_stripe["status"] == "canceled"
+    assert payment_of(user, payment["payment_id"])["status"] == "failed"
+    assert stack.events_for(payment["payment_id"]).count("PaymentFailed") == 1
+
+
 def test_a_hold_released_after_7_days_is_canceled_and_cannot_be_captured(stack: RunningStack) -> None:
     user = new_user(stack.api_url)
     hold = user.pay(2000, capture_method="manual").json()

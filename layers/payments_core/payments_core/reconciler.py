@@ -35,7 +35,7 @@ from payments_core.payments import lifecycle, open_items
 from payments_core.payments.leases import LEASE_SECONDS, new_lease, release_lease, take_lease, unleased
 from payments_core.payments.models import Change, Payment
 from payments_core.payments.otp_repository import CodeStore
-from payments_core.payments.provider import Providers
+from payments_core.payments.provider import Providers, closed_if_failed
 from payments_core.payments.repository import OpenPaymentStore
 from payments_core.payments.transitions import (
     NotRecordableYet,
@@ -144,9 +144,10 @@ class Reconciler:
         if payment.provider_payment_id is None:
             return self._looked(payment)  # no intent to ask about (not reachable: only processing lacks one)
         try:
-            intent = self.providers[payment.provider].retrieve_intent(payment.provider_payment_id)
+            gateway = self.providers[payment.provider]
+            intent = closed_if_failed(gateway, gateway.retrieve_intent(payment.provider_payment_id))
             pending = any(r.status == "pending" for r in payment.refunds.values())
-            refunds = self.providers[payment.provider].list_refunds(intent.id) if pending else None
+            refunds = gateway.list_refunds(intent.id) if pending else None
         except DomainError:
             logger.warning("reconciler could not reach the provider", extra={"payment_id": payment_id})
             return "provider_unavailable"
@@ -206,9 +207,10 @@ class Reconciler:
         if claimed is None or claimed.lease_holder != lease:
             return "not_due"
         try:
-            intent = self.providers[payment.provider].find_intent(
-                payment.payment_id, created_since=payment.created_epoch()
-            )
+            gateway = self.providers[payment.provider]
+            intent = gateway.find_intent(payment.payment_id, created_since=payment.created_epoch())
+            if intent is not None:
+                intent = closed_if_failed(gateway, intent)
         except DomainError:
             self.repository.update(payment.user_id, payment.payment_id, release_lease(lease))
             logger.warning("reconciler could not reach the provider", extra={"payment_id": payment.payment_id})

@@ -27,6 +27,7 @@ __all__ = [
     "ProviderUnavailable",
     "Providers",
     "ReportingGateway",
+    "closed_if_failed",
 ]
 
 # What a provider's intent is, in our words (each provider maps its own statuses onto these):
@@ -236,3 +237,24 @@ class Providers:
 
     def names(self) -> list[str]:
         return sorted(self._factories)
+
+
+def closed_if_failed(gateway: PaymentGateway, intent: ProviderIntent) -> ProviderIntent:
+    """``intent`` as it may be recorded. A failed intent (an attempt failed: a 3-D Secure challenge, a
+    decline) stays open at the provider for another payment method, and the customer's browser holds
+    its client secret: it could still be confirmed and charged after we record the payment as failed,
+    which is final. So it is canceled at the provider first (nothing moves from a canceled intent), and
+    the failure is what is recorded. If the cancel is refused because the intent moved on meanwhile (the
+    customer confirmed again), the intent as it is now is what is recorded. ``ProviderUnavailable``:
+    nothing is recorded; the caller tries again later."""
+    if intent.status != "failed" or not intent.id:
+        return intent
+    try:
+        gateway.cancel(intent.id, f"{intent.id}-close-failed")
+    except ProviderUnavailable:
+        raise
+    except ProviderFailed:  # refused: canceled already, or no longer failed
+        now = gateway.retrieve_intent(intent.id)
+        if now.status not in ("failed", "canceled"):
+            return now
+    return intent

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from payments_core.errors import DomainError, NotYet
 from payments_core.observability import logger, metrics
 from payments_core.payments.models import Change, Payment
-from payments_core.payments.provider import Notice, PaymentGateway, ProviderRejected
+from payments_core.payments.provider import Notice, PaymentGateway, ProviderRejected, closed_if_failed
 from payments_core.payments.repository import PaymentStore
 from payments_core.payments.transitions import NotRecordableYet, ProviderState, provider_state_change
 
@@ -88,6 +88,8 @@ class WebhookProcessor:
         assert notice.intent_id is not None
         try:
             intent = self.gateway.retrieve_intent(notice.intent_id)
+            if intent.metadata.get("payment_id"):  # made by us for a payment: failed, it is closed first
+                intent = closed_if_failed(self.gateway, intent)
             refunds = self.gateway.list_refunds(intent.id) if notice.refunds else None
             dispute = self.gateway.retrieve_dispute(notice.dispute_id) if notice.dispute_id else None
         except ProviderRejected:
