@@ -18,7 +18,9 @@ def _integral(value: Any) -> Any:
 
 
 # Minor units only, never scaled.
-Amount = Annotated[StrictInt, BeforeValidator(_integral), Field(ge=1, le=99_999_999)]
+# (The bounds before the validator: after it, pydantic writes them as `ge`/`le`, which JSON Schema and
+# so every generated client ignore, instead of `minimum`/`maximum`.)
+Amount = Annotated[StrictInt, Field(ge=1, le=99_999_999), BeforeValidator(_integral)]
 
 
 def _known_currency(code: str) -> str:
