@@ -57,3 +57,28 @@ def test_a_request_meeting_another_keys_call_at_the_provider_is_told_at_once() -
         patiently(call, waits_for=KEY_IN_PROGRESS)
     assert raised.value is PROVIDER_CALL_IN_PROGRESS
     assert (len(call.calls), time.monotonic() - started < 0.2) == (1, True)
+
+
+@pytest.mark.parametrize(
+    ("key", "taken"),
+    [
+        ("order-1042", True),
+        ("k" * 255, True),
+        ("~ !", True),
+        ("", False),
+        ("k" * 256, False),
+        ("é", False),  # a Latin-1 byte as the header arrives
+        ("key\u2028", False),
+        ("tab\there", False),
+        ("日本", False),
+    ],
+)
+def test_an_idempotency_key_is_1_to_255_printable_ascii_characters(key: str, taken: bool) -> None:
+    from payments_core.errors import RequestValidationError
+    from payments_core.idempotency_keys import validated_key
+
+    if taken:
+        assert validated_key({"Idempotency-Key": key}) == key
+    else:
+        with pytest.raises(RequestValidationError):
+            validated_key({"idempotency-key": key})

@@ -25,9 +25,11 @@ def fingerprint(body: Any) -> str:
 
 def validated_key(headers: dict[str, str]) -> str:
     key = next((value for name, value in headers.items() if name.lower() == "idempotency-key"), None)
-    if key is None or not 1 <= len(key) <= 255 or not key.isprintable():
+    # Printable ASCII only (what the contract says, and what Stripe's own keys are derived from):
+    # isprintable() alone takes any Unicode character, and a header's bytes arrive as Latin-1.
+    if key is None or not 1 <= len(key) <= 255 or not (key.isascii() and key.isprintable()):
         raise RequestValidationError(
-            [{"field": "Idempotency-Key", "message": "Header required: 1 to 255 printable characters."}]
+            [{"field": "Idempotency-Key", "message": "Header required: 1 to 255 printable ASCII characters."}]
         )
     return key
 
