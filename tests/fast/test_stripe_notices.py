@@ -62,3 +62,22 @@ def test_a_delivery_is_read_only_under_a_current_secret() -> None:
         verified_notice(body, header, ["whsec_other"])
     with pytest.raises(BadRequest):
         verified_notice(body.replace("pi_9", "pi_8"), header, [SECRET])
+
+
+@pytest.mark.parametrize(
+    ("event_type", "obj"),
+    [
+        ("payment_intent.succeeded", {"id": "../../v1/charges"}),
+        ("payment_intent.succeeded", {"id": "pi_" + "a" * 10_000}),
+        ("payment_intent.payment_failed", {"id": "pi_1?expand[]=x"}),
+        ("charge.refunded", {"id": "ch_1", "payment_intent": "pi_1/../../v1/refunds"}),
+        ("charge.dispute.created", {"id": "dp_1 ", "payment_intent": "pi_1"}),
+    ],
+)
+def test_a_signed_event_naming_no_stripe_id_is_refused_not_retried(event_type: str, obj: dict[str, object]) -> None:
+    # Given a correctly signed delivery whose object names something that is not a Stripe id
+    body, header = signed({"id": "evt_odd", "type": event_type, "data": {"object": obj}})
+    # Then it is not a Stripe event: a 400 (Stripe does not deliver it again), never a fetch by it
+    with pytest.raises(BadRequest) as refused:
+        verified_notice(body, header, [SECRET])
+    assert refused.value.code == "invalid_signature"

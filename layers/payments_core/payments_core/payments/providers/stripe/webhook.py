@@ -3,6 +3,7 @@ is being rotated), checked to have the shape Stripe sends, and read as a ``Notic
 the event names. Nothing else of the event is believed: the domain fetches those objects."""
 
 import json
+import re
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
@@ -68,16 +69,26 @@ class _StripeObject(BaseModel):
     refunds: _StripeRefundList | None = None
 
 
+# A Stripe object id: its prefix, an underscore, letters and digits. Anything else in an id the
+# processor fetches by (a path, 10,000 characters) is not Stripe's.
+STRIPE_ID = re.compile(r"^[a-z]{2,5}_[A-Za-z0-9]{1,250}$")
+
+
 def well_formed(event: dict[str, Any]) -> bool:
     """Whether a handled event's object has the shape Stripe sends: a signed body that does not (a
-    metadata string, a refund list of numbers) is not a Stripe event, so a 400 rather than a 500."""
+    metadata string, a refund list of numbers, an id that is not a Stripe id) is not a Stripe event, so
+    a 400 rather than a 500 that Stripe would deliver again for three days."""
     if event["type"] not in HANDLED_TYPES:
         return True
     try:
         _StripeObject.model_validate(event["data"]["object"])
     except ValidationError:
         return False
-    return True
+    obj = event["data"]["object"]
+    named = [obj.get("id")] if event["type"] in PAYMENT_INTENT_TYPES else [obj.get("payment_intent")]
+    if event["type"] in DISPUTE_TYPES:
+        named.append(obj.get("id"))
+    return all(_id_of(value) is None or STRIPE_ID.match(_id_of(value) or "") for value in named)
 
 
 def verify(raw_body: str, signature: str | None, secrets: list[str]) -> dict[str, Any]:
