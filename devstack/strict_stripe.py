@@ -393,7 +393,12 @@ class StrictStripe:
         else:
             return  # localstripe's own 400
         shaped = self.charge_as_stripe(charge)
-        if any(d["charge"] == charge["id"] and d["status"] in ("needs_response", "lost") for d in self._disputes()):
+        # Stripe's own flag says whether a disputed charge can still be refunded (an inquiry can; a
+        # chargeback cannot until it is won)
+        if any(
+            d["charge"] == charge["id"] and not d["is_charge_refundable"] and d["status"] != "won"
+            for d in self._disputes()
+        ):
             raise invalid(
                 f"Charge {charge['id']} has been charged back; cannot issue a refund.", code="charge_disputed"
             )
@@ -735,7 +740,9 @@ class StrictStripe:
             case ["refunds", refund_id, "fail"]:
                 return self._fail_refund(refund_id, form.get("failure_reason", "lost_or_stolen_card"))
             case ["payment_intents", intent_id, "dispute"]:
-                return self._open_dispute(intent_id, form.get("reason", "fraudulent"))
+                return self._open_dispute(
+                    intent_id, form.get("reason", "fraudulent"), inquiry=form.get("inquiry") == "true"
+                )
             case ["disputes", dispute_id, "close"]:
                 return self._close_dispute(dispute_id, form.get("outcome", ""))
             case ["payment_intents", intent_id, "authenticate"]:
@@ -808,7 +815,10 @@ class StrictStripe:
             self.balance_transactions[str(txn["id"])] = txn
         return txn
 
-    def _open_dispute(self, intent_id: str, reason: str) -> dict[str, Any]:
+    def _open_dispute(self, intent_id: str, reason: str, *, inquiry: bool = False) -> dict[str, Any]:
+        """A chargeback (funds withdrawn at once, the charge no longer refundable), or an ``inquiry``: the
+        bank asks first (``warning_needs_response``), nothing is withdrawn, and the charge can still be
+        refunded (``is_charge_refundable``)."""
         intent = self.current("payment_intent", intent_id)
         if intent is None or intent["status"] != "succeeded" or not intent.get("latest_charge"):
             raise invalid(f"PaymentIntent {intent_id} has no captured charge to dispute")
@@ -816,13 +826,13 @@ class StrictStripe:
         dispute_id = new_id("dp_")
         amount = int(charge["amount_captured"])
         currency = str(charge["currency"])
-        withdrawal = self._balance_transaction(-amount, currency, dispute_id, "dispute", 1500)
+        withdrawals = [] if inquiry else [self._balance_transaction(-amount, currency, dispute_id, "dispute", 1500)]
         now = int(time.time())
         dispute = {
             "id": dispute_id,
             "object": "dispute",
             "amount": amount,
-            "balance_transactions": [withdrawal],
+            "balance_transactions": withdrawals,
             "charge": charge["id"],
             "created": now,
             "currency": currency,
@@ -833,18 +843,19 @@ class StrictStripe:
                 "past_due": False,
                 "submission_count": 0,
             },
-            "is_charge_refundable": False,
+            "is_charge_refundable": inquiry,
             "livemode": False,
             "metadata": {},
             "payment_intent": intent_id,
             "payment_method_details": {"type": "card", "card": {"brand": "visa", "network_reason_code": "10.4"}},
             "reason": reason,
-            "status": "needs_response",
+            "status": "warning_needs_response" if inquiry else "needs_response",
         }
         with self._lock:
             self.disputes[dispute_id] = dispute
         self.emit("charge.dispute.created", "dispute", dispute_id, None)
-        self.emit("charge.dispute.funds_withdrawn", "dispute", dispute_id, None, after=0.05)
+        if not inquiry:
+            self.emit("charge.dispute.funds_withdrawn", "dispute", dispute_id, None, after=0.05)
         return self.current("dispute", dispute_id) or {}
 
     def _close_dispute(self, dispute_id: str, outcome: str) -> dict[str, Any]:

@@ -45,13 +45,14 @@ def refunds(payment_id: str) -> st.SearchStrategy[dict[str, Refund]]:
 disputes = st.none() | st.builds(
     Dispute,
     dispute_id=st.just("dp_1"),
-    status=st.sampled_from(["needs_response", "won", "lost"]),
+    status=st.sampled_from(["needs_response", "won", "lost", "warning_needs_response"]),
     amount=st.integers(1, 5000),
     currency=st.just("usd"),
     reason=OPTIONAL_TEXT,
     amount_withdrawn=st.integers(0, 5000),
     amount_reinstated=st.integers(0, 5000),
     created_at=STAMP,
+    charge_refundable=st.booleans(),  # ours, never shown
 )
 payments = st.builds(
     Payment,

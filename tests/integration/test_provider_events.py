@@ -100,6 +100,24 @@ def test_a_failed_payments_intent_cannot_be_charged_from_the_browser_afterwards(
     assert stack.events_for(payment["payment_id"]).count("PaymentFailed") == 1
 
 
+def test_a_payment_under_an_inquiry_can_still_be_refunded_a_charged_back_one_cannot(stack: RunningStack) -> None:
+    # Given two payments, one the cardholder's bank asks about (an inquiry: nothing withdrawn, Stripe
+    # still refunds it) and one it charges back
+    user = new_user(stack.api_url)
+    asked, charged_back = user.pay(2500).json(), user.pay(2500).json()
+    control(stack, f"payment_intents/{asked['provider_payment_id']}/dispute", inquiry="true")
+    control(stack, f"payment_intents/{charged_back['provider_payment_id']}/dispute")
+    inquiry = wait_for(lambda: payment_of(user, asked["payment_id"])["dispute"], message="the inquiry")
+    wait_for(lambda: payment_of(user, charged_back["payment_id"])["dispute"], message="the chargeback")
+    assert (inquiry["status"], inquiry["amount_withdrawn"]) == ("warning_needs_response", 0)
+    # When both are refunded, then the one Stripe would refund is, and the other is refused before Stripe
+    refunded = user.refund(asked["payment_id"], 1000)
+    assert (refunded.status_code, refunded.json()["status"]) == (201, "succeeded"), refunded.text
+    refused = user.refund(charged_back["payment_id"], 1000)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (409, "payment_disputed")
+    assert "charge_refundable" not in payment_of(user, asked["payment_id"])["dispute"]
+
+
 def test_a_hold_released_after_7_days_is_canceled_and_cannot_be_captured(stack: RunningStack) -> None:
     user = new_user(stack.api_url)
     hold = user.pay(2000, capture_method="manual").json()

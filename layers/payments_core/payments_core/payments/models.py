@@ -68,12 +68,21 @@ class Dispute(BaseModel):
     amount_withdrawn: int = 0
     amount_reinstated: int = 0
     created_at: str
+    # The provider would still refund the payment (an inquiry; not shown to clients): see ``refundable``.
+    charge_refundable: bool = False
 
     @property
     def closed(self) -> bool:
         return self.status in DISPUTE_CLOSED_STATUSES
 
+    @property
+    def refundable(self) -> bool:
+        """Whether the payment may be refunded while it carries this dispute: the provider says it would
+        still refund it (an inquiry, or one closed without a chargeback), or the merchant won it."""
+        return self.charge_refundable or self.status == "won"
 
+
+_DISPUTE_INTERNALS = {"charge_refundable"}
 DISPUTE_CLOSED_STATUSES = frozenset({"won", "lost", "warning_closed", "prevented"})
 
 
@@ -156,7 +165,7 @@ class Payment(BaseModel):
             "next_action": self.next_action,
             "client_secret": self.client_secret if self.status == "requires_action" else None,
             "refunds": [r.public() for r in sorted(self.refunds.values(), key=lambda r: r.created_at)],
-            "dispute": self.dispute.model_dump() if self.dispute else None,
+            "dispute": self.dispute.model_dump(exclude=_DISPUTE_INTERNALS) if self.dispute else None,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }

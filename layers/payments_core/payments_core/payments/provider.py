@@ -82,6 +82,9 @@ class ProviderDispute(BaseModel):
     withdrawn: int = 0
     reinstated: int = 0
     created: int | None = None
+    # Whether the provider would still refund the disputed payment (Stripe's ``is_charge_refundable``:
+    # an inquiry, or a dispute closed without a chargeback).
+    charge_refundable: bool = False
 
 
 class ProviderCharge(BaseModel):

@@ -496,7 +496,7 @@ class PaymentService:
                 return take_refund_lease(payment, refund_id, lease)
             if payment.status not in lifecycle.MONEY_MOVED:
                 raise Conflict("payment_not_refundable", "Only a succeeded payment can be refunded.")
-            if payment.dispute is not None and payment.dispute.status != "won":
+            if payment.dispute is not None and not payment.dispute.refundable:
                 # The provider refuses it (charge_disputed): the cardholder's bank is returning the money.
                 raise PAYMENT_DISPUTED
             refuse_amount_the_provider_would(request.amount, payment.currency)

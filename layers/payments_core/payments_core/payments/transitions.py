@@ -273,6 +273,7 @@ def dispute_change(payment: Payment, provider_dispute: ProviderDispute) -> Chang
         reason=provider_dispute.reason,
         amount_withdrawn=withdrawn,
         amount_reinstated=reinstated,
+        charge_refundable=provider_dispute.charge_refundable,
         created_at=stored.created_at
         if stored
         else clock.iso(clock.from_epoch(provider_dispute.created) if provider_dispute.created else clock.now()),

@@ -175,6 +175,7 @@ class StripeGateway:
             payment_intent=cls._id_of(data.get("payment_intent")),
             withdrawn=amount if any(value < 0 for value in moved) else 0,
             reinstated=amount if any(value > 0 for value in moved) else 0,
+            charge_refundable=data.get("is_charge_refundable") is True,
             created=data.get("created"),
         )
 
