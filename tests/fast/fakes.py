@@ -297,6 +297,7 @@ class FakePay:
             amount_received=data.get("received", 0),
             metadata=dict(data["metadata"]),
             next_action={"type": "fakepay_redirect"} if data["status"] == "requires_action" else None,
+            cancellation_reason=data.get("closed"),
         )
 
     def create_intent(
@@ -332,7 +333,13 @@ class FakePay:
         self.intents[intent_id] = self._by_key[idempotency_key] = data
         return self._intent(data)
 
-    def find_intent(self, payment_id: str, *, created_since: int) -> ProviderIntent | None:  # noqa: ARG002
+    def find_intent(
+        self,
+        payment_id: str,
+        *,
+        created_since: int,  # noqa: ARG002
+        created_until: int | None = None,  # noqa: ARG002
+    ) -> ProviderIntent | None:
         if self.too_many_intents:
             raise IntentLookupIncomplete
         found = [d for d in self.intents.values() if d["metadata"].get("payment_id") == payment_id]
@@ -361,6 +368,16 @@ class FakePay:
             raise ProviderRefused  # as Stripe refuses it (payment_intent_unexpected_state)
         self.intents[intent_id]["status"] = "canceled"
         return self._intent(self.intents[intent_id])
+
+    def close_failed(self, intent_id: str, idempotency_key: str) -> ProviderIntent:
+        self.calls.append(("close", idempotency_key))
+        if self.before_cancel is not None:
+            self.before_cancel(intent_id)
+        data = self.intents[intent_id]
+        if data["status"] != "failed" or data.get("closed"):
+            raise ProviderRefused  # as Stripe refuses it (payment_intent_unexpected_state)
+        data["closed"] = "closed_failed"
+        return self._intent(data)
 
     def _refund(self, data: dict[str, Any]) -> ProviderRefund:
         return ProviderRefund(
@@ -408,7 +425,11 @@ class FakePay:
 
     # --- what happens at the provider without us --------------------------------------------------
     def customer_completes_action(self, intent_id: str) -> None:
+        """The customer's browser completes the intent (a challenge passed, or a failed attempt confirmed
+        again with another card); a closed intent cannot be."""
         data = self.intents[intent_id]
+        if data.get("closed") or data["status"] == "canceled":
+            raise ProviderRefused
         data |= {"status": "succeeded", "received": data["amount"]}
 
     def customer_fails_action(self, intent_id: str) -> None:

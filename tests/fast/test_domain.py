@@ -10,6 +10,7 @@ import pytest
 from payments_core.errors import Conflict, Declined, Invalid, TooManyRequests
 from payments_core.idempotency_keys import KEY_REUSED
 from payments_core.payments.create_request import CreatePaymentRequest
+from payments_core.payments.provider import ProviderFailed, ProviderRefused
 from payments_core.payments.request_models import CaptureRequest, RefundRequest
 from payments_core.payments.service import failure_of
 from tests.fast.conftest import USER, Domain
@@ -62,6 +63,36 @@ def test_a_payment_the_provider_could_not_be_asked_about_stays_processing_and_is
     assert (payment.status, payment.lease_holder) == ("processing", None)  # the lease ended with the error
 
 
+def test_a_retry_that_cannot_read_every_intent_asks_again_with_the_attempts_own_key(
+    domain: Domain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    from payments_core import clock
+    from payments_core.errors import ProviderUnavailable
+    from payments_core.payments.provider import IntentLookupIncomplete
+
+    # Given a payment whose create got no answer, and a provider holding more intents made since it
+    # than one lookup reads
+    request = CreatePaymentRequest(amount=900, currency="usd", payment_method="fp_down")
+    with pytest.raises(ProviderUnavailable):
+        domain.service.create(USER, request, "key-down")
+    (payment,) = domain.store.items.values()
+    domain.provider.too_many_intents = True
+    key = f"{payment.payment_id}-create"
+    # When the client retries within a day, then the create is asked again with its own key (which the
+    # provider answers with what the lost attempt made), not refused as "unknown"
+    with pytest.raises(ProviderUnavailable):
+        domain.service.create(USER, request, "key-down")
+    assert domain.provider.calls == [("create", key), ("create", key)]
+    # and a day later, when the provider no longer keeps the key, it is "unknown": never a second intent
+    later = clock.now() + timedelta(hours=24)
+    monkeypatch.setattr(clock, "now", lambda: later)
+    with pytest.raises(IntentLookupIncomplete):
+        domain.service.create(USER, request, "key-down")
+    assert domain.provider.calls == [("create", key), ("create", key)]
+
+
 def test_a_payment_needing_the_customers_action_is_completed_by_the_providers_webhook(domain: Domain) -> None:
     payment = domain.pay(2500, method="fp_3ds")
     assert (payment.status, payment.next_action) == ("requires_action", {"type": "fakepay_redirect"})
@@ -71,6 +102,61 @@ def test_a_payment_needing_the_customers_action_is_completed_by_the_providers_we
     # A redelivery changes nothing more
     assert domain.deliver("ev_1", "payment", payment.provider_payment_id or "") == "unchanged"
     assert domain.store.events(payment.payment_id).count("PaymentSucceeded") == 1
+
+
+def test_a_failed_challenge_reported_by_webhook_closes_the_intent_before_the_payment_fails(domain: Domain) -> None:
+    # Given a payment whose customer failed the challenge: the provider keeps its intent open
+    payment = domain.pay(2500, method="fp_3ds")
+    intent = payment.provider_payment_id or ""
+    domain.provider.customer_fails_action(intent)
+    # When the provider's event is delivered, twice
+    assert domain.deliver("ev_fail", "payment", intent) == "applied"
+    assert domain.deliver("ev_fail", "payment", intent) == "unchanged"
+    # Then the intent was closed once (it can no longer be confirmed), and the payment failed once
+    assert [operation for operation, _ in domain.provider.calls].count("close") == 1
+    with pytest.raises(ProviderRefused):
+        domain.provider.customer_completes_action(intent)
+    assert domain.stored(payment.payment_id).status == "failed"
+    assert domain.store.events(payment.payment_id).count("PaymentFailed") == 1
+
+
+def test_a_failed_intent_that_is_not_a_payment_of_ours_is_left_open(domain: Domain) -> None:
+    # Given an intent made at the provider for a payment id of ours, but of another amount (not that
+    # payment's), whose attempt failed
+    payment = domain.pay(2500, method="fp_3ds")
+    intent = payment.provider_payment_id or ""
+    stranger = "fpi_stranger"
+    domain.provider.intents[stranger] = {
+        **domain.provider.intents[intent], "id": stranger, "amount": 9900, "status": "failed",
+    }  # fmt: skip
+    # When its event is delivered
+    domain.deliver("ev_stranger", "payment", stranger)
+    # Then it is not ours to close, and our payment is untouched
+    assert "close" not in [operation for operation, _ in domain.provider.calls]
+    assert domain.stored(payment.payment_id).status == "requires_action"
+
+
+def test_a_failed_intent_the_provider_cannot_close_now_is_not_recorded_and_comes_again(domain: Domain) -> None:
+    from payments_core.errors import DomainError
+
+    # Given a payment whose customer failed the challenge, and a provider that fails the close
+    payment = domain.pay(2500, method="fp_3ds")
+    intent = payment.provider_payment_id or ""
+    domain.provider.customer_fails_action(intent)
+
+    def failing(_: str) -> None:
+        raise ProviderFailed
+
+    domain.provider.before_cancel = failing
+    # When the event is delivered, then it is to be delivered again, and the payment did not fail
+    # (failed is final, and the intent is still open: the customer could still be charged)
+    with pytest.raises(DomainError):
+        domain.deliver("ev_fail", "payment", intent)
+    assert domain.stored(payment.payment_id).status == "requires_action"
+    # and once the provider closes it, the redelivery fails the payment
+    domain.provider.before_cancel = None
+    assert domain.deliver("ev_fail", "payment", intent) == "applied"
+    assert domain.stored(payment.payment_id).status == "failed"
 
 
 # --- capture and cancel ------------------------------------------------------------------------------

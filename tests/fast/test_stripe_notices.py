@@ -74,10 +74,12 @@ def test_a_delivery_is_read_only_under_a_current_secret() -> None:
         ("charge.dispute.created", {"id": "dp_1 ", "payment_intent": "pi_1"}),
     ],
 )
-def test_a_signed_event_naming_no_stripe_id_is_refused_not_retried(event_type: str, obj: dict[str, object]) -> None:
+def test_a_signed_event_naming_no_stripe_id_is_refused_before_anything_is_fetched(
+    event_type: str, obj: dict[str, object]
+) -> None:
     # Given a correctly signed delivery whose object names something that is not a Stripe id
     body, header = signed({"id": "evt_odd", "type": event_type, "data": {"object": obj}})
-    # Then it is not a Stripe event: a 400 (Stripe does not deliver it again), never a fetch by it
+    # Then it is not a Stripe event: a 400 as the notice is read, so nothing is fetched by it
     with pytest.raises(BadRequest) as refused:
         verified_notice(body, header, [SECRET])
     assert refused.value.code == "invalid_signature"

@@ -301,3 +301,26 @@ def test_past_the_pages_one_lookup_reads_the_answer_is_unknown_not_none(intent_l
     with pytest.raises(IntentLookupIncomplete):
         gateway(intent_list.url).find_intent("pay_ours", created_since=1_800_000_000)
     assert len(intent_list.queries) == 10
+
+
+@pytest.mark.parametrize("intent_list", [(250, 230)], indirect=True)
+def test_a_lookup_bounded_by_the_end_of_the_attempts_asks_for_that_span_only(intent_list: IntentList) -> None:
+    # When the reconciler looks for the intent of a payment whose attempts ended (lease included) by
+    # 1_800_000_900, then the list asks Stripe for the intents created in that span, with the skew
+    gateway(intent_list.url).find_intent("pay_ours", created_since=1_800_000_000, created_until=1_800_000_900)
+    assert intent_list.queries[0]["created[gte]"] == ["1799999700"]
+    assert intent_list.queries[0]["created[lte]"] == ["1800001200"]
+
+
+def test_a_failed_intent_is_closed_with_the_reason_that_keeps_it_a_failure(stripe_server: FakeStripe) -> None:
+    # When a failed intent is closed, then it is canceled with the reason no other cancel of ours sends
+    gateway(stripe_server.url).close_failed("pi_1", "pi_1-close-x")
+    (seen,) = stripe_server.seen
+    assert (seen["path"], seen["body"]) == ("/v1/payment_intents/pi_1/cancel", "cancellation_reason=abandoned")
+    assert seen["headers"]["Idempotency-Key"] == "pi_1-close-x"
+    # and an intent canceled with it reads as the failure it was, any other canceled one as canceled
+    canceled = {**INTENT, "status": "canceled", "last_payment_error": {"code": "card_declined"}}
+    closed = StripeGateway._intent({**canceled, "cancellation_reason": "abandoned"})
+    assert (closed.status, closed.decline_code, closed.cancellation_reason) == ("failed", "card_declined", "abandoned")
+    assert StripeGateway._intent({**canceled, "cancellation_reason": "requested_by_customer"}).status == "canceled"
+    assert StripeGateway._intent({**canceled, "cancellation_reason": None}).status == "canceled"

@@ -41,6 +41,7 @@ from payments_core.payments.transitions import (
     NotRecordableYet,
     ProviderState,
     code_expired,
+    intent_problem,
     looked,
     never_reached,
     provider_state_change,
@@ -208,8 +209,14 @@ class Reconciler:
             return "not_due"
         try:
             gateway = self.providers[payment.provider]
-            intent = gateway.find_intent(payment.payment_id, created_since=payment.created_epoch())
-            if intent is not None:
+            # Its attempts made it, if any did: after the payment was created, and before the lease of
+            # the last one (taken by the write that last changed it) ran out
+            intent = gateway.find_intent(
+                payment.payment_id,
+                created_since=payment.created_epoch(),
+                created_until=payment.updated_epoch() + LEASE_SECONDS,
+            )
+            if intent is not None and intent_problem(payment, intent) is None:
                 intent = closed_if_failed(gateway, intent)
         except DomainError:
             self.repository.update(payment.user_id, payment.payment_id, release_lease(lease))

@@ -1,6 +1,7 @@
 """Storage models of payments and refunds, and what clients see of them (``public()``: the API reference's
 models, ``payments.reference_models``); their request models: ``payments.request_models``."""
 
+import copy
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
@@ -34,13 +35,13 @@ class Refund(BaseModel):
     currency: str
     status: RefundStatus
     reason: RefundReason | None = None
-    created_at: str
     provider_refund_id: str | None = None
     provider_attempts: int = 0
     failure_reason: str | None = None  # the provider's, when it failed
     # It had succeeded, then failed at the provider (e.g. the card was closed): the money came back to
     # the merchant's balance, so the ledger reverses it and the amount is refundable again.
     failed_after_success: bool = False
+    created_at: str  # here, so what clients see (``public()``) is in the order the API reference gives
     # The request that made it (None for refunds stored before it was kept): the refund is its key's
     # idempotency record, so the same key with another body is refused.
     request_fingerprint: str | None = None
@@ -83,6 +84,12 @@ class Dispute(BaseModel):
 
 
 _DISPUTE_INTERNALS = {"charge_refundable"}
+
+
+def _epoch(iso: str) -> int:
+    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp())
+
+
 DISPUTE_CLOSED_STATUSES = frozenset({"won", "lost", "warning_closed", "prevented"})
 
 
@@ -138,7 +145,11 @@ class Payment(BaseModel):
 
     def created_epoch(self) -> int:
         """When it was created, in epoch seconds (``created_at`` is ISO 8601 in UTC)."""
-        return int(datetime.fromisoformat(self.created_at.replace("Z", "+00:00")).timestamp())
+        return _epoch(self.created_at)
+
+    def updated_epoch(self) -> int:
+        """When it last changed (a write that moved it, took or released its lease), in epoch seconds."""
+        return _epoch(self.updated_at)
 
     def looks_since_change(self) -> int:
         """Reconciler looks that found nothing to change since the payment last changed."""
@@ -162,7 +173,7 @@ class Payment(BaseModel):
             "metadata": dict(self.metadata),
             "provider": self.provider,
             "provider_payment_id": self.provider_payment_id,
-            "next_action": self.next_action,
+            "next_action": copy.deepcopy(self.next_action),
             "client_secret": self.client_secret if self.status == "requires_action" else None,
             "refunds": [r.public() for r in sorted(self.refunds.values(), key=lambda r: r.created_at)],
             "dispute": self.dispute.model_dump(exclude=_DISPUTE_INTERNALS) if self.dispute else None,

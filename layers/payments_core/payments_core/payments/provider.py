@@ -4,6 +4,7 @@ implements and the neutral facts it answers with. The domain sees only these; ea
 onto them. Which provider serves a payment is its ``provider`` field (``Providers``).
 """
 
+import secrets
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, NamedTuple, Protocol, Self
 
@@ -51,7 +52,8 @@ class ProviderIntent(BaseModel):
     next_action: dict[str, Any] | None = None
     client_secret: str | None = None
     metadata: dict[str, str] = {}
-    # Why the provider canceled it ("automatic": a hold released after its authorisation expired).
+    # Why the provider canceled it ("automatic": a hold released after its authorisation expired; a
+    # failed intent we closed reads as ``failed`` with its reason set: it can no longer be confirmed).
     cancellation_reason: str | None = None
     decline_code: str | None = None  # of its last failed attempt
 
@@ -158,10 +160,13 @@ class PaymentGateway(Protocol):
         idempotency_key: str,
     ) -> ProviderIntent: ...
 
-    def find_intent(self, payment_id: str, *, created_since: int) -> ProviderIntent | None:
+    def find_intent(
+        self, payment_id: str, *, created_since: int, created_until: int | None = None
+    ) -> ProviderIntent | None:
         """The intent an attempt made for ``payment_id`` (created at or after ``created_since``, epoch
-        seconds: the payment's creation), None if the provider holds none; ``IntentLookupIncomplete``
-        if it holds more intents since then than one lookup reads (never None for "not looked at")."""
+        seconds: the payment's creation, and at or before ``created_until`` when the attempts are known
+        to be over), None if the provider holds none; ``IntentLookupIncomplete`` if it holds more intents
+        in that span than one lookup reads (never None for "not looked at")."""
         ...
 
     def retrieve_intent(self, intent_id: str) -> ProviderIntent: ...
@@ -169,6 +174,11 @@ class PaymentGateway(Protocol):
     def capture(self, intent_id: str, amount: int | None, idempotency_key: str) -> ProviderIntent: ...
 
     def cancel(self, intent_id: str, idempotency_key: str) -> ProviderIntent: ...
+
+    def close_failed(self, intent_id: str, idempotency_key: str) -> ProviderIntent:
+        """Cancels an intent whose attempt failed, so that it can never be confirmed again; it reads as
+        ``failed`` afterwards (with a ``cancellation_reason``), not as canceled by the merchant."""
+        ...
 
     def refund(
         self, intent_id: str, amount: int, reason: str | None, metadata: dict[str, str], idempotency_key: str
@@ -242,22 +252,30 @@ class Providers:
         return sorted(self._factories)
 
 
+def _open_failure(intent: ProviderIntent) -> bool:
+    return intent.status == "failed" and intent.cancellation_reason is None
+
+
 def closed_if_failed(gateway: PaymentGateway, intent: ProviderIntent) -> ProviderIntent:
-    """``intent`` as it may be recorded. A failed intent (an attempt failed: a 3-D Secure challenge, a
-    decline) stays open at the provider for another payment method, and the customer's browser holds
-    its client secret: it could still be confirmed and charged after we record the payment as failed,
-    which is final. So it is canceled at the provider first (nothing moves from a canceled intent), and
-    the failure is what is recorded. If the cancel is refused because the intent moved on meanwhile (the
-    customer confirmed again), the intent as it is now is what is recorded. ``ProviderUnavailable``:
-    nothing is recorded; the caller tries again later."""
-    if intent.status != "failed" or not intent.id:
+    """``intent`` as it may be recorded, for a payment of ours that holds it. A failed intent (an attempt
+    failed: a 3-D Secure challenge, a decline) stays open at the provider for another payment method,
+    and the customer's browser holds its client secret: it could still be confirmed and charged after
+    we record the payment as failed, which is final. So it is closed at the provider first
+    (``close_failed``: nothing moves from a canceled intent, and it still reads as failed), and the
+    failure is what is recorded. If the close is refused because the intent moved on meanwhile (the
+    customer confirmed again), the intent as it is now is what is recorded. If it is still open after
+    all (the provider failed), ``ProviderUnavailable``: nothing is recorded; the caller tries again.
+    Each close has its own idempotency key: the provider keeps a key's first answer, a failure too."""
+    if not _open_failure(intent) or not intent.id:
         return intent
     try:
-        gateway.cancel(intent.id, f"{intent.id}-close-failed")
+        gateway.close_failed(intent.id, f"{intent.id}-close-{secrets.token_hex(8)}")
     except ProviderUnavailable:
         raise
-    except ProviderFailed:  # refused: canceled already, or no longer failed
+    except ProviderFailed:  # refused: closed or canceled already, moved on, or the provider failed
         now = gateway.retrieve_intent(intent.id)
+        if _open_failure(now):
+            raise ProviderUnavailable() from None
         if now.status not in ("failed", "canceled"):
             return now
     return intent

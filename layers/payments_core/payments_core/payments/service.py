@@ -38,6 +38,7 @@ from payments_core.payments.leases import (
 )
 from payments_core.payments.models import Change, Payment, Refund
 from payments_core.payments.provider import (
+    IntentLookupIncomplete,
     PaymentDeclined,
     PaymentGateway,
     ProviderFailed,
@@ -46,6 +47,7 @@ from payments_core.payments.provider import (
     ProviderRefused,
     ProviderRejected,
     Providers,
+    closed_if_failed,
 )
 from payments_core.payments.repository import PaymentStore
 from payments_core.payments.transitions import (
@@ -115,6 +117,9 @@ def failure_of(payment: Payment) -> DomainError | None:
 
 # A capture's body fingerprint as the payment keeps it: 128 bits tell one body of a key from another.
 SETTLED_FINGERPRINT_LENGTH = 32
+# How long after a payment's creation its create call's idempotency key is still answered by the
+# provider (Stripe keeps a key at least 24 hours), with an hour to spare.
+CREATE_KEY_KEPT_SECONDS = 23 * 3600
 
 
 def captured(payment: Payment) -> bool:
@@ -269,7 +274,15 @@ class PaymentService:
         a new one. A decline or a refusal is an answer too (an intent that needs another method)."""
         gateway = self.gateway(payment)
         since = payment.created_epoch()
-        intent = gateway.find_intent(payment.payment_id, created_since=since) if look_first else None
+        intent = None
+        if look_first:
+            try:
+                intent = gateway.find_intent(payment.payment_id, created_since=since)
+            except IntentLookupIncomplete:
+                # Not found among the intents read: create again with the attempt's own key, which the
+                # provider answers with the intent a lost attempt made, while it keeps the key (24 h)
+                if clock.now().timestamp() - since > CREATE_KEY_KEPT_SECONDS:  # created_at's clock
+                    raise
         if intent is not None:
             return ProviderAnswer(intent)
         unpaid = ProviderIntent(id="", status="failed", amount=payment.amount)
@@ -445,7 +458,9 @@ class PaymentService:
             return call(intent_id), True
         except DomainError:
             with self._lease_ended_on_error(payment, lease):
-                intent = self.gateway(payment).retrieve_intent(intent_id)
+                gateway = self.gateway(payment)
+                # a failed intent is closed before ours follows it (``closed_if_failed``)
+                intent = closed_if_failed(gateway, gateway.retrieve_intent(intent_id))
                 followed = intent.status == reached or self._moved_on(payment, intent)
             if not followed:
                 self._update(payment.user_id, payment.payment_id, release_lease(lease, forget=True))

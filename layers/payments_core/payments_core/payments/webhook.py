@@ -25,10 +25,11 @@ from dataclasses import dataclass
 
 from payments_core.errors import DomainError, NotYet
 from payments_core.observability import logger, metrics
+from payments_core.payments import lifecycle
 from payments_core.payments.models import Change, Payment
 from payments_core.payments.provider import Notice, PaymentGateway, ProviderRejected, closed_if_failed
 from payments_core.payments.repository import PaymentStore
-from payments_core.payments.transitions import NotRecordableYet, ProviderState, provider_state_change
+from payments_core.payments.transitions import NotRecordableYet, ProviderState, intent_problem, provider_state_change
 
 # Any answer but a 2xx makes the provider deliver the event again, with backoff (Stripe: for 3 days).
 DELIVER_AGAIN = NotYet("internal_error", "The event cannot be applied yet; it will be delivered again.")
@@ -88,8 +89,6 @@ class WebhookProcessor:
         assert notice.intent_id is not None
         try:
             intent = self.gateway.retrieve_intent(notice.intent_id)
-            if intent.metadata.get("payment_id"):  # made by us for a payment: failed, it is closed first
-                intent = closed_if_failed(self.gateway, intent)
             refunds = self.gateway.list_refunds(intent.id) if notice.refunds else None
             dispute = self.gateway.retrieve_dispute(notice.dispute_id) if notice.dispute_id else None
         except ProviderRejected:
@@ -134,6 +133,8 @@ class WebhookProcessor:
             logger.error("webhook for an object the provider does not hold", extra={"event_id": notice.event_id})
             metrics.add_metric(name="ProviderStateMismatch", unit="Count", value=1)
             return "unknown_payment"
+        if state.intent.status == "failed":
+            state = self._closed_if_ours(notice, state)
         named = self._named(state)
         if named is not None:
             # Most deliveries: the payment the intent names already holds it, so no link is read.
@@ -147,6 +148,25 @@ class WebhookProcessor:
             )
             return "unknown_payment"
         return self._apply(owner, notice, state, holding_only=False) or "unknown_payment"
+
+    def _closed_if_ours(self, notice: Notice, state: ProviderState) -> ProviderState:
+        """A failed intent, closed at the provider before its failure is recorded (``closed_if_failed``),
+        when it is one of our payments' own (the payment holds it, or it was made for that payment) and
+        that payment is failing or has failed; any other intent is left as it is."""
+        owner = self._owner(state)
+        payment = self.repository.get(*owner) if owner is not None else None
+        if (
+            payment is None
+            or intent_problem(payment, state.intent) is not None
+            or (payment.status in lifecycle.FINAL and payment.status != "failed")
+        ):
+            return state
+        try:
+            return state._replace(intent=closed_if_failed(self.gateway, state.intent))
+        except DomainError:
+            logger.warning("webhook could not close a failed intent", extra={"intent_id": state.intent.id})
+            self._defer(notice, "provider unreachable", owner)
+            raise DELIVER_AGAIN from None
 
     def _apply(self, owner: tuple[str, str], notice: Notice, state: ProviderState, *, holding_only: bool) -> str | None:
         """The provider's state applied to ``owner``'s payment in one conditional write, with the

@@ -7,7 +7,7 @@ import re
 from typing import Any
 from urllib.parse import quote_plus
 
-from payments_core.observability import logger
+from payments_core.observability import logger, metrics
 from payments_core.payments.provider import (
     IntentLookupIncomplete,
     IntentStatus,
@@ -57,6 +57,8 @@ METADATA_VALUE_MAX = 500
 # An intent is looked for among those created since its payment: our clock and Stripe's may differ by
 # this much. Pages of 100 looked through at most (newest first) before the answer is "unknown".
 CLOCK_SKEW_SECONDS = 300
+# The cancellation reason of a failed intent we closed (``close_failed``); no other cancel of ours sends it.
+CLOSED_FAILED_REASON = "abandoned"
 FIND_INTENT_PAGES = 10
 
 
@@ -127,9 +129,12 @@ class StripeGateway:
     def _intent(cls, obj: Any) -> ProviderIntent:
         data = cls._data(obj)
         error = data.get("last_payment_error") or {}
+        status = INTENT_STATUS.get(str(data.get("status")), "pending")
+        if status == "canceled" and data.get("cancellation_reason") == CLOSED_FAILED_REASON:
+            status = "failed"  # a failed intent we closed (close_failed): still the failure it was
         return ProviderIntent(
             id=data["id"],
-            status=INTENT_STATUS.get(str(data.get("status")), "pending"),
+            status=status,
             amount=int(data.get("amount") or 0),
             currency=data.get("currency"),
             amount_received=int(data.get("amount_received") or 0),
@@ -223,11 +228,16 @@ class StripeGateway:
         options = {"idempotency_key": idempotency_key, "max_network_retries": 0}
         return self._intent(self._call(self.client.v1.payment_intents.create, params=params, options=options))
 
-    def find_intent(self, payment_id: str, *, created_since: int) -> ProviderIntent | None:
+    def find_intent(
+        self, payment_id: str, *, created_since: int, created_until: int | None = None
+    ) -> ProviderIntent | None:
         """The intent an interrupted attempt created for ``payment_id`` (our id is in its metadata): among
         the intents created since the payment (less the clocks' skew), newest first, at most
         ``FIND_INTENT_PAGES`` pages of 100; past those, not "none" but ``IntentLookupIncomplete``."""
-        params: dict[str, Any] = {"limit": 100, "created": {"gte": created_since - CLOCK_SKEW_SECONDS}}
+        created = {"gte": created_since - CLOCK_SKEW_SECONDS}
+        if created_until is not None:
+            created["lte"] = created_until + CLOCK_SKEW_SECONDS
+        params: dict[str, Any] = {"limit": 100, "created": created}
         page = self._call(self.client.v1.payment_intents.list, params=params)
         for read in range(1, FIND_INTENT_PAGES + 1):
             for obj in page.data:
@@ -240,6 +250,7 @@ class StripeGateway:
                     self.client.v1.payment_intents.list, params={**params, "starting_after": page.data[-1].id}
                 )
         logger.warning("too many intents to look through", extra={"payment_id": payment_id})
+        metrics.add_metric(name="IntentLookupIncomplete", unit="Count", value=1)
         raise IntentLookupIncomplete
 
     def retrieve_intent(self, intent_id: str) -> ProviderIntent:
@@ -263,6 +274,19 @@ class StripeGateway:
     def cancel(self, intent_id: str, idempotency_key: str) -> ProviderIntent:
         return self._intent(
             self._call(self.client.v1.payment_intents.cancel, intent_id, options={"idempotency_key": idempotency_key})
+        )
+
+    def close_failed(self, intent_id: str, idempotency_key: str) -> ProviderIntent:
+        # The reason tells this close from a merchant's cancel (which sends none) and from Stripe's own
+        # (``automatic``): an intent canceled with it reads as failed (``_intent``).
+        params = {"cancellation_reason": CLOSED_FAILED_REASON}
+        return self._intent(
+            self._call(
+                self.client.v1.payment_intents.cancel,
+                intent_id,
+                params=params,
+                options={"idempotency_key": idempotency_key},
+            )
         )
 
     def refund(

@@ -77,7 +77,8 @@ STRIPE_ID = re.compile(r"^[a-z]{2,5}_[A-Za-z0-9]{1,250}$")
 def well_formed(event: dict[str, Any]) -> bool:
     """Whether a handled event's object has the shape Stripe sends: a signed body that does not (a
     metadata string, a refund list of numbers, an id that is not a Stripe id) is not a Stripe event, so
-    a 400 rather than a 500 that Stripe would deliver again for three days."""
+    a 400 ``invalid_signature``, and nothing is fetched by what it names (an id that is a path would
+    name another resource; one of 10,000 characters made a 500)."""
     if event["type"] not in HANDLED_TYPES:
         return True
     try:
