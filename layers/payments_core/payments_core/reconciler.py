@@ -209,8 +209,9 @@ class Reconciler:
             return "not_due"
         try:
             gateway = self.providers[payment.provider]
-            # Its attempts made it, if any did: after the payment was created, and before the lease of
-            # the last one (taken by the write that last changed it) ran out
+            # Its attempts made it, if any did: after the payment was created, and before the lease taken
+            # by the write that last changed it ran out (the last attempt's at the first look; a look's
+            # own lease moves that end on, so a later look reads a wider span, never a narrower one)
             intent = gateway.find_intent(
                 payment.payment_id,
                 created_since=payment.created_epoch(),
