@@ -183,6 +183,78 @@ def unknown_parameter(params_name: str, keys: Iterable[str]) -> str | None:
     return None
 
 
+def _leaf_annotation(params_name: str, key: str) -> Any | None:
+    """The annotation of the field a form key sets (``a[b][0]``: the list's element), or None when it
+    is free-form (metadata) or not declared."""
+    shape = top_shape(params_name)
+    if shape is None:
+        return None
+    annotation: Any = None
+    parts = split_key(key)
+    for index, part in enumerate(parts):
+        if shape.free:
+            return None
+        if (part == "" or part.isdigit()) and shape.is_list and index > 0:
+            continue
+        if shape.fields is None or part not in shape.fields:
+            return None
+        annotation = shape.fields[part]
+        shape = _shape_of(annotation, shape.namespace)
+    return annotation
+
+
+def _literal_values(annotation: Any) -> frozenset[str] | None:
+    """The values a field's ``Literal[...]`` lists (the SDK adds ``|str`` to every such field for values
+    newer than itself; the API version takes the listed ones), or None for a field that lists none."""
+    text = annotation if isinstance(annotation, str) else repr(annotation)
+    found = re.search(r"Literal\[([^\]]*)\]", text)
+    if found is None:
+        return None
+    # Only a field whose other alternatives are the SDK's ``str`` is enumerated: ``Literal['']|int``
+    # (an empty string unsets an amount) takes any integer too.
+    rest = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text.replace(found.group(0), "")))
+    if rest - {"NotRequired", "ForwardRef", "typing", "Union", "List", "Optional", "str"}:
+        return None
+    values = frozenset(re.findall(r"'([^']*)'", found.group(1)))
+    return None if values <= {""} else values  # ``Literal['']|str``: any string, or '' to unset
+
+
+METADATA_MAX_KEYS = 50
+METADATA_KEY_MAX = 40
+METADATA_VALUE_MAX = 500
+
+
+def check_values(method: str, path: str, params: list[tuple[str, str]]) -> None:
+    """Stripe's 400 for a value the endpoint does not take: one its params TypedDict does not list for
+    an enumerated field (a ``capture_method``, a refund's ``reason``, a ``cancellation_reason``), and
+    metadata beyond Stripe's limits (50 keys, keys of 40 characters, values of 500)."""
+    params_name = endpoint_params(method, path)
+    if params_name is None:
+        return
+    metadata = {split_key(k)[1]: v for k, v in params if split_key(k)[0] == "metadata" and len(split_key(k)) > 1}
+    if len(metadata) > METADATA_MAX_KEYS:
+        raise invalid(f"You can have up to {METADATA_MAX_KEYS} metadata keys.", param="metadata")
+    for name, value in metadata.items():
+        if len(name) > METADATA_KEY_MAX:
+            raise invalid(
+                f"Metadata keys can have up to {METADATA_KEY_MAX} characters; {name[:40]}... has {len(name)}.",
+                param=f"metadata[{name[:40]}]",
+            )
+        if len(value) > METADATA_VALUE_MAX:
+            raise invalid(
+                f"Metadata values can have up to {METADATA_VALUE_MAX} characters, but you passed in a value "
+                f"that is {len(value)} characters.",
+                param=f"metadata[{name}]",
+            )
+    for key, value in params:
+        if split_key(key)[0] == "metadata":
+            continue
+        allowed = _literal_values(_leaf_annotation(params_name, key))
+        if allowed and value not in allowed:
+            head = split_key(key)[0]
+            raise invalid(f"Invalid {head}: must be one of {', '.join(sorted(allowed))}", param=key)
+
+
 def check_parameters(method: str, path: str, keys: list[str]) -> None:
     """Raises Stripe's 400 for a parameter the endpoint does not take at the pinned version."""
     params_name = endpoint_params(method, path)

@@ -46,6 +46,7 @@ from devstack.strict_rules import (
     as_int,
     check_amount,
     check_parameters,
+    check_values,
     invalid,
     settled,
     shown,
@@ -243,6 +244,7 @@ class StrictStripe:
         started = False
         try:
             check_parameters(method, path, [k for k, _ in params])
+            check_values(method, path, params)
             self._check_amounts(method, path, dict(params))
             if key:
                 stored = self.idempotency.begin(key, f"{method} {path}", params)

@@ -174,3 +174,42 @@ def test_fractions_stripe_cannot_move_are_refused(amount: int, currency: str) ->
 @pytest.mark.parametrize(("amount", "currency"), [(17_545, "huf"), (1_045, "twd"), (500, "isk"), (1250, "kwd")])
 def test_huf_and_twd_decimals_and_whole_isk_are_taken(amount: int, currency: str) -> None:
     check_amount(amount, currency, charge=True)
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "param"),
+    [
+        ("/v1/payment_intents/pi_1/cancel", [("cancellation_reason", "abandoned")], None),
+        ("/v1/payment_intents/pi_1/cancel", [("cancellation_reason", "failed")], "cancellation_reason"),
+        ("/v1/refunds", [("reason", "requested_by_customer")], None),
+        ("/v1/refunds", [("reason", "customer_asked")], "reason"),
+        ("/v1/payment_intents", [("capture_method", "manual"), ("allowed_payment_method_types[0]", "card")], None),
+        ("/v1/payment_intents", [("capture_method", "later")], "capture_method"),
+        ("/v1/payment_intents", [("allowed_payment_method_types[0]", "cards")], "allowed_payment_method_types[0]"),
+        ("/v1/payment_intents/pi_1", [("receipt_email", "a@example.com")], None),  # Literal['']|str: any string
+        ("/v1/payment_intents", [("metadata[k]", "v" * 500)], None),
+        ("/v1/payment_intents", [("metadata[k]", "v" * 501)], "metadata[k]"),
+        ("/v1/payment_intents", [("metadata[" + "k" * 41 + "]", "v")], "metadata[" + "k" * 40 + "]"),
+        ("/v1/payment_intents", [(f"metadata[k{n}]", "v") for n in range(51)], "metadata"),
+    ],
+)
+def test_a_value_stripe_does_not_take_is_refused(path: str, params: list[tuple[str, str]], param: str | None) -> None:
+    from devstack.strict_rules import check_values
+
+    if param is None:
+        check_values("POST", path, params)
+    else:
+        error = refusal(check_values, "POST", path, params)
+        assert (error.status, error.param) == (400, param)
+
+
+def test_every_value_our_gateway_sends_is_taken() -> None:
+    from devstack.strict_rules import check_values
+
+    check_values("POST", "/v1/payment_intents", [
+        ("amount", "2500"), ("currency", "usd"), ("payment_method", "pm_card_visa"),
+        ("allowed_payment_method_types[0]", "card"), ("capture_method", "automatic"), ("confirm", "true"),
+        ("metadata[payment_id]", "pay_1"), ("metadata[user_id]", "usr_1"), ("description", "Order 1"),
+    ])  # fmt: skip
+    check_values("POST", "/v1/payment_intents/pi_1/cancel", [("cancellation_reason", "abandoned")])
+    check_values("POST", "/v1/refunds", [("payment_intent", "pi_1"), ("amount", "100"), ("reason", "duplicate")])
