@@ -23,6 +23,11 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def parse(stamp: str) -> datetime:
+    """An ISO 8601 time as ``iso`` writes it (``...Z``)."""
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
 def new_id(prefix: str) -> str:
     """Time-ordered opaque id: 12 hex digits of milliseconds, then 64 random bits."""
     return f"{prefix}_{int(time.time() * 1000):012x}{secrets.token_hex(8)}"

@@ -3,13 +3,14 @@ models, ``payments.reference_models``); their request models: ``payments.request
 
 import copy
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
 from pydantic import (
     BaseModel,
     Field,
 )
+
+from payments_core import clock
 
 PaymentStatus = Literal[
     "requires_otp",
@@ -86,10 +87,6 @@ class Dispute(BaseModel):
 _DISPUTE_INTERNALS = {"charge_refundable"}
 
 
-def _epoch(iso: str) -> int:
-    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp())
-
-
 DISPUTE_CLOSED_STATUSES = frozenset({"won", "lost", "warning_closed", "prevented"})
 
 
@@ -145,11 +142,11 @@ class Payment(BaseModel):
 
     def created_epoch(self) -> int:
         """When it was created, in epoch seconds (``created_at`` is ISO 8601 in UTC)."""
-        return _epoch(self.created_at)
+        return int(clock.parse(self.created_at).timestamp())
 
     def updated_epoch(self) -> int:
         """When it last changed (a write that moved it, took or released its lease), in epoch seconds."""
-        return _epoch(self.updated_at)
+        return int(clock.parse(self.updated_at).timestamp())
 
     def looks_since_change(self) -> int:
         """Reconciler looks that found nothing to change since the payment last changed."""

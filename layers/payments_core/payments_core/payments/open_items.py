@@ -54,7 +54,7 @@ UNSETTLED: frozenset[str] = frozenset({"requires_otp", "processing", "requires_a
 
 
 def parse(iso: str) -> datetime:
-    return datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    return clock.parse(iso)
 
 
 def open_at(payment: Payment) -> datetime | None:
