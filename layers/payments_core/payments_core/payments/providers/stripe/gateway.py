@@ -272,21 +272,17 @@ class StripeGateway:
         )
 
     def cancel(self, intent_id: str, idempotency_key: str) -> ProviderIntent:
-        return self._intent(
-            self._call(self.client.v1.payment_intents.cancel, intent_id, options={"idempotency_key": idempotency_key})
-        )
+        return self._cancel(intent_id, {}, idempotency_key)
 
     def close_failed(self, intent_id: str, idempotency_key: str) -> ProviderIntent:
         # The reason tells this close from a merchant's cancel (which sends none) and from Stripe's own
         # (``automatic``): an intent canceled with it reads as failed (``_intent``).
-        params = {"cancellation_reason": CLOSED_FAILED_REASON}
+        return self._cancel(intent_id, {"cancellation_reason": CLOSED_FAILED_REASON}, idempotency_key)
+
+    def _cancel(self, intent_id: str, params: dict[str, Any], idempotency_key: str) -> ProviderIntent:
+        options = {"idempotency_key": idempotency_key}
         return self._intent(
-            self._call(
-                self.client.v1.payment_intents.cancel,
-                intent_id,
-                params=params,
-                options={"idempotency_key": idempotency_key},
-            )
+            self._call(self.client.v1.payment_intents.cancel, intent_id, params=params, options=options)
         )
 
     def refund(
