@@ -164,43 +164,33 @@ def _name(parts: list[str]) -> str:
     return parts[0] + "".join(f"[{part}]" for part in parts[1:])
 
 
+def _resolve(top: Shape, key: str) -> tuple[str | None, Any]:
+    """Walks a form key (``a[b][0]``) through the params: the first part not declared (its name), or
+    None and the annotation of the field the key sets (a list's element; None when free-form, metadata)."""
+    parts = split_key(key)
+    shape, annotation = top, None
+    for index, part in enumerate(parts):
+        if shape.free:
+            return None, None
+        if (part == "" or part.isdigit()) and shape.is_list and index > 0:
+            continue
+        if shape.fields is None or part not in shape.fields:
+            return _name(parts[: index + 1]), None
+        annotation = shape.fields[part]
+        shape = _shape_of(annotation, shape.namespace)
+    return None, annotation
+
+
 def unknown_parameter(params_name: str, keys: Iterable[str]) -> str | None:
     """The first form key (nested too) that ``params_name`` does not declare, or None."""
     top = top_shape(params_name)
     if top is None:
         return None
     for key in keys:
-        parts = split_key(key)
-        shape = top
-        for index, part in enumerate(parts):
-            if shape.free:
-                break
-            if (part == "" or part.isdigit()) and shape.is_list and index > 0:
-                continue
-            if shape.fields is None or part not in shape.fields:
-                return _name(parts[: index + 1])
-            shape = _shape_of(shape.fields[part], shape.namespace)
+        unknown, _ = _resolve(top, key)
+        if unknown is not None:
+            return unknown
     return None
-
-
-def _leaf_annotation(params_name: str, key: str) -> Any | None:
-    """The annotation of the field a form key sets (``a[b][0]``: the list's element), or None when it
-    is free-form (metadata) or not declared."""
-    shape = top_shape(params_name)
-    if shape is None:
-        return None
-    annotation: Any = None
-    parts = split_key(key)
-    for index, part in enumerate(parts):
-        if shape.free:
-            return None
-        if (part == "" or part.isdigit()) and shape.is_list and index > 0:
-            continue
-        if shape.fields is None or part not in shape.fields:
-            return None
-        annotation = shape.fields[part]
-        shape = _shape_of(annotation, shape.namespace)
-    return annotation
 
 
 def _literal_values(annotation: Any) -> frozenset[str] | None:
@@ -229,9 +219,11 @@ def check_values(method: str, path: str, params: list[tuple[str, str]]) -> None:
     an enumerated field (a ``capture_method``, a refund's ``reason``, a ``cancellation_reason``), and
     metadata beyond Stripe's limits (50 keys, keys of 40 characters, values of 500)."""
     params_name = endpoint_params(method, path)
-    if params_name is None:
+    top = top_shape(params_name) if params_name is not None else None
+    if top is None:
         return
-    metadata = {split_key(k)[1]: v for k, v in params if split_key(k)[0] == "metadata" and len(split_key(k)) > 1}
+    split = [(split_key(key), key, value) for key, value in params]
+    metadata = {parts[1]: value for parts, _, value in split if parts[0] == "metadata" and len(parts) > 1}
     if len(metadata) > METADATA_MAX_KEYS:
         raise invalid(f"You can have up to {METADATA_MAX_KEYS} metadata keys.", param="metadata")
     for name, value in metadata.items():
@@ -246,13 +238,12 @@ def check_values(method: str, path: str, params: list[tuple[str, str]]) -> None:
                 f"that is {len(value)} characters.",
                 param=f"metadata[{name}]",
             )
-    for key, value in params:
-        if split_key(key)[0] == "metadata":
+    for parts, key, value in split:
+        if parts[0] == "metadata":
             continue
-        allowed = _literal_values(_leaf_annotation(params_name, key))
+        allowed = _literal_values(_resolve(top, key)[1])
         if allowed and value not in allowed:
-            head = split_key(key)[0]
-            raise invalid(f"Invalid {head}: must be one of {', '.join(sorted(allowed))}", param=key)
+            raise invalid(f"Invalid {parts[0]}: must be one of {', '.join(sorted(allowed))}", param=key)
 
 
 def check_parameters(method: str, path: str, keys: list[str]) -> None:
