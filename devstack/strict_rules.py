@@ -263,6 +263,44 @@ def check_parameters(method: str, path: str, keys: list[str]) -> None:
         raise invalid(f"Received unknown parameter: {unknown}", code="parameter_unknown", param=unknown)
 
 
+# --- search: https://docs.stripe.com/search ------------------------------------------------------------
+
+# Stripe: "Under normal operating conditions, data is searchable in less than 1 minute" (longer during an
+# outage); search is not for read-after-write flows.
+SEARCH_LAG_SECONDS = 60.0
+_SEARCH_CLAUSE = re.compile(
+    r"""^(?:metadata\[(?P<q1>['"])(?P<key>[^'"\[\]]{1,40})(?P=q1)\]|(?P<field>status|currency)):"""
+    r"""(?P<q2>['"])(?P<value>[^'"]*)(?P=q2)$"""
+)
+
+
+def search_terms(query: str | None) -> list[tuple[str, str]]:
+    """A search query's exact-match clauses joined by AND, as (field, value): ``metadata.<key>``,
+    ``status`` or ``currency``. What this layer does not emulate (OR, negation, ranges, other fields)
+    is refused, never answered wrongly."""
+    if not query:
+        raise invalid("Missing required param: query.", code="parameter_missing", param="query")
+    clauses = query.split(" AND ")
+    if len(clauses) > 10:
+        raise invalid("A search query may contain at most 10 clauses.", param="query")
+    terms = []
+    for clause in clauses:
+        found = _SEARCH_CLAUSE.match(clause.strip())
+        if found is None:
+            raise invalid(f"The strict local Stripe does not emulate this search clause: {clause!r}", param="query")
+        name = f"metadata.{found['key']}" if found["key"] else str(found["field"])
+        terms.append((name, found["value"]))
+    return terms
+
+
+def matches(obj: dict[str, Any], terms: list[tuple[str, str]]) -> bool:
+    for name, value in terms:
+        got = (obj.get("metadata") or {}).get(name[9:]) if name.startswith("metadata.") else obj.get(name)
+        if got is None or str(got) != value:
+            return False
+    return True
+
+
 # --- idempotency keys ----------------------------------------------------------------------------------
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600

@@ -12,7 +12,8 @@ internal port. It never imports payments_core: it is the reference our code is c
   successful charge, and charges under the currency's minimum are refused with Stripe's errors.
 - Answers are shaped as Stripe's at this version: an intent's ``latest_charge`` is an id and it has no
   ``charges``; a charge has no ``refunds`` list; the remainder a partial capture releases is not a
-  refund; a refund failed after it succeeded shows ``failed``; disputes are served here.
+  refund; a refund failed after it succeeded shows ``failed``; disputes are served here; intents can
+  be searched by exact-match clauses, found only ``search_lag`` seconds after they are made.
 - Events: localstripe's own (``payment_intent.succeeded`` / ``.payment_failed``) pass through here and
   are re-signed; the ones Stripe sends and localstripe does not are emitted here. Delivered after the
   answer, retried with backoff on a non-2xx answer.
@@ -41,6 +42,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
 from devstack.strict_rules import (
+    SEARCH_LAG_SECONDS,
     IdempotencyKeys,
     StripeRefusal,
     as_int,
@@ -48,6 +50,8 @@ from devstack.strict_rules import (
     check_parameters,
     check_values,
     invalid,
+    matches,
+    search_terms,
     settled,
     shown,
 )
@@ -107,12 +111,14 @@ class StrictStripe:
         *,
         log: Callable[[str], None] | None = None,
         retry_delays: tuple[float, ...] = RETRY_DELAYS,
+        search_lag: float = SEARCH_LAG_SECONDS,
     ) -> None:
         self.upstream = upstream.rstrip("/")
         self.url = f"http://{host}:{port}"
         self.version = api_version()
         self.log = log or (lambda line: print(line, flush=True))
         self.retry_delays = retry_delays
+        self.search_lag = search_lag  # an intent is found by search this long after it was made
         self.idempotency = IdempotencyKeys()
         self.requests: list[dict[str, Any]] = []
         self.deliveries: dict[str, Delivery] = {}
@@ -438,6 +444,8 @@ class StrictStripe:
             return 200, json.dumps({"object": "list", "data": [], "has_more": False, "url": "/v1/refunds"}).encode()
         if resource == "payment_intents" and one is None:
             return self._list_intents_newest_first(request, params)
+        if resource == "payment_intents" and one == "search":
+            return self._search_intents(request, params)
         query = request.query_string.decode()
         if resource == "charges" and one is None and "payment_intent" in params:
             query = urlencode({"limit": 100})
@@ -467,21 +475,47 @@ class StrictStripe:
             data = shape(data)
         return 200, json.dumps(data).encode()
 
-    def _list_intents_newest_first(self, request: Request, params: dict[str, str]) -> tuple[int, bytes]:
-        """``GET /v1/payment_intents`` as Stripe pages it: newest first (localstripe lists oldest first,
-        so code that looks for a recent intent by paging would find it only after every older one)."""
+    def _search_intents(self, request: Request, params: dict[str, str]) -> tuple[int, bytes]:
+        """``GET /v1/payment_intents/search`` (localstripe has no search): the intents matching the query's
+        clauses among those made at least ``search_lag`` seconds ago, newest first, paged by ``page``."""
+        terms = search_terms(params.get("query"))
+        indexed_until = time.time() - self.search_lag
+        indexed = [intent for intent in self._every_intent(request) if int(intent.get("created", 0)) <= indexed_until]
+        found = [shaped for shaped in map(self.intent_as_stripe, indexed) if matches(shaped, terms)]
+        start = int(params["page"].removeprefix("page_")) if params.get("page", "").startswith("page_") else 0
+        limit = min(max(int(params.get("limit") or 10), 1), 100)
+        more = len(found) > start + limit
+        result = {
+            "object": "search_result",
+            "data": found[start : start + limit],
+            "has_more": more,
+            "next_page": f"page_{start + limit}" if more else None,
+            "url": "/v1/payment_intents/search",
+        }
+        return 200, json.dumps(result).encode()
+
+    def _every_intent(self, request: Request) -> list[dict[str, Any]]:
+        """localstripe's intents, newest first (it keeps creation order)."""
         every: list[dict[str, Any]] = []
         query: dict[str, Any] = {"limit": 100}
         while True:
-            status, body, _ = self._forward(request, b"", urlencode(query))
-            if status != 200:
-                return status, body
-            page = json.loads(body)
+            headers = {"Authorization": request.headers.get("Authorization", "")}
+            answer = self._http().get(self.upstream + "/v1/payment_intents", params=query, headers=headers, timeout=30)
+            if answer.status_code != 200:
+                error = _error_of(answer.content)
+                raise StripeRefusal(answer.status_code, error.get("type") or "api_error", error.get("message") or "")
+            page = answer.json()
             every.extend(page.get("data", []))
             if not page.get("has_more") or not page.get("data"):
                 break
             query["starting_after"] = page["data"][-1]["id"]
-        every.reverse()  # localstripe keeps creation order
+        every.reverse()
+        return every
+
+    def _list_intents_newest_first(self, request: Request, params: dict[str, str]) -> tuple[int, bytes]:
+        """``GET /v1/payment_intents`` as Stripe pages it: newest first (localstripe lists oldest first,
+        so code that looks for a recent intent by paging would find it only after every older one)."""
+        every = self._every_intent(request)
         for name, test in CREATED_FILTERS:
             if name in params:
                 every = [intent for intent in every if test(int(intent.get("created", 0)), int(params[name]))]
@@ -751,6 +785,9 @@ class StrictStripe:
                 return self._authenticate(intent_id, form.get("outcome", "succeeded"))
             case ["payment_intents", intent_id, "expire"]:
                 return self._expire(intent_id)
+            case ["search"]:
+                self.search_lag = float(form.get("lag_seconds", SEARCH_LAG_SECONDS))
+                return {"lag_seconds": self.search_lag}
             case ["payment_intents", intent_id, "confirm_again"]:
                 return self._confirm_again(intent_id, form.get("payment_method", "pm_card_visa"))
         raise invalid("Unknown control", status=404)

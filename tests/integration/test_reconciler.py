@@ -17,6 +17,7 @@ from typing import Any
 
 import boto3
 import pytest
+import requests
 from stripe import StripeClient
 
 from payments_core import clock
@@ -186,6 +187,35 @@ def test_a_lost_create_answer_and_a_dropped_webhook_end_in_stripes_state_within_
     entries, emails = world.deliver_everything(payment_id)
     assert [(e["type"], int(e["amount"])) for e in entries] == [("charge", 2500)]
     assert emails == 1
+
+
+def test_a_lost_create_on_a_busy_account_is_found_by_stripes_search_once_indexed(
+    world: World, stack: RunningStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from payments_core.payments.providers.stripe import gateway as stripe_gateway
+
+    # Given a payment Stripe charged, whose answer was lost, on an account that made more intents since
+    # than one lookup lists (here one page of one)
+    monkeypatch.setattr(stripe_gateway, "FIND_INTENT_PAGES", 1)
+    monkeypatch.setattr(stripe_gateway, "FIND_INTENT_PAGE_SIZE", 1)
+    payment_id, _ = world.lost_create(2900)
+    (intent,) = world.intents_at_stripe(payment_id)
+    world.stripe.v1.payment_intents.create(params={"amount": 1000, "currency": "usd"})
+    world.clock.advance(MIN_AGE + LEASE_SECONDS)
+    # When a pass looks before Stripe's search has indexed the intent, then the payment stays as it was
+    # (unknown is not "never reached Stripe")
+    assert world.one_pass() == {"provider_unavailable": 1}
+    assert world.status(payment_id) == "processing"
+    # And once search finds it, the next pass settles it: Stripe's state, one effect
+    requests.post(f"{stack.stripe_url}/_strict/search", data={"lag_seconds": 0}, timeout=30).raise_for_status()
+    try:
+        world.clock.advance(3600)
+        outcomes = world.one_pass()
+    finally:
+        requests.post(f"{stack.stripe_url}/_strict/search", data={"lag_seconds": 60}, timeout=30).raise_for_status()
+    assert outcomes.get("settled") == 1
+    assert world.service.get(USER, payment_id).provider_payment_id == intent.id
+    assert_one_effect(world, payment_id, 2900)
 
 
 def test_the_reconciler_leaves_a_payment_alone_until_it_is_old_enough(world: World) -> None:

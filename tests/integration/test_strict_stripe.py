@@ -448,6 +448,34 @@ def test_payment_intents_are_listed_newest_first_as_stripe_pages_them(stack: Run
     assert [i["id"] for i in after["data"]] == [first]
 
 
+def test_search_finds_an_intent_by_our_metadata_only_once_stripe_has_indexed_it(
+    stack: RunningStack, user: ApiClient
+) -> None:
+    # Given a payment just made
+    paid = user.pay(1300).json()
+    query = {"query": f"metadata['payment_id']:'{paid['payment_id']}'"}
+    # When Stripe's search is asked for it at once, then it is not found yet (Stripe indexes within a
+    # minute): search never tells that an intent does not exist
+    fresh = at_stripe(stack, "GET", "/v1/payment_intents/search", probe=False, params=query).json()
+    assert (fresh["object"], fresh["data"], fresh["has_more"]) == ("search_result", [], False)
+    # And once indexed, it is found by that metadata, and by nothing else's
+    control(stack, "search", lag_seconds=0)
+    try:
+        found = at_stripe(stack, "GET", "/v1/payment_intents/search", probe=False, params=query).json()
+        other = {"query": "metadata['payment_id']:'pay_nobody' AND status:'succeeded'"}
+        none = at_stripe(stack, "GET", "/v1/payment_intents/search", probe=False, params=other).json()
+    finally:
+        control(stack, "search", lag_seconds=60)
+    assert [i["id"] for i in found["data"]] == [paid["provider_payment_id"]]
+    assert found["data"][0]["metadata"]["payment_id"] == paid["payment_id"]
+    assert none["data"] == []
+    # And a query this layer cannot answer as Stripe would is refused, never answered wrongly
+    for query_text in ("amount>1000", "metadata['payment_id']:'a' OR status:'succeeded'", ""):
+        refused = at_stripe(stack, "GET", "/v1/payment_intents/search", params={"query": query_text})
+        assert refused.status_code == 400, query_text
+        assert refused.json()["error"]["param"] == "query"
+
+
 def test_concurrent_identical_captures_and_refunds_each_reach_stripe_once(stack: RunningStack, user: ApiClient) -> None:
     from concurrent.futures import ThreadPoolExecutor
 

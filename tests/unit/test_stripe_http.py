@@ -6,6 +6,7 @@ the environment's proxy."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -221,17 +222,21 @@ def test_an_intent_id_cannot_reach_another_path_and_an_unknown_one_is_rejected(s
 # --- looking for the intent a lost create made (a client's retry, the reconciler) ------------------------
 class IntentList(ThreadingHTTPServer):
     """``GET /v1/payment_intents`` of an account holding ``count`` intents, newest first, the one made
-    for ``pay_ours`` (if any) at ``ours_at`` from the newest; records each query."""
+    for ``pay_ours`` (if any) at ``ours_at`` from the newest; records each query. Its search
+    (``/v1/payment_intents/search``) answers ``search`` (a status, or "index" to search the intents by
+    the metadata the query names); None: as the list does (a 404)."""
 
     daemon_threads = True
 
-    def __init__(self, count: int, ours_at: int | None) -> None:
+    def __init__(self, count: int, ours_at: int | None, search: int | str | None = None) -> None:
         super().__init__(("127.0.0.1", 0), ListHandler)
         self.intents = [
             {**INTENT, "id": f"pi_{n:05d}", "metadata": {"payment_id": "pay_ours" if n == ours_at else f"pay_{n}"}}
             for n in range(count)
         ]
+        self.search = search
         self.queries: list[dict[str, list[str]]] = []
+        self.searches: list[dict[str, list[str]]] = []
 
     @property
     def url(self) -> str:
@@ -247,16 +252,35 @@ class ListHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         from urllib.parse import parse_qs, urlsplit
 
-        query = parse_qs(urlsplit(self.path).query)
+        url = urlsplit(self.path)
+        query = parse_qs(url.query)
+        if url.path == "/v1/payment_intents/search":
+            self.search(query)
+            return
         self.server.queries.append(query)
         ids = [intent["id"] for intent in self.server.intents]
         start = ids.index(query["starting_after"][0]) + 1 if "starting_after" in query else 0
         limit = int(query["limit"][0])
         page = self.server.intents[start : start + limit]
-        data = json.dumps(
-            {"object": "list", "url": "/v1/payment_intents", "data": page, "has_more": start + limit < len(ids)}
-        ).encode()
-        self.send_response(200)
+        self.answer(
+            200, {"object": "list", "url": "/v1/payment_intents", "data": page, "has_more": start + limit < len(ids)}
+        )
+
+    def search(self, query: dict[str, list[str]]) -> None:
+        self.server.searches.append(query)
+        if self.server.search != "index":
+            error = {"type": "invalid_request_error", "message": "Unrecognized request URL"}
+            self.answer(int(self.server.search or 404), {"error": error})
+            return
+        wanted = re.fullmatch(r"metadata\['payment_id'\]:'([^']*)'", query["query"][0])
+        assert wanted is not None, query
+        found = [i for i in self.server.intents if i["metadata"] == {"payment_id": wanted.group(1)}]
+        self.answer(200, {"object": "search_result", "url": "/v1/payment_intents/search", "data": found,
+                          "has_more": False, "next_page": None})  # fmt: skip
+
+    def answer(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -290,17 +314,44 @@ def test_the_intent_a_lost_create_made_is_found_among_those_made_since_its_payme
     assert all(query["created[gte]"] == ["1799999700"] for query in intent_list.queries)
 
 
-@pytest.mark.parametrize("intent_list", [(1001, 1000), (5000, None)], indirect=True)
+@pytest.mark.parametrize(
+    "intent_list",
+    [(1001, 1000), (5000, None), (1001, 1000, 400), (1001, 1000, 500), (5000, None, "index")],
+    indirect=True,
+)
 def test_past_the_pages_one_lookup_reads_the_answer_is_unknown_not_none(intent_list: IntentList) -> None:
     from payments_core.payments.provider import IntentLookupIncomplete
 
     # Given more intents made since the payment than ten pages of 100 hold (the one made for it, if
-    # any, beyond them)
+    # any, beyond them), and a search that finds none (it lags writes) or is refused (not offered in
+    # every country)
     # When the intent is looked for, then the answer is "unknown": a payment is never failed as never
     # having reached the provider while an intent for it may exist
     with pytest.raises(IntentLookupIncomplete):
         gateway(intent_list.url).find_intent("pay_ours", created_since=1_800_000_000)
     assert len(intent_list.queries) == 10
+    assert intent_list.searches  # (a 500 is tried again, as the SDK's network retries do)
+    assert {q["query"][0] for q in intent_list.searches} == {"metadata['payment_id']:'pay_ours'"}
+
+
+@pytest.mark.parametrize("intent_list", [(5000, 4321, "index")], indirect=True)
+def test_past_the_pages_one_lookup_reads_stripes_search_finds_the_intent(intent_list: IntentList) -> None:
+    # Given an intent made for the payment beyond ten pages of those made since it
+    # When it is looked for, then the list's ten pages are read and then one search by our metadata
+    # finds it (a payment that would otherwise stay unknown at every reconciler pass)
+    intent = gateway(intent_list.url).find_intent("pay_ours", created_since=1_800_000_000)
+    assert intent is not None
+    assert intent.id == "pi_04321"
+    assert (len(intent_list.queries), len(intent_list.searches)) == (10, 1)
+
+
+@pytest.mark.parametrize("intent_list", [(250, None, "index")], indirect=True)
+def test_a_lookup_the_list_answers_never_searches(intent_list: IntentList) -> None:
+    # Given fewer intents made since the payment than ten pages hold, none of them its own
+    # When the intent is looked for, then the answer is "none", from the list alone: search lags
+    # writes, so it never decides that a payment has no intent
+    assert gateway(intent_list.url).find_intent("pay_ours", created_since=1_800_000_000) is None
+    assert intent_list.searches == []
 
 
 @pytest.mark.parametrize("intent_list", [(250, 230)], indirect=True)

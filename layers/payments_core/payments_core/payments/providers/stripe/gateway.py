@@ -55,11 +55,14 @@ PAYMENT_METHOD_ID = re.compile(r"^pm_[A-Za-z0-9_]{1,250}$")
 METADATA_KEY = re.compile(r"^[^\[\]]{1,40}$")
 METADATA_VALUE_MAX = 500
 # An intent is looked for among those created since its payment: our clock and Stripe's may differ by
-# this much. Pages of 100 looked through at most (newest first) before the answer is "unknown".
+# this much. Pages of 100 looked through at most (newest first) before Stripe's search is asked.
 CLOCK_SKEW_SECONDS = 300
 # The cancellation reason of a failed intent we closed (``close_failed``); no other cancel of ours sends it.
 CLOSED_FAILED_REASON = "abandoned"
 FIND_INTENT_PAGES = 10
+FIND_INTENT_PAGE_SIZE = 100  # Stripe's most
+# The ids a search query may quote (``_search_intent``).
+SEARCHABLE_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 
 
 class StripeGateway:
@@ -233,11 +236,12 @@ class StripeGateway:
     ) -> ProviderIntent | None:
         """The intent an interrupted attempt created for ``payment_id`` (our id is in its metadata): among
         the intents created since the payment (less the clocks' skew), newest first, at most
-        ``FIND_INTENT_PAGES`` pages of 100; past those, not "none" but ``IntentLookupIncomplete``."""
+        ``FIND_INTENT_PAGES`` pages of 100; past those, Stripe's search by that metadata, and if it finds
+        none (it lags), not "none" but ``IntentLookupIncomplete``."""
         created = {"gte": created_since - CLOCK_SKEW_SECONDS}
         if created_until is not None:
             created["lte"] = created_until + CLOCK_SKEW_SECONDS
-        params: dict[str, Any] = {"limit": 100, "created": created}
+        params: dict[str, Any] = {"limit": FIND_INTENT_PAGE_SIZE, "created": created}
         page = self._call(self.client.v1.payment_intents.list, params=params)
         for read in range(1, FIND_INTENT_PAGES + 1):
             for obj in page.data:
@@ -249,9 +253,26 @@ class StripeGateway:
                 page = self._call(
                     self.client.v1.payment_intents.list, params={**params, "starting_after": page.data[-1].id}
                 )
+        found = self._search_intent(payment_id)
+        if found is not None:
+            return found
         logger.warning("too many intents to look through", extra={"payment_id": payment_id})
         metrics.add_metric(name="IntentLookupIncomplete", unit="Count", value=1)
         raise IntentLookupIncomplete
+
+    def _search_intent(self, payment_id: str) -> ProviderIntent | None:
+        """The intent whose metadata names ``payment_id``, by Stripe's search: one call where the list
+        was too long to read. Search lags writes (under a minute, longer in an outage) and is not offered
+        everywhere, so "none found" or a refusal proves nothing: the caller's answer stays unknown."""
+        query = f"metadata['payment_id']:'{payment_id}'"
+        if not SEARCHABLE_ID.match(payment_id):  # never a quote in the query (our ids have none)
+            return None
+        try:
+            result = self._call(self.client.v1.payment_intents.search, params={"query": query, "limit": 2})
+        except (ProviderUnavailable, ProviderFailed, ProviderRejected):
+            return None
+        matches = [obj for obj in result.data if self._metadata(self._data(obj)).get("payment_id") == payment_id]
+        return self._intent(matches[0]) if len(matches) == 1 else None
 
     def retrieve_intent(self, intent_id: str) -> ProviderIntent:
         # The same request and errors as ``v1.payment_intents.retrieve``, read as plain JSON: the SDK's
