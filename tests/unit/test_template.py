@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from devstack.template import Template
@@ -142,3 +143,42 @@ def test_pydantic_plugins_are_off_and_no_layer_package_provides_one() -> None:
     plugins = {ep.dist.name.lower() for ep in importlib.metadata.entry_points(group="pydantic") if ep.dist}
     assert layer
     assert plugins & layer == set()
+
+
+def test_every_alarm_on_our_own_metrics_watches_the_namespace_and_service_the_functions_write() -> None:
+    import re
+
+    # Given the namespace and service every function's Powertools Metrics writes to (its environment)
+    resources = expand()["Resources"]
+    written = {
+        (json.dumps(env["POWERTOOLS_METRICS_NAMESPACE"]), env["POWERTOOLS_SERVICE_NAME"])
+        for resource in resources.values()
+        if resource["Type"] == "AWS::Lambda::Function"
+        for env in [resource["Properties"]["Environment"]["Variables"]]
+    }
+    assert len(written) == 1
+    emitted = {
+        name
+        for path in [*(ROOT / "layers").rglob("*.py"), *(ROOT / "functions").rglob("*.py")]
+        for name in re.findall(r'add_metric\(\s*name="(\w+)"', path.read_text())
+    }
+    watched = []  # (alarm, namespace, metric name, dimensions) of every metric an alarm reads
+    for alarm_id, alarm in resources.items():
+        if alarm["Type"] != "AWS::CloudWatch::Alarm":
+            continue
+        props = alarm["Properties"]
+        metrics = (
+            [props]
+            if "Namespace" in props
+            else [m["MetricStat"]["Metric"] for m in props["Metrics"] if "MetricStat" in m]
+        )
+        for metric in metrics:
+            watched.append((alarm_id, metric["Namespace"], metric["MetricName"], metric.get("Dimensions", [])))
+    ours = [w for w in watched if "AWS/" not in json.dumps(w[1])]
+    assert len(ours) >= 4  # the reconciliation, reconciler and webhook-deferral alarms
+    for alarm_id, namespace, name, dimensions in ours:
+        # Then each of their alarms reads a metric one of them writes, where they write it (an alarm on
+        # another namespace never receives a data point and, missing data being fine, never fires)
+        service = {d["Name"]: d["Value"] for d in dimensions}.get("service")
+        assert (json.dumps(namespace), service) in written, alarm_id
+        assert name in emitted, alarm_id
