@@ -159,6 +159,40 @@ def test_a_failed_intent_the_provider_cannot_close_now_is_not_recorded_and_comes
     assert domain.stored(payment.payment_id).status == "failed"
 
 
+def test_our_cancel_landing_before_the_close_of_a_failed_intent_is_recorded_as_the_cancel(
+    domain: Domain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typing import Any
+
+    # Given a payment whose customer failed the challenge (its intent open at the provider), and the
+    # provider's event for it, fetched by the webhook as failed and open
+    payment = domain.pay(2500, method="fp_3ds")
+    intent = payment.provider_payment_id or ""
+    domain.provider.customer_fails_action(intent)
+    fetched_before = domain.provider.retrieve_intent(intent)
+    real_cancel, real_retrieve = domain.provider.cancel, domain.provider.retrieve_intent
+
+    def cancel_then_the_webhook(intent_id: str, key: str) -> Any:
+        answer = real_cancel(intent_id, key)  # the provider cancels it: the merchant's cancel, no reason
+        once = iter([fetched_before])
+        monkeypatch.setattr(domain.provider, "retrieve_intent", lambda i: next(once, None) or real_retrieve(i))
+        domain.deliver("ev_failed", "payment", intent)  # its close is refused: canceled already
+        monkeypatch.setattr(domain.provider, "retrieve_intent", real_retrieve)
+        return answer
+
+    # When the client's cancel reaches the provider just before the webhook closes the failed intent
+    monkeypatch.setattr(domain.provider, "cancel", cancel_then_the_webhook)
+    first = domain.service.cancel(USER, payment.payment_id, "can-1")
+    monkeypatch.setattr(domain.provider, "cancel", real_cancel)
+    again = domain.service.cancel(USER, payment.payment_id, "can-1")
+    # Then what is recorded is what happened, the cancel: both answers are 200 canceled, announced
+    # once, and no failure is announced (no "payment failed" receipt for a payment the merchant canceled)
+    assert (first.status, again.status) == ("canceled", "canceled")
+    events = domain.store.events(payment.payment_id)
+    assert events.count("PaymentCanceled") == 1
+    assert "PaymentFailed" not in events
+
+
 # --- capture and cancel ------------------------------------------------------------------------------
 def test_a_hold_is_captured_in_part_and_never_counted_as_more(domain: Domain) -> None:
     hold = domain.pay(4000, capture_method="manual")

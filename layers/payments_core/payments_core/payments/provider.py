@@ -263,7 +263,8 @@ def closed_if_failed(gateway: PaymentGateway, intent: ProviderIntent) -> Provide
     we record the payment as failed, which is final. So it is closed at the provider first
     (``close_failed``: nothing moves from a canceled intent, and it still reads as failed), and the
     failure is what is recorded. If the close is refused because the intent moved on meanwhile (the
-    customer confirmed again), the intent as it is now is what is recorded. If it is still open after
+    customer confirmed again, or a cancel of ours got there first), the intent as it is now is what is
+    recorded. If it is still open after
     all (the provider failed), ``ProviderUnavailable``: nothing is recorded; the caller tries again.
     Each close has its own idempotency key: the provider keeps a key's first answer, a failure too."""
     if not _open_failure(intent) or not intent.id:
@@ -276,6 +277,6 @@ def closed_if_failed(gateway: PaymentGateway, intent: ProviderIntent) -> Provide
         now = gateway.retrieve_intent(intent.id)
         if _open_failure(now):
             raise ProviderUnavailable() from None
-        if now.status not in ("failed", "canceled"):
+        if now.status != "failed":  # moved on, or canceled by someone else (not closed as a failure)
             return now
     return intent
