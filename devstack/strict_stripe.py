@@ -972,7 +972,7 @@ class StrictStripe:
         if canceled.status_code != 200:
             raise invalid(f"localstripe refused to cancel {intent_id}")
         with self._lock:
-            self.intents[intent_id] = {"cancellation_reason": "automatic", "canceled_at": int(time.time())}
+            self.intents[intent_id] = {"cancellation_reason": "expired", "canceled_at": int(time.time())}
         self.emit("payment_intent.canceled", "payment_intent", intent_id, None)
         return self.current("payment_intent", intent_id) or {}
 

@@ -35,7 +35,6 @@ from payments_core.payments import lifecycle
 from payments_core.payments.models import Payment
 from payments_core.payments.provider import ProviderRefund, ReportingGateway
 from payments_core.payments.repository import PaymentStore
-from payments_core.payments.transitions import released_remainder
 
 CREDIT_KINDS = ("charge", "refund_failure", "dispute_reversal")
 # How far before the report's day a ledger entry for a movement it meets may have been written.
@@ -152,8 +151,6 @@ class DailyReport:
             if refund.payment_intent is None and intent_id is None and refund.charge:
                 intent_id = self.gateway.retrieve_charge_intent(refund.charge)
             payment = self._owner(intent_id)
-            if payment is not None and not refund.metadata and released_remainder(payment, refund):
-                continue  # the uncaptured rest of a hold, listed as a refund before 2025-03-31.basil
             ours = None
             if payment is not None:
                 ours = next(

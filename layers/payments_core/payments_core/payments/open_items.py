@@ -46,7 +46,7 @@ LEDGER_PREFIX = "LEDGER#"
 DEFERRED = "DEFERRED"
 
 # Stripe releases an uncaptured card authorisation after 7 days (the PaymentIntent is canceled,
-# cancellation_reason "automatic").
+# cancellation_reason "expired", "automatic" before API version 2025-03-31.basil).
 HOLD_DAYS = 7
 # A one-time code lives 5 minutes (payments_core.otp.CODE_TTL_SECONDS, which a unit test keeps equal).
 CODE_TTL_SECONDS = 5 * 60

@@ -52,7 +52,7 @@ class ProviderIntent(BaseModel):
     next_action: dict[str, Any] | None = None
     client_secret: str | None = None
     metadata: dict[str, str] = {}
-    # Why the provider canceled it ("automatic": a hold released after its authorisation expired; a
+    # Why the provider canceled it ("expired": a hold released after its authorisation expired; a
     # failed intent we closed reads as ``failed`` with its reason set: it can no longer be confirmed).
     cancellation_reason: str | None = None
     decline_code: str | None = None  # of its last failed attempt

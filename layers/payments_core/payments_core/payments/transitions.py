@@ -198,18 +198,6 @@ def provider_refund_change(payment: Payment, provider_refund: ProviderRefund) ->
     return Change(succeeded.payment, [("RefundCreated", refund), *succeeded.events])
 
 
-def released_remainder(payment: Payment, provider_refund: ProviderRefund) -> bool:
-    """Whether a refund with no id of ours is the rest of a hold captured in part, which Stripe listed
-    as a refund before API version 2025-03-31.basil: the customer was never charged it, so it is no
-    refund of theirs (no ledger entry, no receipt, nothing less to refund)."""
-    return (
-        payment.capture_method == "manual"
-        and 0 < payment.amount_captured < payment.amount
-        and provider_refund.amount == payment.amount - payment.amount_captured
-        and not provider_refund.metadata
-    )
-
-
 def provider_refund_state_change(payment: Payment, provider_refund: ProviderRefund) -> Change | None:
     """One refund of the payment's intent, as the provider holds it now, applied to ours."""
     if provider_refund.payment_intent not in (None, payment.provider_payment_id):
@@ -223,12 +211,6 @@ def provider_refund_state_change(payment: Payment, provider_refund: ProviderRefu
     if refund_id is None:
         if ours:
             mismatch(payment.payment_id, "webhook for a refund we do not hold", provider_refund_id=provider_refund.id)
-            return None
-        if released_remainder(payment, provider_refund):
-            logger.info(
-                "the released rest of a partial capture is not a refund",
-                extra={"payment_id": payment.payment_id, "provider_refund_id": provider_refund.id},
-            )
             return None
         return provider_refund_change(payment, provider_refund)
     stored = payment.refunds[refund_id]

@@ -297,7 +297,7 @@ class StripeGateway:
 
     def close_failed(self, intent_id: str, idempotency_key: str) -> ProviderIntent:
         # The reason tells this close from a merchant's cancel (which sends none) and from Stripe's own
-        # (``automatic``): an intent canceled with it reads as failed (``_intent``).
+        # (``expired``): an intent canceled with it reads as failed (``_intent``).
         return self._cancel(intent_id, {"cancellation_reason": CLOSED_FAILED_REASON}, idempotency_key)
 
     def _cancel(self, intent_id: str, params: dict[str, Any], idempotency_key: str) -> ProviderIntent:
