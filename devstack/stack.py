@@ -166,7 +166,7 @@ class LocalStack:
         self.console.quiet_handler_logs(service_logger())
         isolate_event_handler_state()
         enforce_iam(self.template)  # each function's AWS calls checked against its policies, as AWS does
-        enforce_limits()  # and against AWS's request limits that moto does not check (aws_limits)
+        enforce_limits(self.template)  # and against AWS's request limits that moto does not check (aws_limits)
         self.runtimes = {logical_id: FunctionRuntime(spec) for logical_id, spec in specs.items()}
         authorizer_id = self.template.authorizer_function()
         front = ApiGatewayFront(

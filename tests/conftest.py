@@ -110,10 +110,13 @@ def template() -> Template:
 
 @pytest.fixture
 def aws(template: Template) -> Iterator[None]:
-    """A fresh moto account with the template's own tables."""
+    """A fresh moto account with the template's own tables, and AWS's limits that moto does not check."""
     import boto3
     from moto import mock_aws
 
+    from devstack.aws_limits import enforce_limits
+
+    enforce_limits(template)
     with mock_aws():
         clear_caches()
         create_tables(template, boto3.client("dynamodb"))

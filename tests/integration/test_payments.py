@@ -390,6 +390,40 @@ def test_another_users_payment_is_not_found(stack: RunningStack, user: ApiClient
         assert response.json()["error"]["code"] == "not_found"
 
 
+@pytest.mark.parametrize("payment_id", ["p" * 1100, "pay_" + "%E2%82%AC" * 400, "pay_x%27%20OR%201"])
+def test_a_payment_id_that_cannot_be_ours_is_404_on_every_route(user: ApiClient, payment_id: str) -> None:
+    # When a client names a payment by an id no payment of ours can have (over DynamoDB's 1024-byte
+    # sort key, which it refuses on a read and the local stack refuses as it does; or other characters)
+    calls: list[tuple[str, str, dict[str, Any] | None]] = [
+        ("GET", f"/payments/{payment_id}", None),
+        ("POST", f"/payments/{payment_id}/refunds", {}),
+        ("POST", f"/payments/{payment_id}/capture", {}),
+        ("POST", f"/payments/{payment_id}/cancel", None),
+        ("POST", f"/payments/{payment_id}/otp", None),
+        ("POST", f"/payments/{payment_id}/otp/verify", {"code": "123456"}),
+    ]
+    for method, path, body in calls:
+        response = user.call(method, path, body, key="k")
+        # Then it is not found, in the contract's envelope (not a 500 that pages whoever is on call)
+        assert response.status_code == 404, (path[:40], response.text)
+        assert response.json()["error"]["code"] == "not_found"
+
+
+def test_a_forged_cursor_naming_a_key_dynamodb_refuses_is_422(user: ApiClient) -> None:
+    from payments_core.cursors import encode_cursor
+
+    # When a cursor is forged with a key value DynamoDB refuses in an ExclusiveStartKey (empty, or a
+    # sort key over 1024 bytes), then it is the contract's 422 for a cursor, not a 500
+    for route, forged in [
+        ("/payments", encode_cursor(["PAY#pay_1", ""])),
+        ("/payments", encode_cursor(["PAY#" + "x" * 1100, "2026-01-01T00:00:00.000Z"])),
+        ("/transactions", encode_cursor("TXN#" + "x" * 1100)),
+    ]:
+        response = user.call("GET", f"{route}?cursor={forged}")
+        assert response.status_code == 422, (route, response.text)
+        assert response.json()["error"]["code"] == "validation_error"
+
+
 def test_protected_routes_need_a_valid_token(stack: RunningStack) -> None:
     anonymous = ApiClient(stack.api_url)
     assert anonymous.call("GET", "/payments").status_code == 401

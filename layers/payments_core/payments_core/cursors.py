@@ -10,6 +10,16 @@ from typing import Any
 
 from payments_core.errors import RequestValidationError
 
+# The longest key value a cursor of ours holds (a payment's ``PAY#`` key and creation time, a ledger
+# entry's ``TXN#`` key): DynamoDB refuses an empty key value, or a sort key over 1024 bytes, with a
+# ValidationException (moto does not), so a forged cursor holding one would be a 500, not a 422.
+KEY_VALUE_MAX_BYTES = 200
+
+
+def key_value(value: Any) -> bool:
+    """Whether ``value`` could be a key value a cursor of ours holds."""
+    return isinstance(value, str) and 0 < len(value.encode()) <= KEY_VALUE_MAX_BYTES
+
 
 def encode_cursor(value: Any) -> str:
     """An opaque page cursor holding ``value``."""

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from payments_core import clock, keys
 from payments_core.aws import dynamodb_client
-from payments_core.cursors import decode_cursor, encode_cursor
+from payments_core.cursors import decode_cursor, encode_cursor, key_value
 from payments_core.dynamo import from_item, is_condition_failure, to_item
 from payments_core.payments import open_items
 
@@ -69,9 +69,7 @@ class LedgerRepository:
             "Limit": limit,
         }
         if cursor:
-            sort_key = decode_cursor(
-                cursor, lambda value: isinstance(value, str) and value.startswith(keys.TRANSACTION)
-            )
+            sort_key = decode_cursor(cursor, lambda value: key_value(value) and value.startswith(keys.TRANSACTION))
             # The partition comes from the token, never from the cursor: a cursor cannot reach another user.
             request["ExclusiveStartKey"] = to_item({"PK": keys.user_pk(user_id), "SK": sort_key})
         response = dynamodb_client().query(**request)

@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 from payments_core import clock, keys
 from payments_core.aws import dynamodb_client
 from payments_core.config import get_settings
-from payments_core.cursors import decode_cursor, encode_cursor
+from payments_core.cursors import decode_cursor, encode_cursor, key_value
 from payments_core.dynamo import from_item, is_condition_failure, to_item
 from payments_core.observability import logger
 from payments_core.payments import open_items
@@ -232,9 +232,9 @@ class PaymentRepository:
             return (
                 isinstance(value, list)
                 and len(value) == 2
-                and isinstance(value[0], str)
+                and key_value(value[0])
                 and value[0].startswith(keys.PAYMENT)
-                and isinstance(value[1], str)
+                and key_value(value[1])
             )
 
         sort_key, created = decode_cursor(cursor, valid)
