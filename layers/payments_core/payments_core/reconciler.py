@@ -10,7 +10,11 @@ and page, never a Scan), reads each payment again (consistently) and settles it:
 - an attempt that never reached the provider (no intent there, its lease run out) -> ``failed``
   (``never_reached``), under the reconciler's own lease so no client retry creates one meanwhile;
 - ``requires_otp`` past its code's expiry plus the grace period -> ``canceled`` (``code_expired``);
-- a hold: Stripe releases it after 7 days, and ours follows what the intent says then.
+- a hold: Stripe releases it after 7 days, and ours follows what the intent says then;
+- a pending refund the provider holds nothing of, a day after it was made (the provider no longer
+  keeps its key, and its client has not come back) -> ``failed`` with ``not_sent``, under the refund's
+  own lease and after one more look at the provider, so its reservation no longer blocks what the
+  provider holds (a refund made on the dashboard meanwhile, a refund reversed).
 
 Every write is the repository's version-conditioned put of the payment with its events, so a pass
 racing a webhook, a client retry or another pass still gives one effect: whichever writes second
@@ -32,7 +36,15 @@ from payments_core import clock
 from payments_core.errors import DomainError
 from payments_core.observability import logger, metrics
 from payments_core.payments import lifecycle, open_items
-from payments_core.payments.leases import LEASE_SECONDS, new_lease, release_lease, take_lease, unleased
+from payments_core.payments.leases import (
+    LEASE_SECONDS,
+    new_lease,
+    release_lease,
+    release_refund_lease,
+    take_lease,
+    take_refund_lease,
+    unleased,
+)
 from payments_core.payments.models import Change, Payment
 from payments_core.payments.otp_repository import CodeStore
 from payments_core.payments.provider import Providers, closed_if_failed
@@ -45,12 +57,17 @@ from payments_core.payments.transitions import (
     looked,
     never_reached,
     provider_state_change,
+    refund_change,
 )
 
 MAX_BACKOFF_SECONDS = 24 * 3600
 # Stripe retries a webhook delivery for up to 3 days: an event deferred that long ago and still not
 # applied will not be delivered again by itself.
 DEFERRED_ALERT_SECONDS = 3 * 24 * 3600
+# A pending refund the provider holds nothing of is failed this long after it was made: its request
+# died (a crash, or an error the provider keeps answering to its key for 24 h) and no retry came.
+UNSENT_REFUND_SECONDS = 24 * 3600
+UNSENT = "not_sent"
 
 
 @dataclass
@@ -152,9 +169,17 @@ class Reconciler:
         except DomainError:
             logger.warning("reconciler could not reach the provider", extra={"payment_id": payment_id})
             return "provider_unavailable"
-        outcome = self._apply(payment, ProviderState(intent, refunds))
+        state = ProviderState(intent, refunds)
+        outcome = self._apply(payment, state)
         if outcome == "unchanged" and refunds is not None:
-            self._refunds_not_at_provider(payment, {r.metadata.get("refund_id") for r in refunds})
+            unsent = self._refunds_not_at_provider(payment, {r.metadata.get("refund_id") for r in refunds})
+            if unsent and self._fail_unsent(payment, unsent):
+                # What their reservations kept from being recorded (a dashboard refund) fits now, and the
+                # payment may not be looked at again: applied in this pass.
+                current = self.repository.get(user_id, payment_id)
+                if current is not None:
+                    self._apply(current, state)
+                return "settled"
         return outcome
 
     def _after_error(self, user_id: str, payment_id: str) -> None:
@@ -253,9 +278,11 @@ class Reconciler:
             return "settled"
         return "not_due"
 
-    def _refunds_not_at_provider(self, payment: Payment, at_provider: set[str | None]) -> None:
-        """A pending refund the provider holds nothing of: its request died before reaching the provider
-        and no retry came. Not sent by the reconciler (only the client's retry may move money): seen."""
+    def _refunds_not_at_provider(self, payment: Payment, at_provider: set[str | None]) -> list[str]:
+        """Pending refunds the provider holds nothing of: their request died before reaching the provider
+        (or the provider answered it with an error) and no retry came. Never sent by the reconciler (only
+        the client's retry may move money): seen, and returned once a day old (``_fail_unsent``)."""
+        unsent = []
         for refund in payment.refunds.values():
             if refund.status == "pending" and refund.provider_refund_id is None and refund.refund_id not in at_provider:
                 logger.error(
@@ -263,6 +290,50 @@ class Reconciler:
                     extra={"payment_id": payment.payment_id, "refund_id": refund.refund_id},
                 )
                 metrics.add_metric(name="RefundNotAtProvider", unit="Count", value=1)
+                if clock.epoch_seconds() - clock.parse(refund.created_at).timestamp() >= UNSENT_REFUND_SECONDS:
+                    unsent.append(refund.refund_id)
+        return unsent
+
+    def _fail_unsent(self, payment: Payment, refund_ids: list[str]) -> bool:
+        """Fails refunds the provider holds nothing of a day after they were made, which releases what
+        they reserved. Under each refund's own lease (a retry of its client waits meanwhile, then gets
+        the failure), after one more look at the provider under it (an attempt may have reached it since
+        the list was read). A retry with its key is then answered ``failed`` and sends nothing."""
+        failed = False
+        for refund_id in refund_ids:
+            failed = self._fail_unsent_one(payment, refund_id) or failed
+        return failed
+
+    def _fail_unsent_one(self, payment: Payment, refund_id: str) -> bool:
+        gateway = self.providers[payment.provider]
+        intent_id = payment.provider_payment_id
+        assert intent_id
+        lease = new_lease()
+        try:
+            self.repository.update(
+                payment.user_id, payment.payment_id, lambda current: take_refund_lease(current, refund_id, lease)
+            )
+            found = gateway.find_refund(intent_id, refund_id)
+        except DomainError:  # a request holds it, or the provider cannot be asked: a later pass
+            self.repository.update(payment.user_id, payment.payment_id, release_refund_lease(refund_id, lease))
+            return False
+
+        def settle(current: Payment) -> Change | None:
+            refund = current.refunds[refund_id]
+            if refund.lease_holder != lease or refund.status != "pending":
+                return None
+            if found is not None:  # it reached the provider after all: its answer, as a retry would store it
+                return refund_change(current, refund_id, found.status, found.id or None)
+            return refund_change(current, refund_id, "failed", None, failure_reason=UNSENT)
+
+        stored = self.repository.update(payment.user_id, payment.payment_id, settle)
+        if stored is not None and stored.refunds[refund_id].failure_reason == UNSENT:
+            logger.error(
+                "refund failed: it never reached the provider",
+                extra={"payment_id": payment.payment_id, "refund_id": refund_id},
+            )
+            metrics.add_metric(name="RefundNotSent", unit="Count", value=1)
+        return True
 
     def _later(self, payment: Payment, until: int) -> Callable[[Payment], Change | None]:
         def later(current: Payment) -> Change | None:

@@ -23,7 +23,10 @@ class RefundOut(BaseModel):
     currency: str
     status: RefundStatus
     reason: RefundReason | None
-    failure_reason: str | None = Field(default=None, description="The provider's reason, when it failed.")
+    failure_reason: str | None = Field(
+        default=None,
+        description="The provider's reason, when it failed; `not_sent`: the request never reached it.",
+    )
     failed_after_success: bool = Field(
         default=False,
         description="It had succeeded and the provider reversed it later: the amount is refundable again.",
