@@ -34,6 +34,7 @@ STATUS: dict[type[DomainError], int] = {
     errors.NotYet: 500,
     errors.ProviderError: 502,
     errors.ProviderUnavailable: 503,
+    errors.Unavailable: 503,
 }
 
 UNAUTHORIZED = errors.Unauthenticated("unauthorized", "A valid bearer token is required.")

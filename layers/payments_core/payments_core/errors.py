@@ -67,6 +67,10 @@ class ProviderUnavailable(DomainError):
         super().__init__("provider_unavailable", "The payment provider is unavailable. Retry later.")
 
 
+class Unavailable(DomainError):
+    """Our own store could not answer in time (throttled): retry shortly."""
+
+
 class Declined(DomainError):
     """The card was declined (``extra`` holds the decline code)."""
 
@@ -81,6 +85,7 @@ class RequestValidationError(Invalid):
 
 
 NOT_FOUND = NotFound("not_found", "Not found.")
+BUSY = Unavailable("temporarily_unavailable", "Too many requests at once. Retry shortly.", retry_after=1)
 # One-time codes (payments.otp): here, so that the payment service raises them without loading the
 # one-time-code module, which only the functions that send or check a code need.
 OTP_NOT_REQUIRED = Conflict("otp_not_required", "This payment is not waiting for a one-time code.")

@@ -104,7 +104,7 @@ ROUTES: dict[tuple[str, str], RouteDoc] = {
         idempotent=True,
     ),
     ("GET", "/payments"): RouteDoc(
-        "list_payments", "payments", "List your payments, newest first", (200, PaymentPage), (422,), query=PAGE
+        "list_payments", "payments", "List your payments, newest first", (200, PaymentPage), (422, 503), query=PAGE
     ),
     ("GET", "/payments/{payment_id}"): RouteDoc(
         "get_payment", "payments", "A payment with its refunds", (200, PaymentOut), (404,)

@@ -27,6 +27,7 @@ from payments_core.aws import dynamodb_client
 from payments_core.config import get_settings
 from payments_core.cursors import decode_cursor, encode_cursor, key_value
 from payments_core.dynamo import from_item, is_condition_failure, to_item
+from payments_core.errors import BUSY
 from payments_core.observability import logger
 from payments_core.payments import open_items
 from payments_core.payments.models import Change, Payment
@@ -35,6 +36,9 @@ from payments_core.payments.outbox import outbox_refs
 
 INDEX_BY_CREATED = "ByCreated"
 MAX_ATTEMPTS = 30
+# A page's payments are read in at most this many BatchGetItem rounds, backing off between them.
+BATCH_GET_ROUNDS = 5
+BATCH_GET_BACKOFF_SECONDS = 0.05
 # How long a deferred webhook's record lives (a provider redelivers for days: Stripe for up to 3).
 DEFERRED_RETENTION_DAYS = 30
 
@@ -207,9 +211,11 @@ class PaymentRepository:
         page_keys = [{"PK": item["PK"], "SK": item["SK"]} for item in response.get("Items", [])]
         found: dict[tuple[str, str], Payment] = {}
         pending: list[dict[str, Any]] = page_keys
-        for _ in range(10):
+        for attempt in range(BATCH_GET_ROUNDS):
             if not pending:
                 break
+            if attempt:  # what DynamoDB left unread was throttled: AWS asks for exponential backoff
+                time.sleep(random.uniform(0, BATCH_GET_BACKOFF_SECONDS * 2**attempt))  # noqa: S311 - jitter
             answer = dynamodb_client().batch_get_item(
                 RequestItems={self.table_name: {"Keys": pending, "ConsistentRead": True}}
             )
@@ -217,6 +223,9 @@ class PaymentRepository:
                 found[(item["PK"]["S"], item["SK"]["S"])] = self._from_item(item)
             unprocessed: dict[str, Any] = answer.get("UnprocessedKeys") or {}
             pending = list(unprocessed.get(self.table_name, {}).get("Keys", []))
+        if pending:
+            # Never a short page: its cursor would move past the payments left unread, for good.
+            raise BUSY
         items = [found[(k["PK"]["S"], k["SK"]["S"])] for k in page_keys if (k["PK"]["S"], k["SK"]["S"]) in found]
         last = response.get("LastEvaluatedKey")
         return items, self._encode_cursor(last) if last else None
