@@ -462,3 +462,44 @@ def test_no_password_token_or_hash_reached_the_log(invoke: Invoker, log_sink: Lo
     assert leaked == []
     assert "$argon2" not in log_sink.text
     assert "eyJ" not in log_sink.text  # no JWT of any kind
+
+
+class ConflictingTransactions:
+    """The DynamoDB client, whose transactions DynamoDB cancels ``times`` times for another write to one
+    of their items at that moment (``TransactionConflict``: a sign-in counted on the email's item)."""
+
+    def __init__(self, client: Any, times: int) -> None:
+        self.client, self.times, self.tries = client, times, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def transact_write_items(self, **kwargs: Any) -> Any:
+        from botocore.exceptions import ClientError
+
+        self.tries += 1
+        if self.tries <= self.times:
+            response: Any = {
+                "Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"},
+                "CancellationReasons": [{"Code": "TransactionConflict"}, {"Code": "None"}],
+            }
+            raise ClientError(response, "TransactWriteItems")
+        return self.client.transact_write_items(**kwargs)
+
+
+@pytest.mark.parametrize(("conflicts", "status"), [(1, 201), (2, 201), (3, 503)])
+def test_a_sign_up_meeting_a_concurrent_sign_in_is_tried_again_then_503_not_500(
+    invoke: Invoker, monkeypatch: pytest.MonkeyPatch, conflicts: int, status: int
+) -> None:
+    from payments_core.auth import repository
+
+    # Given DynamoDB canceling the sign-up's transaction for a conflicting write (moto never does)
+    client = ConflictingTransactions(dynamodb_client(), conflicts)
+    monkeypatch.setattr(repository, "dynamodb_client", lambda: client)
+    # When the address signs up, then a conflict or two is tried again and the account is made; one
+    # that persists is answered "retry shortly" (503 with Retry-After), never a 500
+    code, body = signup(invoke)
+    assert code == status, body
+    if status == 503:
+        assert body["error"]["code"] == "temporarily_unavailable"
+    assert client.tries == min(conflicts + 1, 3)

@@ -83,7 +83,7 @@ TAGS = {
 ROUTES: dict[tuple[str, str], RouteDoc] = {
     ("GET", "/health"): RouteDoc("get_health", "health", "Liveness and version", (200, HealthOut), public=True),
     ("POST", "/auth/signup"): RouteDoc(
-        "sign_up", "auth", "Create an account", (201, UserOut), (409, 422), SignupRequest, public=True
+        "sign_up", "auth", "Create an account", (201, UserOut), (409, 422, 503), SignupRequest, public=True
     ),
     ("POST", "/auth/signin"): RouteDoc(
         "sign_in",

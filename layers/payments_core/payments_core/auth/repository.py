@@ -11,6 +11,8 @@ only makes each count atomic.
 
 from __future__ import annotations
 
+import random
+import time
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
@@ -18,6 +20,9 @@ from botocore.exceptions import ClientError
 from payments_core import keys
 from payments_core.aws import dynamodb_client
 from payments_core.dynamo import cancellation_reasons, from_item, is_condition_failure, to_item
+from payments_core.errors import BUSY
+
+TRANSACTION_TRIES = 3
 
 
 class AccountStore(Protocol):
@@ -44,32 +49,39 @@ class AccountRepository:
 
     def create(self, user: dict[str, Any], password_hash: str) -> bool:
         """Stores a new account (its email item and its profile) in one transaction; False if the email
-        already belongs to an account."""
-        try:
-            dynamodb_client().transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self.table_name,
-                            "Item": to_item({**keys.email(user["email"]), **user, "password_hash": password_hash}),
-                            # A lock-out placeholder (no user_id) may be overwritten; a real account may not.
-                            "ConditionExpression": "attribute_not_exists(user_id)",
-                        }
-                    },
-                    {
-                        "Put": {
-                            "TableName": self.table_name,
-                            "Item": to_item({**keys.profile(user["user_id"]), **user}),
-                            "ConditionExpression": "attribute_not_exists(PK)",
-                        }
-                    },
-                ]
-            )
-        except ClientError as error:
-            if cancellation_reasons(error)[:1] == ["ConditionalCheckFailed"]:
-                return False
-            raise
-        return True
+        already belongs to an account. DynamoDB cancels a transaction that meets another write to one of
+        its items (``TransactionConflict``: a sign-in attempt counted on the email's lock-out item at
+        that moment), which is tried again after a pause; still conflicting, ``BUSY`` (503)."""
+        items: list[Any] = [
+            {
+                "Put": {
+                    "TableName": self.table_name,
+                    "Item": to_item({**keys.email(user["email"]), **user, "password_hash": password_hash}),
+                    # A lock-out placeholder (no user_id) may be overwritten; a real account may not.
+                    "ConditionExpression": "attribute_not_exists(user_id)",
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self.table_name,
+                    "Item": to_item({**keys.profile(user["user_id"]), **user}),
+                    "ConditionExpression": "attribute_not_exists(PK)",
+                }
+            },
+        ]
+        for attempt in range(TRANSACTION_TRIES):
+            try:
+                dynamodb_client().transact_write_items(TransactItems=items)
+            except ClientError as error:
+                reasons = cancellation_reasons(error)
+                if reasons[:1] == ["ConditionalCheckFailed"]:
+                    return False
+                if "TransactionConflict" not in reasons:
+                    raise
+                time.sleep(random.uniform(0, 0.05 * 2**attempt))  # noqa: S311 - jitter, not crypto
+                continue
+            return True
+        raise BUSY
 
     def sign_in_record(self, email: str) -> dict[str, Any]:
         """What sign-in reads of an email (user id, hash, counters); {} when nothing was ever stored."""
