@@ -237,6 +237,32 @@ STRIPE_CALLERS = {
 }
 
 
+def reserved_with(logical_id: str, concurrency: int) -> int:
+    """A function's reserved concurrency when deployed with ``StripeReservedConcurrency=concurrency``."""
+    declared = TEMPLATE.properties(logical_id)["ReservedConcurrentExecutions"]
+    condition, when_reserved, otherwise = declared["Fn::If"]
+    assert (condition, otherwise) == ("ReserveStripeConcurrency", {"Ref": "AWS::NoValue"}), logical_id
+    if concurrency == 0:
+        return 0
+    return concurrency if when_reserved == {"Ref": "StripeReservedConcurrency"} else int(when_reserved)
+
+
+def test_an_account_that_cannot_spare_concurrency_deploys_with_no_reservation_at_all() -> None:
+    # A new account's quota (10) leaves nothing to reserve: AWS refuses any reservation that leaves the
+    # account fewer than 100 unreserved executions. With StripeReservedConcurrency=0 no function reserves:
+    # each reservation is under the condition that parameter being 0 turns off (the scheduled ones too).
+    condition = TEMPLATE.body["Conditions"]["ReserveStripeConcurrency"]
+    assert condition == {"Fn::Not": [{"Fn::Equals": [{"Ref": "StripeReservedConcurrency"}, 0]}]}
+    reserving = [
+        fn
+        for fn in TEMPLATE.of_type("AWS::Serverless::Function")
+        if "ReservedConcurrentExecutions" in TEMPLATE.properties(fn)
+    ]
+    assert {"ReconcilerFunction", "DailyReportFunction"} <= set(reserving)
+    assert [reserved_with(fn, 0) for fn in reserving] == [0] * len(reserving)
+    assert all(reserved_with(fn, 1) >= 1 for fn in reserving)
+
+
 def test_stripe_callers_reserved_concurrency_stays_within_stripes_rate_limit() -> None:
     # Given the functions holding the Stripe key: those, and only those, reserve concurrency
     reserved = {
@@ -249,11 +275,8 @@ def test_stripe_callers_reserved_concurrency_stays_within_stripes_rate_limit() -
     # Then prod's peak stays within the live limit
     concurrency = int(PROD["StripeReservedConcurrency"])
     assert concurrency >= 1, "prod deployed without the reservation is not protected"
-    # (the scheduled reconciler and daily report reserve one execution each, a literal: one pass at a time)
-    executions = sum(
-        value if isinstance(value := TEMPLATE.properties(fn)["ReservedConcurrentExecutions"], int) else concurrency
-        for fn in STRIPE_CALLERS
-    )
+    # (the scheduled reconciler and daily report reserve one execution each: one pass at a time)
+    executions = sum(reserved_with(fn, concurrency) for fn in STRIPE_CALLERS)
     assert executions * STRIPE_CALLS_PER_EXECUTION_PER_SECOND <= STRIPE_OPERATIONS_PER_SECOND_LIVE
     # And dev reserves the least it can (its peak, 6 x 5 = 30/s, can pass the sandbox's 25/s: a 429 is retried)
     assert int(DEV["StripeReservedConcurrency"]) == 1
@@ -437,9 +460,9 @@ def test_dev_and_prod_stacks_create_side_by_side() -> None:
     lambda_ = boto3.client("lambda", region_name="us-east-1")
     for logical_id in STRIPE_CALLERS:
         reserved = lambda_.get_function_concurrency(FunctionName=prod[logical_id])
-        declared = TEMPLATE.properties(logical_id)["ReservedConcurrentExecutions"]
-        wanted = declared if isinstance(declared, int) else int(PROD["StripeReservedConcurrency"])
-        assert reserved["ReservedConcurrentExecutions"] == wanted
+        assert reserved["ReservedConcurrentExecutions"] == reserved_with(
+            logical_id, int(PROD["StripeReservedConcurrency"])
+        )
     logs = boto3.client("logs", region_name="us-east-1")
     group = logs.describe_log_groups(logGroupNamePrefix=prod["CreatePaymentLogGroup"])["logGroups"][0]
     assert group["retentionInDays"] == int(PROD["LogRetentionDays"])
