@@ -3,12 +3,15 @@ what a pass makes of it, with no webhook ever delivered."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from payments_core import clock
-from payments_core.payments.provider import Providers
+from payments_core.payments.provider import Providers, ProviderUnavailable
+from payments_core.payments.request_models import RefundRequest
 from payments_core.reconciler import Reconciler
-from tests.fast.conftest import OTP_THRESHOLD, Domain
+from tests.fast.conftest import OTP_THRESHOLD, USER, Domain
 
 START = 1_800_000_000  # the domain fixture's clock
 MIN_AGE = 600
@@ -143,7 +146,6 @@ def test_a_failed_challenge_is_recorded_only_once_its_intent_can_no_longer_be_ch
 def test_a_refund_that_never_reached_the_provider_fails_after_a_day_and_unblocks_what_the_provider_holds(
     domain: Domain, reconciler: Reconciler, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from typing import Any
 
     from payments_core.payments.provider import ProviderFailed
     from payments_core.payments.request_models import RefundRequest
@@ -197,3 +199,95 @@ def test_a_refund_that_never_reached_the_provider_fails_after_a_day_and_unblocks
     again = domain.service.refund(USER, paid.payment_id, RefundRequest(amount=7000), "r2")
     assert (again.refund_id, again.status) == (unsent.refund_id, "failed")
     assert len(domain.provider.refunds) == sent_before
+
+
+def refund_with_lost_answer(
+    domain: Domain, monkeypatch: pytest.MonkeyPatch, payment_id: str, key: str, amount: int
+) -> list[tuple[Any, ...]]:
+    """A refund request whose answer is lost (our read times out) while the provider may still be making
+    it: what it sent, for the test to let the provider finish it, or not."""
+    sent: list[tuple[Any, ...]] = []
+    real = domain.provider.refund
+
+    def answer_lost(*args: Any) -> Any:
+        sent.append(args)
+        raise ProviderUnavailable
+
+    monkeypatch.setattr(domain.provider, "refund", answer_lost)
+    with pytest.raises(ProviderUnavailable):
+        domain.service.refund(USER, payment_id, RefundRequest(amount=amount), key)
+    monkeypatch.setattr(domain.provider, "refund", real)
+    return sent
+
+
+def test_a_refund_is_not_failed_as_never_sent_within_an_hour_of_an_attempt_whose_answer_was_lost(
+    domain: Domain, reconciler: Reconciler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a refund of 30.00 whose first request died, and its client's retry a day later (the
+    # provider no longer keeps the key: a fresh request) whose answer is lost too, while the provider
+    # is still making it
+    paid = domain.pay(10_000)
+    refund_with_lost_answer(domain, monkeypatch, paid.payment_id, "r1", 3000)
+    domain.now[0] = START + DAY + 5
+    in_flight = refund_with_lost_answer(domain, monkeypatch, paid.payment_id, "r1", 3000)
+    # When a pass looks seconds later (that retry's write made the payment due at once)
+    domain.now[0] = START + DAY + 10
+    reconciler.run(lambda: 300_000)
+    # Then the refund is still pending: an answer may be late
+    (ours,) = domain.stored(paid.payment_id).refunds.values()
+    assert ours.status == "pending"
+    # And once the provider made it, the next look records it (succeeded, counted once)
+    domain.provider.refund(*in_flight[-1])
+    domain.now[0] = START + 2 * DAY + 10
+    reconciler.run(lambda: 300_000)
+    stored = domain.stored(paid.payment_id)
+    assert (stored.refunds[ours.refund_id].status, stored.amount_refunded) == ("succeeded", 3000)
+    assert domain.store.events(paid.payment_id).count("RefundSucceeded") == 1
+
+
+def test_a_refund_the_provider_makes_after_it_was_failed_as_never_sent_is_recorded(
+    domain: Domain, reconciler: Reconciler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a refund failed as never sent (nothing at the provider a day after, an hour after its attempt)
+    paid = domain.pay(10_000)
+    intent = paid.provider_payment_id or ""
+    in_flight = refund_with_lost_answer(domain, monkeypatch, paid.payment_id, "r1", 3000)
+    domain.now[0] = START + 2 * DAY
+    reconciler.run(lambda: 300_000)
+    (ours,) = domain.stored(paid.payment_id).refunds.values()
+    assert (ours.status, ours.failure_reason) == ("failed", "not_sent")
+    # When the provider shows it made after all (its webhook)
+    domain.provider.refund(*in_flight[-1])
+    domain.deliver("ev_late", "refund", intent)
+    # Then the money that moved is ours too: succeeded, refunded, announced (the ledger and the receipt
+    # follow RefundSucceeded), and a refund of what remains cannot pass what was captured
+    stored = domain.stored(paid.payment_id)
+    assert (stored.refunds[ours.refund_id].status, stored.refunds[ours.refund_id].failure_reason) == (
+        "succeeded",
+        None,
+    )
+    assert (stored.amount_refunded, stored.amount_reserved) == (3000, 3000)
+    assert domain.store.events(paid.payment_id)[-2:] == ["RefundFailed", "RefundSucceeded"]
+    assert domain.service.refund(USER, paid.payment_id, RefundRequest(), "r2").amount == 7000
+
+
+def test_a_refund_that_reaches_the_provider_between_the_list_and_the_last_look_is_recorded_not_failed(
+    domain: Domain, reconciler: Reconciler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a refund a day old that the provider's list shows nothing of
+    paid = domain.pay(10_000)
+    in_flight = refund_with_lost_answer(domain, monkeypatch, paid.payment_id, "r1", 3000)
+    real_find = domain.provider.find_refund
+
+    def made_just_now(intent_id: str, refund_id: str) -> Any:
+        domain.provider.refund(*in_flight[-1])  # the provider finishes it just before the last look
+        return real_find(intent_id, refund_id)
+
+    monkeypatch.setattr(domain.provider, "find_refund", made_just_now)
+    # When the pass takes the refund's lease and looks once more
+    domain.now[0] = START + 2 * DAY
+    reconciler.run(lambda: 300_000)
+    # Then it records the provider's answer: succeeded, never failed
+    (ours,) = domain.stored(paid.payment_id).refunds.values()
+    assert (ours.status, ours.failure_reason) == ("succeeded", None)
+    assert "RefundFailed" not in domain.store.events(paid.payment_id)

@@ -47,9 +47,10 @@ from payments_core.payments.leases import (
 )
 from payments_core.payments.models import Change, Payment
 from payments_core.payments.otp_repository import CodeStore
-from payments_core.payments.provider import Providers, closed_if_failed
+from payments_core.payments.provider import ProviderRejected, Providers, closed_if_failed
 from payments_core.payments.repository import OpenPaymentStore
 from payments_core.payments.transitions import (
+    NOT_SENT,
     NotRecordableYet,
     ProviderState,
     code_expired,
@@ -67,7 +68,9 @@ DEFERRED_ALERT_SECONDS = 3 * 24 * 3600
 # A pending refund the provider holds nothing of is failed this long after it was made: its request
 # died (a crash, or an error the provider keeps answering to its key for 24 h) and no retry came.
 UNSENT_REFUND_SECONDS = 24 * 3600
-UNSENT = "not_sent"
+# ... and at least this long after its last attempt: an answer lost to a timeout may still be in the
+# making at the provider for a while after the request gave up on it.
+UNSENT_QUIET_SECONDS = 3600
 
 
 @dataclass
@@ -290,7 +293,10 @@ class Reconciler:
                     extra={"payment_id": payment.payment_id, "refund_id": refund.refund_id},
                 )
                 metrics.add_metric(name="RefundNotAtProvider", unit="Count", value=1)
-                if clock.epoch_seconds() - clock.parse(refund.created_at).timestamp() >= UNSENT_REFUND_SECONDS:
+                now = clock.epoch_seconds()
+                created = clock.parse(refund.created_at).timestamp()
+                last_attempt = refund.last_attempt_at or created
+                if now - created >= UNSENT_REFUND_SECONDS and now - last_attempt >= UNSENT_QUIET_SECONDS:
                     unsent.append(refund.refund_id)
         return unsent
 
@@ -305,35 +311,47 @@ class Reconciler:
         return failed
 
     def _fail_unsent_one(self, payment: Payment, refund_id: str) -> bool:
+        """Whether the refund was failed as never sent (or its provider answer, found at the last look,
+        recorded)."""
         gateway = self.providers[payment.provider]
         intent_id = payment.provider_payment_id
         assert intent_id
         lease = new_lease()
+
+        def claim(current: Payment) -> Change | None:
+            refund = current.refunds.get(refund_id)
+            if refund is None or refund.status != "pending" or refund.provider_refund_id is not None:
+                return None  # answered meanwhile: nothing of it to fail
+            return take_refund_lease(current, refund_id, lease)
+
         try:
-            self.repository.update(
-                payment.user_id, payment.payment_id, lambda current: take_refund_lease(current, refund_id, lease)
-            )
+            claimed = self.repository.update(payment.user_id, payment.payment_id, claim)
+            if claimed is None or claimed.refunds[refund_id].lease_holder != lease:
+                return False
             found = gateway.find_refund(intent_id, refund_id)
-        except DomainError:  # a request holds it, or the provider cannot be asked: a later pass
+        except (DomainError, ProviderRejected):  # a request holds it, or the provider cannot be asked
             self.repository.update(payment.user_id, payment.payment_id, release_refund_lease(refund_id, lease))
             return False
+        changed: list[bool] = []
 
         def settle(current: Payment) -> Change | None:
             refund = current.refunds[refund_id]
+            changed[:] = [False]
             if refund.lease_holder != lease or refund.status != "pending":
                 return None
+            changed[:] = [True]
             if found is not None:  # it reached the provider after all: its answer, as a retry would store it
                 return refund_change(current, refund_id, found.status, found.id or None)
-            return refund_change(current, refund_id, "failed", None, failure_reason=UNSENT)
+            return refund_change(current, refund_id, "failed", None, failure_reason=NOT_SENT)
 
         stored = self.repository.update(payment.user_id, payment.payment_id, settle)
-        if stored is not None and stored.refunds[refund_id].failure_reason == UNSENT:
+        if stored is not None and stored.refunds[refund_id].failure_reason == NOT_SENT:
             logger.error(
                 "refund failed: it never reached the provider",
                 extra={"payment_id": payment.payment_id, "refund_id": refund_id},
             )
             metrics.add_metric(name="RefundNotSent", unit="Count", value=1)
-        return True
+        return bool(changed and changed[0])
 
     def _later(self, payment: Payment, until: int) -> Callable[[Payment], Change | None]:
         def later(current: Payment) -> Change | None:

@@ -78,7 +78,8 @@ class AccountRepository:
                     return False
                 if "TransactionConflict" not in reasons:
                     raise
-                time.sleep(random.uniform(0, 0.05 * 2**attempt))  # noqa: S311 - jitter, not crypto
+                if attempt + 1 < TRANSACTION_TRIES:
+                    time.sleep(random.uniform(0, 0.05 * 2**attempt))  # noqa: S311 - jitter, not crypto
                 continue
             return True
         raise BUSY

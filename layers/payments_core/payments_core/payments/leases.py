@@ -97,7 +97,8 @@ def take_refund_lease(payment: Payment, refund_id: str, lease: str) -> Change | 
     updated = stamped(payment)
     taken = updated.refunds[refund_id]
     taken.provider_attempts += 1
-    taken.lease_holder, taken.lease_until = lease, clock.epoch_seconds() + LEASE_SECONDS
+    taken.last_attempt_at = clock.epoch_seconds()
+    taken.lease_holder, taken.lease_until = lease, taken.last_attempt_at + LEASE_SECONDS
     return Change(updated)
 
 

@@ -50,12 +50,17 @@ class Refund(BaseModel):
     # and until when (epoch seconds). Set while it is being sent, cleared with the provider's answer.
     lease_holder: str | None = None
     lease_until: int | None = None
+    # When a request last took that lease to send it (epoch seconds): a refund the provider holds nothing
+    # of is failed as never sent only long after that (``reconciler``), not while an answer may be late.
+    last_attempt_at: int | None = None
 
     def public(self) -> dict[str, Any]:
         return self.model_dump(exclude=_REFUND_INTERNALS)
 
 
-_REFUND_INTERNALS = {"provider_refund_id", "provider_attempts", "request_fingerprint", "lease_holder", "lease_until"}
+_REFUND_INTERNALS = {
+    "provider_refund_id", "provider_attempts", "request_fingerprint", "lease_holder", "lease_until", "last_attempt_at",
+}  # fmt: skip
 
 
 class Dispute(BaseModel):

@@ -537,6 +537,7 @@ class PaymentService:
                 # The provider is asked right after this write: its first attempt is recorded with it,
                 # under this request's lease.
                 provider_attempts=1,
+                last_attempt_at=clock.epoch_seconds(),
                 **leased(lease),
             )
             return Change(reserving(payment, refund), [("RefundCreated", refund)])

@@ -100,6 +100,10 @@ def reserving(payment: Payment, refund: Refund) -> Payment:
     return updated
 
 
+# The failure of a refund the reconciler found the provider never received (``reconciler``).
+NOT_SENT = "not_sent"
+
+
 class NotRecordableYet(Exception):
     """A refund the provider made that our store cannot take yet: the payment has not moved money in
     our view, or our own pending refunds still reserve what it refunded. Nothing is written; the
@@ -139,6 +143,8 @@ def refund_change(
             "succeeded", updated.amount_captured, updated.amount_refunded
         )
         return Change(updated, [("RefundFailed", stored)])
+    if refund.status == "failed" and refund.failure_reason == NOT_SENT and new_status in ("pending", "succeeded"):
+        return _made_after_all(updated, stored, new_status)
     if refund.status != "pending" or new_status in (None, "pending"):
         return Change(updated) if changed else None
     stored.status = new_status  # type: ignore[assignment]
@@ -151,6 +157,29 @@ def refund_change(
     stored.failure_reason = failure_reason
     updated.amount_reserved -= refund.amount
     return Change(updated, [("RefundFailed", stored)])
+
+
+def _made_after_all(updated: Payment, stored: Refund, new_status: str) -> Change:
+    """A refund failed as never sent that the provider shows made after all (an answer later than the
+    reconciler's wait): the money moved, so it is reserved and counted again, and announced."""
+    logger.error(
+        "a refund failed as never sent reached the provider",
+        extra={"payment_id": updated.payment_id, "refund_id": stored.refund_id},
+    )
+    metrics.add_metric(name="ProviderStateMismatch", unit="Count", value=1)
+    stored.status = "pending"
+    stored.failure_reason = None
+    updated.amount_reserved += stored.amount
+    if updated.amount_reserved > updated.amount_captured:
+        mismatch(updated.payment_id, "refunds reserve more than was captured", refund_id=stored.refund_id)
+    if new_status != "succeeded":
+        return Change(updated)
+    stored.status = "succeeded"
+    updated.amount_refunded += stored.amount
+    updated.status = lifecycle.status_after_refunds(  # type: ignore[assignment]
+        updated.status, updated.amount_captured, updated.amount_refunded
+    )
+    return Change(updated, [("RefundSucceeded", stored)])
 
 
 def provider_refund_change(payment: Payment, provider_refund: ProviderRefund) -> Change | None:
