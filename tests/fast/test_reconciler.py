@@ -291,3 +291,63 @@ def test_a_refund_that_reaches_the_provider_between_the_list_and_the_last_look_i
     (ours,) = domain.stored(paid.payment_id).refunds.values()
     assert (ours.status, ours.failure_reason) == ("succeeded", None)
     assert "RefundFailed" not in domain.store.events(paid.payment_id)
+
+
+def test_a_retry_sent_while_a_pass_looks_keeps_that_pass_from_failing_the_refund(
+    domain: Domain, reconciler: Reconciler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a refund a day old that the provider holds nothing of, due for a look
+    paid = domain.pay(10_000)
+    refund_with_lost_answer(domain, monkeypatch, paid.payment_id, "r1", 3000)
+    domain.now[0] = START + 2 * DAY
+    real_list = domain.provider.list_refunds
+    retried: list[int] = []
+
+    def client_retries_meanwhile(intent_id: str) -> Any:
+        listed = real_list(intent_id)
+        if not retried:  # after the pass read the payment: the client's retry, its answer lost
+            retried.append(1)
+            monkeypatch.setattr(domain.provider, "list_refunds", real_list)
+            refund_with_lost_answer(domain, monkeypatch, paid.payment_id, "r1", 3000)
+            monkeypatch.setattr(domain.provider, "list_refunds", client_retries_meanwhile)
+        return listed
+
+    monkeypatch.setattr(domain.provider, "list_refunds", client_retries_meanwhile)
+    # When the pass goes on to fail what it read as a day old and quiet for an hour
+    reconciler.run(lambda: 300_000)
+    # Then it does not: the retry just sent may still be made at the provider
+    assert retried
+    (ours,) = domain.stored(paid.payment_id).refunds.values()
+    assert (ours.status, ours.provider_attempts) == ("pending", 2)  # the reconciler's look is no attempt
+
+
+def test_a_refund_stored_before_attempts_were_timed_waits_an_hour_after_the_payments_last_write(
+    domain: Domain, reconciler: Reconciler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from payments_core.payments.models import Change
+    from payments_core.payments.transitions import stamped
+
+    # Given a refund whose attempts are not timed (stored by an earlier version), retried a day later
+    # with its answer lost
+    paid = domain.pay(10_000)
+    refund_with_lost_answer(domain, monkeypatch, paid.payment_id, "r1", 3000)
+    domain.now[0] = START + DAY + 5
+    refund_with_lost_answer(domain, monkeypatch, paid.payment_id, "r1", 3000)
+
+    def untimed(current: Any) -> Change:
+        updated = stamped(current)
+        for refund in updated.refunds.values():
+            refund.last_attempt_at = None
+        return Change(updated)
+
+    domain.store.update(USER, paid.payment_id, untimed)
+    # When a pass looks seconds later, then the refund stays pending (the payment's last write is its clock)
+    domain.now[0] = START + DAY + 10
+    reconciler.run(lambda: 300_000)
+    (ours,) = domain.stored(paid.payment_id).refunds.values()
+    assert ours.status == "pending"
+    # and an hour after that write, it is failed as never sent
+    domain.now[0] = START + 2 * DAY + 3600
+    reconciler.run(lambda: 300_000)
+    (ours,) = domain.stored(paid.payment_id).refunds.values()
+    assert (ours.status, ours.failure_reason) == ("failed", "not_sent")

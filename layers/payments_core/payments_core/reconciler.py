@@ -73,6 +73,17 @@ UNSENT_REFUND_SECONDS = 24 * 3600
 UNSENT_QUIET_SECONDS = 3600
 
 
+def unsent_long_enough(payment: Payment, refund_id: str) -> bool:
+    """Whether a pending refund the provider holds nothing of may be failed as never sent: a day after
+    it was made, and an hour after its last attempt (for a refund stored before attempts were timed,
+    after the payment's last write, which every attempt's lease stamps)."""
+    refund = payment.refunds[refund_id]
+    now = clock.epoch_seconds()
+    created = clock.parse(refund.created_at).timestamp()
+    last_attempt = refund.last_attempt_at if refund.last_attempt_at is not None else payment.updated_epoch()
+    return now - created >= UNSENT_REFUND_SECONDS and now - max(last_attempt, created) >= UNSENT_QUIET_SECONDS
+
+
 @dataclass
 class PassSummary:
     """What one pass did, by outcome ("settled", "unchanged", "leased", ...), for the log and metrics."""
@@ -293,10 +304,7 @@ class Reconciler:
                     extra={"payment_id": payment.payment_id, "refund_id": refund.refund_id},
                 )
                 metrics.add_metric(name="RefundNotAtProvider", unit="Count", value=1)
-                now = clock.epoch_seconds()
-                created = clock.parse(refund.created_at).timestamp()
-                last_attempt = refund.last_attempt_at or created
-                if now - created >= UNSENT_REFUND_SECONDS and now - last_attempt >= UNSENT_QUIET_SECONDS:
+                if unsent_long_enough(payment, refund.refund_id):
                     unsent.append(refund.refund_id)
         return unsent
 
@@ -322,7 +330,9 @@ class Reconciler:
             refund = current.refunds.get(refund_id)
             if refund is None or refund.status != "pending" or refund.provider_refund_id is not None:
                 return None  # answered meanwhile: nothing of it to fail
-            return take_refund_lease(current, refund_id, lease)
+            if not unsent_long_enough(current, refund_id):
+                return None  # a retry was sent since this pass read the payment: its answer may be late
+            return take_refund_lease(current, refund_id, lease, attempt=False)
 
         try:
             claimed = self.repository.update(payment.user_id, payment.payment_id, claim)
@@ -345,7 +355,7 @@ class Reconciler:
             return refund_change(current, refund_id, "failed", None, failure_reason=NOT_SENT)
 
         stored = self.repository.update(payment.user_id, payment.payment_id, settle)
-        if stored is not None and stored.refunds[refund_id].failure_reason == NOT_SENT:
+        if changed and changed[0] and stored is not None and stored.refunds[refund_id].failure_reason == NOT_SENT:
             logger.error(
                 "refund failed: it never reached the provider",
                 extra={"payment_id": payment.payment_id, "refund_id": refund_id},

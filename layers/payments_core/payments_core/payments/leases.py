@@ -86,9 +86,10 @@ def release_lease(lease: str, *, forget: bool = False) -> Callable[[Payment], Ch
 
 
 # --- a refund's own lease: one request at a time sends a refund to the provider ----------------------
-def take_refund_lease(payment: Payment, refund_id: str, lease: str) -> Change | None:
-    """The refund's provider-call lease for ``lease``, one more attempt counted with it: nothing to change
-    if it is already ours; ``in_progress`` while another request with the refund's key may be sending it."""
+def take_refund_lease(payment: Payment, refund_id: str, lease: str, *, attempt: bool = True) -> Change | None:
+    """The refund's provider-call lease for ``lease``, one more attempt counted with it (``attempt``: a
+    request that will send it; the reconciler, which never does, only looks): nothing to change if it
+    is already ours; ``in_progress`` while another request with the refund's key may be sending it."""
     refund = payment.refunds[refund_id]
     if refund.lease_holder == lease:
         return None
@@ -96,9 +97,10 @@ def take_refund_lease(payment: Payment, refund_id: str, lease: str) -> Change | 
         raise KEY_IN_PROGRESS
     updated = stamped(payment)
     taken = updated.refunds[refund_id]
-    taken.provider_attempts += 1
-    taken.last_attempt_at = clock.epoch_seconds()
-    taken.lease_holder, taken.lease_until = lease, taken.last_attempt_at + LEASE_SECONDS
+    if attempt:
+        taken.provider_attempts += 1
+        taken.last_attempt_at = clock.epoch_seconds()
+    taken.lease_holder, taken.lease_until = lease, clock.epoch_seconds() + LEASE_SECONDS
     return Change(updated)
 
 
