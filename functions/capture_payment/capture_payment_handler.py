@@ -7,14 +7,7 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from payments_core.api import (
-    authenticated_user_id,
-    build_resolver,
-    known_payment_id,
-    outcome_response,
-    parse_body,
-    request_id,
-)
+from payments_core.api import authenticated_user_id, build_resolver, outcome_response, parse_body, request_id
 from payments_core.idempotency_keys import validated_key
 from payments_core.observability import logger, metrics, tracer
 from payments_core.payment_outcomes import patiently, payment_outcome
@@ -32,7 +25,6 @@ app = build_resolver()
 @app.post("/payments/<payment_id>/capture")
 def capture_payment(payment_id: str) -> Any:
     user_id = authenticated_user_id(app)
-    payment_id = known_payment_id(payment_id)
     key = validated_key(app.current_event.headers)
     request = parse_body(app, CaptureRequest, optional=True)
     # The payment is the capture's idempotency record (PaymentService.capture_once): a retry with the key

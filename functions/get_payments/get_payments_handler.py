@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from payments_core.api import authenticated_user_id, build_resolver, known_payment_id
+from payments_core.api import authenticated_user_id, build_resolver
 from payments_core.errors import NOT_FOUND
 from payments_core.listing import PageQuery, parse_query
 from payments_core.observability import logger, metrics, tracer
@@ -23,7 +23,7 @@ app = build_resolver()
 def get_payment(payment_id: str) -> Any:
     # The repository alone: reading needs neither the Stripe SDK nor its key (this function has no
     # access to that secret in AWS).
-    payment = payment_repository().get(authenticated_user_id(app), known_payment_id(payment_id))
+    payment = payment_repository().get(authenticated_user_id(app), payment_id)
     if payment is None:
         raise NOT_FOUND
     return payment.public()

@@ -8,7 +8,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payments_core import clock
-from payments_core.api import authenticated_user_id, build_resolver, json_response, known_payment_id
+from payments_core.api import authenticated_user_id, build_resolver, json_response
 from payments_core.errors import NOT_FOUND
 from payments_core.observability import logger, metrics, tracer
 from payments_core.payments.repository import payment_repository
@@ -22,7 +22,7 @@ app = build_resolver()
 
 @app.post("/payments/<payment_id>/otp")
 def send_code(payment_id: str) -> Any:
-    payment = payment_repository().get(authenticated_user_id(app), known_payment_id(payment_id))
+    payment = payment_repository().get(authenticated_user_id(app), payment_id)
     if payment is None:
         raise NOT_FOUND
     expires_at = otp_service().send(payment)

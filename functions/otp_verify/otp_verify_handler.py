@@ -7,14 +7,7 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from payments_core.api import (
-    authenticated_user_id,
-    build_resolver,
-    known_payment_id,
-    outcome_response,
-    parse_body,
-    request_id,
-)
+from payments_core.api import authenticated_user_id, build_resolver, outcome_response, parse_body, request_id
 from payments_core.errors import NOT_FOUND
 from payments_core.observability import logger, metrics, tracer
 from payments_core.payment_outcomes import payment_outcome
@@ -31,7 +24,7 @@ app = build_resolver()
 
 @app.post("/payments/<payment_id>/otp/verify")
 def verify_code(payment_id: str) -> Any:
-    payment = payment_repository().get(authenticated_user_id(app), known_payment_id(payment_id))
+    payment = payment_repository().get(authenticated_user_id(app), payment_id)
     if payment is None:
         raise NOT_FOUND
     request = parse_body(app, VerifyCodeRequest)

@@ -8,7 +8,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from payments_core.api import authenticated_user_id, build_resolver, known_payment_id, outcome_response, parse_body
+from payments_core.api import authenticated_user_id, build_resolver, outcome_response, parse_body
 from payments_core.idempotency_keys import validated_key
 from payments_core.observability import logger, metrics, tracer
 from payments_core.payment_outcomes import patiently, refund_outcome
@@ -26,7 +26,6 @@ app = build_resolver()
 @app.post("/payments/<payment_id>/refunds")
 def refund_payment(payment_id: str) -> Any:
     user_id = authenticated_user_id(app)
-    payment_id = known_payment_id(payment_id)
     key = validated_key(app.current_event.headers)
     request = parse_body(app, RefundRequest, optional=True)
     # The refund is its key's idempotency record (PaymentService.refund_once): a retry answers it as it

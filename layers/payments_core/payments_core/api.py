@@ -9,7 +9,6 @@ check) starts without it (about 20 ms of its cold start, benchmarks/results.md).
 from __future__ import annotations
 
 import json
-import re
 from typing import TYPE_CHECKING, Any
 
 from payments_core import clock, errors
@@ -175,18 +174,6 @@ def authenticated_user_id(app: APIGatewayHttpResolver) -> str:
     if expires_at is not None and clock.epoch_seconds() >= int(expires_at):
         raise TOKEN_EXPIRED
     return str(user_id)
-
-
-# What a payment id in a path may be (ours are ``pay_`` and 24 hex digits): anything else names no
-# payment, and is answered 404 before it is put in a key. DynamoDB refuses a read whose sort key is
-# over 1024 bytes (moto does not): a long id would be a 500, where the answer is 404.
-PAYMENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-def known_payment_id(raw: str) -> str:
-    if not PAYMENT_ID.match(raw):
-        raise errors.NOT_FOUND
-    return raw
 
 
 def outcome_response(outcome: dict[str, Any], replayed: bool) -> Response[str]:

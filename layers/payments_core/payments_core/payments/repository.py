@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import random
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
@@ -35,6 +36,10 @@ from payments_core.payments.open_items import index_attributes
 from payments_core.payments.outbox import outbox_refs
 
 INDEX_BY_CREATED = "ByCreated"
+# What a payment id may be (ours are ``pay_`` and 24 hex digits). Anything else, from a client's path,
+# names no payment and is not read: DynamoDB refuses a read whose sort key is over 1024 bytes (moto
+# does not), so a long id would be a 500 where the answer is 404.
+PAYMENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_ATTEMPTS = 30
 # A page's payments are read in at most this many BatchGetItem rounds, backing off between them.
 BATCH_GET_ROUNDS = 5
@@ -121,6 +126,8 @@ class PaymentRepository:
         return payment_of(from_item(item))
 
     def get(self, user_id: str, payment_id: str) -> Payment | None:
+        if not PAYMENT_ID.match(payment_id):
+            return None  # no payment of ours has it, and DynamoDB would refuse it as a key (see PAYMENT_ID)
         response = dynamodb_client().get_item(
             TableName=self.table_name, Key=to_item(payment_key(user_id, payment_id)), ConsistentRead=True
         )
