@@ -146,25 +146,14 @@ def test_a_failed_challenge_is_recorded_only_once_its_intent_can_no_longer_be_ch
 def test_a_refund_that_never_reached_the_provider_fails_after_a_day_and_unblocks_what_the_provider_holds(
     domain: Domain, reconciler: Reconciler, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-
     from payments_core.payments.provider import ProviderFailed
-    from payments_core.payments.request_models import RefundRequest
-    from tests.fast.conftest import USER
 
     # Given a payment of 100.00 with a refund of 20.00 that went through, and one of 70.00 that the
     # provider answered 500 and never made (it keeps that answer for the key 24 h), with no retry
     paid = domain.pay(10_000)
     intent = paid.provider_payment_id or ""
     first = domain.service.refund(USER, paid.payment_id, RefundRequest(amount=2000), "r1")
-    real = domain.provider.refund
-
-    def five_hundred(*_: Any) -> Any:
-        raise ProviderFailed
-
-    monkeypatch.setattr(domain.provider, "refund", five_hundred)
-    with pytest.raises(ProviderFailed):
-        domain.service.refund(USER, paid.payment_id, RefundRequest(amount=7000), "r2")
-    monkeypatch.setattr(domain.provider, "refund", real)
+    refund_with_lost_answer(domain, monkeypatch, paid.payment_id, "r2", 7000, error=ProviderFailed)
     unsent = next(r for r in domain.stored(paid.payment_id).refunds.values() if r.amount == 7000)
     # and, at the provider, 50.00 refunded on its dashboard (which ours cannot record while 70.00 is
     # reserved), then the first refund reversed (the card was closed: 20.00 came back)
@@ -202,19 +191,26 @@ def test_a_refund_that_never_reached_the_provider_fails_after_a_day_and_unblocks
 
 
 def refund_with_lost_answer(
-    domain: Domain, monkeypatch: pytest.MonkeyPatch, payment_id: str, key: str, amount: int
+    domain: Domain,
+    monkeypatch: pytest.MonkeyPatch,
+    payment_id: str,
+    key: str,
+    amount: int,
+    *,
+    error: type[Exception] = ProviderUnavailable,
 ) -> list[tuple[Any, ...]]:
-    """A refund request whose answer is lost (our read times out) while the provider may still be making
-    it: what it sent, for the test to let the provider finish it, or not."""
+    """A refund request whose answer is lost (our read times out; ``error``: or the provider answers
+    with it) while the provider may still be making it: what it sent, for the test to let the
+    provider finish it, or not."""
     sent: list[tuple[Any, ...]] = []
     real = domain.provider.refund
 
     def answer_lost(*args: Any) -> Any:
         sent.append(args)
-        raise ProviderUnavailable
+        raise error
 
     monkeypatch.setattr(domain.provider, "refund", answer_lost)
-    with pytest.raises(ProviderUnavailable):
+    with pytest.raises(error):
         domain.service.refund(USER, payment_id, RefundRequest(amount=amount), key)
     monkeypatch.setattr(domain.provider, "refund", real)
     return sent
