@@ -264,9 +264,9 @@ class StripeGateway:
         """The intent whose metadata names ``payment_id``, by Stripe's search: one call where the list
         was too long to read. Search lags writes (under a minute, longer in an outage) and is not offered
         everywhere, so "none found" or a refusal proves nothing: the caller's answer stays unknown."""
-        query = f"metadata['payment_id']:'{payment_id}'"
         if not SEARCHABLE_ID.match(payment_id):  # never a quote in the query (our ids have none)
             return None
+        query = f"metadata['payment_id']:'{payment_id}'"
         try:
             result = self._call(self.client.v1.payment_intents.search, params={"query": query, "limit": 2})
         except (ProviderUnavailable, ProviderFailed, ProviderRejected):
