@@ -187,12 +187,10 @@ class Reconciler:
         outcome = self._apply(payment, state)
         if outcome == "unchanged" and refunds is not None:
             unsent = self._refunds_not_at_provider(payment, {r.metadata.get("refund_id") for r in refunds})
-            if unsent and self._fail_unsent(payment, unsent):
+            if [refund_id for refund_id in unsent if self._fail_unsent(payment, refund_id)]:
                 # What their reservations kept from being recorded (a dashboard refund) fits now, and the
-                # payment may not be looked at again: applied in this pass.
-                current = self.repository.get(user_id, payment_id)
-                if current is not None:
-                    self._apply(current, state)
+                # payment may not be looked at again: applied in this pass (its write reads it afresh).
+                self._apply(payment, state)
                 return "settled"
         return outcome
 
@@ -308,19 +306,12 @@ class Reconciler:
                     unsent.append(refund.refund_id)
         return unsent
 
-    def _fail_unsent(self, payment: Payment, refund_ids: list[str]) -> bool:
-        """Fails refunds the provider holds nothing of a day after they were made, which releases what
-        they reserved. Under each refund's own lease (a retry of its client waits meanwhile, then gets
-        the failure), after one more look at the provider under it (an attempt may have reached it since
-        the list was read). A retry with its key is then answered ``failed`` and sends nothing."""
-        failed = False
-        for refund_id in refund_ids:
-            failed = self._fail_unsent_one(payment, refund_id) or failed
-        return failed
-
-    def _fail_unsent_one(self, payment: Payment, refund_id: str) -> bool:
-        """Whether the refund was failed as never sent (or its provider answer, found at the last look,
-        recorded)."""
+    def _fail_unsent(self, payment: Payment, refund_id: str) -> bool:
+        """Fails a refund the provider holds nothing of a day after it was made, which releases what it
+        reserved. Under the refund's own lease (a retry of its client waits meanwhile, then gets the
+        failure), after one more look at the provider under it (an attempt may have reached it since
+        the list was read). A retry with its key is then answered ``failed`` and sends nothing. Whether
+        it was failed (or its provider answer, found at that look, recorded)."""
         gateway = self.providers[payment.provider]
         intent_id = payment.provider_payment_id
         assert intent_id
