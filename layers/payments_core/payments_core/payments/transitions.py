@@ -162,11 +162,7 @@ def refund_change(
 def _made_after_all(updated: Payment, stored: Refund, new_status: str) -> Change:
     """A refund failed as never sent that the provider shows made after all (an answer later than the
     reconciler's wait): the money moved, so it is reserved and counted again, and announced."""
-    logger.error(
-        "a refund failed as never sent reached the provider",
-        extra={"payment_id": updated.payment_id, "refund_id": stored.refund_id},
-    )
-    metrics.add_metric(name="ProviderStateMismatch", unit="Count", value=1)
+    mismatch(updated.payment_id, "a refund failed as never sent reached the provider", refund_id=stored.refund_id)
     stored.status = "pending"
     stored.failure_reason = None
     updated.amount_reserved += stored.amount
