@@ -233,6 +233,34 @@ def test_a_dashboard_refund_of_a_payment_not_succeeded_anywhere_waits() -> None:
         provider_state_change(hold, ProviderState(intent(status="requires_capture"), [refund()]))
 
 
+def test_a_dashboard_refund_that_does_not_fit_yet_holds_back_only_itself() -> None:
+    # Given 20.00 captured, a refund of ours of 12.00 not yet sent (reserved), and one of 8.00 sent,
+    # whose answer was lost: both pending here
+    unsent = Refund(
+        refund_id="ref_a", payment_id="pay_1", amount=1200, currency="usd", status="pending", created_at=NOW
+    )
+    sent = unsent.model_copy(update={"refund_id": "ref_b", "amount": 800, "provider_refund_id": "re_ours"})
+    paid = payment(refunds={"ref_a": unsent, "ref_b": sent}, amount_reserved=2000)
+    # And Stripe holds ours of 8.00 as succeeded, and a refund of 12.00 made on its dashboard
+    ours = refund(id="re_ours", amount=800, metadata={"refund_id": "ref_b"})
+    state = ProviderState(intent(), [ours, refund(id="re_dash", amount=1200)])
+    # When the provider's state is applied by a caller that takes part of it, Then ours succeeds now and
+    # the dashboard refund (which our reservation leaves no room for) is held back, with why
+    held: list[str] = []
+    change = provider_state_change(paid, state, held_back=held)
+    assert kinds(change) == ["RefundSucceeded"]
+    assert change is not None
+    assert (change.payment.amount_refunded, change.payment.refunds["ref_b"].status) == (800, "succeeded")
+    assert len(change.payment.refunds) == 2
+    assert held == ["our pending refunds still reserve what it refunded"]
+    # And a caller that takes all or nothing gets nothing, as before
+    with pytest.raises(NotRecordableYet):
+        provider_state_change(paid, state)
+    # And once ours is applied, the dashboard refund alone (nothing else to change) is still not taken
+    with pytest.raises(NotRecordableYet):
+        provider_state_change(change.payment, state, held_back=[])
+
+
 def test_a_refund_event_arriving_before_the_capture_applies_both_in_order() -> None:
     # The provider's state has both the capture and a dashboard refund: one change, capture first
     hold = payment(status="requires_capture", amount_captured=0)

@@ -411,6 +411,63 @@ def test_a_dashboard_refund_still_reserved_by_a_pending_one_of_ours_is_delivered
     assert deferred_item(stack, dashboard["id"]) is None
 
 
+def test_a_dashboard_refund_that_does_not_fit_yet_holds_up_nothing_else(stack: RunningStack) -> None:
+    if not strict_stripe(stack):
+        pytest.skip("needs the strict local Stripe, which refuses an over-refund")
+    # Given a payment of 10.00 with two refunds of ours pending: 6.00 not yet sent to Stripe, and 4.00
+    # that Stripe made but whose answer was lost
+    user = new_user(stack.api_url)
+    payment = user.pay(1000).json()
+    pid, user_id = payment["payment_id"], user_id_of(user)
+    key = "refund-" + uuid.uuid4().hex
+    unsent = Refund(
+        refund_id=operation_id("ref", user_id, pid, key),
+        payment_id=pid,
+        amount=600,
+        currency="usd",
+        status="pending",
+        created_at=payment["created_at"],
+    )
+    sent = unsent.model_copy(update={"refund_id": operation_id("ref", user_id, pid, "lost-answer"), "amount": 400})
+    store_refunds(stack, user_id, pid, [unsent, sent])
+    stripe_dashboard(stack).v1.refunds.create(
+        params={
+            "payment_intent": payment["provider_payment_id"],
+            "amount": 400,
+            "metadata": {"refund_id": sent.refund_id},
+        }
+    )
+    # When Stripe reports 6.00 refunded on its dashboard, which our reservations leave no room for yet
+    dashboard = stripe_event("refund.created", refund_at_stripe(stack, payment, 600))
+    first = deliver(stack, dashboard)
+    # Then that refund waits for a later delivery (not a 2xx, marked and counted as deferred)...
+    assert first.status_code == 500, first.text
+    assert dashboard["id"] in deferred_marks(stack, user_id, pid)
+    assert deferred_item(stack, dashboard["id"]) is not None
+    # ...but the rest of what Stripe holds is applied now: ours of 4.00 succeeded, announced once
+    stored = user.call("GET", f"/payments/{pid}").json()
+    assert sorted((r["amount"], r["status"]) for r in stored["refunds"]) == [(400, "succeeded"), (600, "pending")]
+    assert (stored["status"], stored["amount_refunded"]) == ("partially_refunded", 400)
+    assert stack.events_for(pid).count("RefundSucceeded") == 1
+    # And once ours of 6.00 has been sent (and refused: nothing is left at Stripe), the same delivery
+    # again records the dashboard's refund and clears what counted it as deferred
+    expect_refusal(
+        "charge_already_refunded", "/v1/refunds", payment_intent=payment["provider_payment_id"], amount="600"
+    )
+    retried = user.refund(pid, 600, key=key)
+    assert (retried.status_code, retried.json()["status"]) == (201, "failed"), retried.text
+    again = deliver(stack, dashboard)
+    assert again.status_code == 200, again.text
+    stored = user.call("GET", f"/payments/{pid}").json()
+    assert sorted((r["amount"], r["status"]) for r in stored["refunds"]) == [
+        (400, "succeeded"), (600, "failed"), (600, "succeeded"),
+    ]  # fmt: skip
+    assert (stored["status"], stored["amount_refunded"]) == ("refunded", 1000)
+    assert stack.events_for(pid).count("RefundSucceeded") == 2
+    assert dashboard["id"] not in deferred_marks(stack, user_id, pid)
+    assert deferred_item(stack, dashboard["id"]) is None
+
+
 def test_a_dashboard_refund_announced_before_the_capture_is_applied_with_it(stack: RunningStack) -> None:
     # Given a hold, captured and partly refunded on Stripe's dashboard, the refund's event first
     user = new_user(stack.api_url)

@@ -309,10 +309,17 @@ class ProviderState(NamedTuple):  # not a dataclass: cheaper to create in init
     dispute: ProviderDispute | None = None
 
 
-def provider_state_change(payment: Payment, state: ProviderState) -> Change | None:
+def provider_state_change(
+    payment: Payment, state: ProviderState, *, held_back: list[str] | None = None
+) -> Change | None:
     """Ours brought to the provider's state: the intent first (a capture before its refunds), then
     refunds that failed (releasing what they reserved), the others, and the dispute. None when the
-    intent is not the payment's own (logged and counted) or nothing changes."""
+    intent is not the payment's own (logged and counted) or nothing changes.
+
+    A refund of the provider's that ours cannot take yet (``NotRecordableYet``) stops the whole change,
+    unless the caller passes ``held_back``: then that refund is left out, why is appended there, and
+    the rest is applied (the refunds of ours it would otherwise hold up among them); if nothing else
+    changes, ``NotRecordableYet`` is raised all the same."""
     problem = intent_problem(payment, state.intent)
     if problem is not None:
         mismatch(payment.payment_id, problem, intent_id=state.intent.id)
@@ -329,10 +336,19 @@ def provider_state_change(payment: Payment, state: ProviderState) -> Change | No
     step(intent_change(current, state.intent))
     failed_first = sorted(state.refunds or [], key=lambda r: (_REFUND_STATUS.get(r.status) != "failed", r.created or 0))
     for provider_refund in failed_first:
-        step(provider_refund_state_change(current, provider_refund))
+        try:
+            step(provider_refund_state_change(current, provider_refund))
+        except NotRecordableYet as reason:
+            if held_back is None:
+                raise
+            held_back.append(str(reason))
     if state.dispute is not None:
         step(dispute_change(current, state.dispute))
-    return Change(current, events) if current is not payment else None
+    if current is payment:
+        if held_back:
+            raise NotRecordableYet(held_back[0])
+        return None
+    return Change(current, events)
 
 
 # --- local decisions -------------------------------------------------------------------------------

@@ -38,18 +38,22 @@ DELIVER_AGAIN = NotYet("internal_error", "The event cannot be applied yet; it wi
 MAX_DEFERRED_MARKS = 10
 
 
-def recorded(payment: Payment, change: Change | None, event_id: str) -> Change | None:
+def recorded(payment: Payment, change: Change | None, event_id: str, *, held_back: bool = False) -> Change | None:
     """``change`` (the provider's state applied) with the webhook's bookkeeping in the same write: the
     event that made it, and this event's deferred mark cleared. A delivery that changes nothing writes
     nothing, unless its event is marked deferred: then the write clears the mark and nothing else (no
-    event, ``updated_at`` kept)."""
+    event, ``updated_at`` kept). A change that ``held_back`` part of the provider's state (a refund ours
+    cannot take yet) marks the event instead: it is to be delivered again."""
     marked = event_id in payment.deferred_events
     if change is None:
         if not marked:
             return None
         return Change(payment.model_copy(update={"deferred_events": unmarked(payment, event_id)}))
     change.payment.last_event_id = event_id
-    if marked:
+    if held_back:
+        if not marked and len(payment.deferred_events) < MAX_DEFERRED_MARKS:
+            change.payment.deferred_events = [*payment.deferred_events, event_id]
+    elif marked:
         change.payment.deferred_events = unmarked(payment, event_id)
     return change
 
@@ -77,6 +81,7 @@ class _Outcome:
     unproven: bool = False  # the payment tried first does not hold the intent: look it up instead
     changed: bool = False
     settles: bool = False  # it cleared this event's deferred mark
+    held_back: str | None = None  # why part of the provider's state was left out (marked deferred)
 
 
 class WebhookProcessor:
@@ -178,10 +183,14 @@ class WebhookProcessor:
             outcome.unproven = holding_only and payment.provider_payment_id != state.intent.id
             if outcome.unproven:
                 return None
-            change = provider_state_change(payment, state)
+            # A refund ours cannot take yet is left out, not the rest with it (the intent, other refunds,
+            # the dispute): they are written now, and the event is delivered again for that refund.
+            held: list[str] = []
+            change = provider_state_change(payment, state, held_back=held)
             outcome.changed = change is not None
-            outcome.settles = notice.event_id in payment.deferred_events
-            return recorded(payment, change, notice.event_id)
+            outcome.held_back = held[0] if held else None
+            outcome.settles = not held and notice.event_id in payment.deferred_events
+            return recorded(payment, change, notice.event_id, held_back=bool(held))
 
         try:
             stored = self.repository.update(*owner, apply)
@@ -195,6 +204,14 @@ class WebhookProcessor:
             raise DELIVER_AGAIN from None
         if stored is None or outcome.unproven:
             return None
+        if outcome.held_back is not None:
+            # The rest is written, with this event's mark; its DEFERRED# item counts it until applied.
+            logger.warning(
+                "webhook applied in part, deferred",
+                extra={"event_id": notice.event_id, "type": notice.event_type, "reason": outcome.held_back},
+            )
+            self._defer(notice, outcome.held_back, None)
+            raise DELIVER_AGAIN
         if outcome.settles:
             self.repository.settle_deferred(notice.event_id)
         return "applied" if outcome.changed else "unchanged"
