@@ -128,6 +128,9 @@ class StrictStripe:
         self.refunds_failed: dict[str, dict[str, Any]] = {}  # refund id -> failure overlay
         self.intents: dict[str, dict[str, Any]] = {}  # intent id -> overlay (cancellation_reason, canceled_at)
         self.disputes: dict[str, dict[str, Any]] = {}
+        # What came back of each dispute so far (in the charge's currency), and the ones appealed once.
+        self.dispute_reinstated: dict[str, int] = {}
+        self.disputes_appealed: set[str] = set()
         self.balance_transactions: dict[str, dict[str, Any]] = {}
         self.drop_rules: list[dict[str, Any]] = []
         self.lose_rules: list[dict[str, Any]] = []
@@ -780,7 +783,12 @@ class StrictStripe:
                     intent_id, form.get("reason", "fraudulent"), inquiry=form.get("inquiry") == "true"
                 )
             case ["disputes", dispute_id, "close"]:
-                return self._close_dispute(dispute_id, form.get("outcome", ""))
+                reinstate = form.get("reinstate")
+                return self._close_dispute(
+                    dispute_id, form.get("outcome", ""), int(reinstate) if reinstate is not None else None
+                )
+            case ["disputes", dispute_id, "appeal"]:
+                return self._appeal_dispute(dispute_id)
             case ["payment_intents", intent_id, "authenticate"]:
                 return self._authenticate(intent_id, form.get("outcome", "succeeded"))
             case ["payment_intents", intent_id, "expire"]:
@@ -897,7 +905,10 @@ class StrictStripe:
             self.emit("charge.dispute.funds_withdrawn", "dispute", dispute_id, None, after=0.05)
         return self.current("dispute", dispute_id) or {}
 
-    def _close_dispute(self, dispute_id: str, outcome: str) -> dict[str, Any]:
+    def _close_dispute(self, dispute_id: str, outcome: str, reinstate: int | None = None) -> dict[str, Any]:
+        """Decides a dispute (or its appeal): won, the rest of its amount comes back; lost, nothing does,
+        or only ``reinstate`` of it (in the charge's currency): Stripe's "partially won" when part of the
+        charge had been refunded before, which keeps the status ``lost``."""
         if outcome not in ("won", "lost"):
             raise invalid("outcome must be won or lost", param="outcome")
         with self._lock:
@@ -906,19 +917,36 @@ class StrictStripe:
                 raise invalid(f"No such dispute: '{dispute_id}'", status=404)
             if dispute["status"] in ("won", "lost"):
                 raise invalid(f"Dispute {dispute_id} is already closed ({dispute['status']})")
-        if outcome == "won":
-            reinstated = self._balance_transaction(
-                int(dispute["amount"]), str(dispute["currency"]), dispute_id, "dispute_reversal"
-            )
+            amount = int(dispute["amount"])
+            already = self.dispute_reinstated.get(dispute_id, 0)
+        back = amount - already if outcome == "won" else int(reinstate or 0)
+        if outcome == "lost" and not 0 <= back < amount - already:
+            raise invalid("reinstate must be less than what is still withdrawn", param="reinstate")
+        if back:
+            reinstated = self._balance_transaction(back, str(dispute["currency"]), dispute_id, "dispute_reversal")
             with self._lock:
                 dispute["balance_transactions"].append(reinstated)
-                dispute["status"] = "won"
+                self.dispute_reinstated[dispute_id] = already + back
+        with self._lock:
+            dispute["status"] = outcome
+        if back:
             self.emit("charge.dispute.funds_reinstated", "dispute", dispute_id, None)
-            self.emit("charge.dispute.closed", "dispute", dispute_id, None, after=0.05)
-        else:
-            with self._lock:
-                dispute["status"] = "lost"
-            self.emit("charge.dispute.closed", "dispute", dispute_id, None)
+        self.emit("charge.dispute.closed", "dispute", dispute_id, None, after=0.05 if back else 0)
+        return self.current("dispute", dispute_id) or {}
+
+    def _appeal_dispute(self, dispute_id: str) -> dict[str, Any]:
+        """The merchant appeals a lost dispute (API version 2026-10-28.endive, where enabled):
+        ``appeal_needs_response``, then, once evidence is in, ``appeal_under_review``; ``close`` decides it."""
+        steps = {"lost": "appeal_needs_response", "appeal_needs_response": "appeal_under_review"}
+        with self._lock:
+            dispute = self.disputes.get(dispute_id)
+            if dispute is None:
+                raise invalid(f"No such dispute: '{dispute_id}'", status=404)
+            if dispute["status"] not in steps or (dispute["status"] == "lost" and dispute_id in self.disputes_appealed):
+                raise invalid(f"Dispute {dispute_id} cannot be appealed ({dispute['status']})")
+            dispute["status"] = steps[dispute["status"]]
+            self.disputes_appealed.add(dispute_id)
+        self.emit("charge.dispute.updated", "dispute", dispute_id, None)
         return self.current("dispute", dispute_id) or {}
 
     def _authenticate(self, intent_id: str, outcome: str) -> dict[str, Any]:

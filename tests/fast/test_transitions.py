@@ -219,6 +219,74 @@ def test_a_lost_dispute_withdraws_once_and_closes() -> None:
     assert kinds(lost) == ["DisputeClosed"]
 
 
+def test_a_lost_dispute_appealed_and_won_is_shown_won_and_closes_again() -> None:
+    # Given a dispute opened, then lost
+    opened = provider_state_change(payment(), ProviderState(intent(), dispute=dispute()))
+    assert opened is not None
+    lost = provider_state_change(opened.payment, ProviderState(intent(), dispute=dispute(status="lost")))
+    assert lost is not None
+    # (a late read of it as still under review moves nothing back)
+    assert provider_state_change(lost.payment, ProviderState(intent(), dispute=dispute(status="under_review"))) is None
+    # When the merchant appeals: the dispute is open again, in the appeal's statuses, never back
+    current = lost.payment
+    for status in ("appeal_needs_response", "appeal_under_review"):
+        change = provider_state_change(current, ProviderState(intent(), dispute=dispute(status=status)))
+        assert kinds(change) == []
+        assert change is not None
+        current = change.payment
+        assert current.dispute is not None
+        assert (current.dispute.status, current.dispute.closed) == (status, False)
+    back = dispute(status="appeal_needs_response")
+    assert provider_state_change(current, ProviderState(intent(), dispute=back)) is None
+    # And when the appeal is won: the money comes back, and the dispute closes again as won
+    won = provider_state_change(current, ProviderState(intent(), dispute=dispute(status="won", reinstated=2000)))
+    assert kinds(won) == ["DisputeFundsReinstated", "DisputeClosed"]
+    assert won is not None
+    assert won.payment.dispute is not None
+    assert (won.payment.dispute.status, won.payment.dispute.amount_reinstated) == ("won", 2000)
+    assert won.payment.dispute.refundable
+    assert "appealed" not in won.payment.public()["dispute"]
+    # And nothing reopens it after that
+    stale = dispute(status="appeal_under_review", reinstated=2000)
+    assert provider_state_change(won.payment, ProviderState(intent(), dispute=stale)) is None
+
+
+def test_an_appeal_lost_again_stays_lost_and_one_won_unseen_is_taken() -> None:
+    opened = provider_state_change(payment(), ProviderState(intent(), dispute=dispute(status="lost")))
+    assert opened is not None
+    appeal = provider_state_change(
+        opened.payment, ProviderState(intent(), dispute=dispute(status="appeal_under_review"))
+    )
+    assert appeal is not None
+    lost_again = provider_state_change(appeal.payment, ProviderState(intent(), dispute=dispute(status="lost")))
+    assert kinds(lost_again) == ["DisputeClosed"]
+    assert lost_again is not None
+    after = ProviderState(intent(), dispute=dispute(status="won", reinstated=2000))
+    decided = provider_state_change(lost_again.payment, after)
+    assert decided is not None
+    assert decided.payment.dispute is not None
+    assert decided.payment.dispute.status == "lost"  # the appeal's outcome stands
+    # A lost dispute whose appeal's own statuses were never seen (events lost) and that Stripe now holds
+    # won: won, with its money back
+    won = provider_state_change(opened.payment, after)
+    assert kinds(won) == ["DisputeFundsReinstated", "DisputeClosed"]
+    assert won is not None
+    assert won.payment.dispute is not None
+    assert won.payment.dispute.status == "won"
+
+
+def test_an_inquiry_closed_without_a_chargeback_may_become_one() -> None:
+    inquiry = dispute(status="warning_closed", withdrawn=0, charge_refundable=True)
+    closed = provider_state_change(payment(), ProviderState(intent(), dispute=inquiry))
+    assert kinds(closed) == ["DisputeOpened", "DisputeClosed"]
+    assert closed is not None
+    chargeback = provider_state_change(closed.payment, ProviderState(intent(), dispute=dispute()))
+    assert kinds(chargeback) == ["DisputeFundsWithdrawn"]
+    assert chargeback is not None
+    assert chargeback.payment.dispute is not None
+    assert (chargeback.payment.dispute.status, chargeback.payment.dispute.refundable) == ("needs_response", False)
+
+
 def test_a_dispute_of_another_intent_or_beyond_the_capture_is_not_believed() -> None:
     assert provider_state_change(payment(), ProviderState(intent(), dispute=dispute(payment_intent="pi_x"))) is None
     change = provider_state_change(payment(), ProviderState(intent(), dispute=dispute(withdrawn=900_000)))

@@ -47,6 +47,11 @@ def payment_of(user: ApiClient, payment_id: str) -> dict[str, Any]:
     return body
 
 
+def dispute_status(user: ApiClient, payment_id: str) -> str | None:
+    dispute = payment_of(user, payment_id)["dispute"]
+    return dispute["status"] if dispute else None
+
+
 def ledger(user: ApiClient) -> list[tuple[str, int]]:
     items = user.call("GET", "/transactions").json()["items"]
     return sorted((t["type"], t["amount"]) for t in items)
@@ -192,3 +197,48 @@ def test_a_dispute_reaches_the_ledger_step_by_step_once(stack: RunningStack, out
         1,
     )
     assert events.count("DisputeFundsReinstated") == (1 if outcome == "won" else 0)
+
+
+def test_a_dispute_lost_after_a_partial_refund_gives_back_only_what_was_refunded(stack: RunningStack) -> None:
+    # Given a payment of 40.00 of which 10.00 was refunded, then disputed for the whole charge
+    user = new_user(stack.api_url)
+    payment = user.pay(4000).json()
+    pid = payment["payment_id"]
+    assert user.refund(pid, 1000).json()["status"] == "succeeded"
+    dispute = control(stack, f"payment_intents/{payment['provider_payment_id']}/dispute")
+    wait_for(lambda: ("dispute", 4000) in ledger(user), message="the chargeback entry")
+    # When the bank decides it "partially won" (Stripe: status lost, the refunded 10.00 returned)
+    control(stack, f"disputes/{dispute['id']}/close", outcome="lost", reinstate="1000")
+    resend_all(stack, dispute["id"])
+    # Then the payment says lost with 10.00 back, and the ledger has that reversal once
+    expected = [("charge", 4000), ("dispute", 4000), ("dispute_reversal", 1000), ("refund", 1000)]
+    wait_for(lambda: ledger(user) == expected, message="the ledger entries")
+    stored = payment_of(user, pid)["dispute"]
+    assert (stored["status"], stored["amount_withdrawn"], stored["amount_reinstated"]) == ("lost", 4000, 1000)
+    assert stack.events_for(pid).count("DisputeFundsReinstated") == 1
+
+
+def test_a_lost_dispute_won_on_appeal_is_closed_again_and_the_money_comes_back(stack: RunningStack) -> None:
+    # Given a payment of 40.00 charged back and lost
+    user = new_user(stack.api_url)
+    payment = user.pay(4000).json()
+    pid = payment["payment_id"]
+    dispute = control(stack, f"payment_intents/{payment['provider_payment_id']}/dispute")
+    control(stack, f"disputes/{dispute['id']}/close", outcome="lost")
+    wait_for(lambda: dispute_status(user, pid) == "lost", message="the dispute lost")
+    # When the merchant appeals (needs a response, then under review) and wins, every event twice
+    control(stack, f"disputes/{dispute['id']}/appeal")
+    wait_for(lambda: dispute_status(user, pid) == "appeal_needs_response", message="appealed")
+    control(stack, f"disputes/{dispute['id']}/appeal")
+    wait_for(lambda: dispute_status(user, pid) == "appeal_under_review", message="under review")
+    control(stack, f"disputes/{dispute['id']}/close", outcome="won")
+    resend_all(stack, dispute["id"])
+    # Then the dispute is won, the whole amount is back in the ledger once, and it was closed twice
+    wait_for(lambda: dispute_status(user, pid) == "won", message="the appeal won")
+    expected = [("charge", 4000), ("dispute", 4000), ("dispute_reversal", 4000)]
+    wait_for(lambda: ledger(user) == expected, message="the ledger entries")
+    events = stack.events_for(pid)
+    assert (events.count("DisputeClosed"), events.count("DisputeFundsReinstated")) == (2, 1)
+    # And a won dispute leaves the payment refundable again
+    refund = user.refund(pid, 500)
+    assert (refund.status_code, refund.json()["status"]) == (201, "succeeded"), refund.text

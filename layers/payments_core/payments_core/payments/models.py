@@ -68,7 +68,7 @@ class Dispute(BaseModel):
     merchant's balance when it opened; ``amount_reinstated`` came back if it was won."""
 
     dispute_id: str  # the provider's
-    status: str  # the provider's: needs_response, under_review, won, lost, warning_* ...
+    status: str  # the provider's: needs_response, under_review, won, lost, warning_*, appeal_* ...
     amount: int
     currency: str
     reason: str | None = None
@@ -77,6 +77,9 @@ class Dispute(BaseModel):
     created_at: str
     # The provider would still refund the payment (an inquiry; not shown to clients): see ``refundable``.
     charge_refundable: bool = False
+    # The merchant appealed it after it was lost (Stripe's ``appeal_*`` statuses; not shown to clients):
+    # the appeal's own outcome closes it again, and nothing reopens it after that.
+    appealed: bool = False
 
     @property
     def closed(self) -> bool:
@@ -89,10 +92,15 @@ class Dispute(BaseModel):
         return self.charge_refundable or self.status == "won"
 
 
-_DISPUTE_INTERNALS = {"charge_refundable"}
+_DISPUTE_INTERNALS = {"charge_refundable", "appealed"}
 
 
 DISPUTE_CLOSED_STATUSES = frozenset({"won", "lost", "warning_closed", "prevented"})
+# A lost dispute the merchant appealed (Stripe, since API version 2026-10-28.endive, where enabled):
+# open again until the appeal is decided, won or lost.
+DISPUTE_APPEAL_STATUSES = frozenset({"appeal_needs_response", "appeal_under_review"})
+# What an inquiry (``warning_*``) closed without a chargeback may still become: one.
+DISPUTE_CHARGEBACK_STATUSES = frozenset({"needs_response", "under_review", "won", "lost"})
 
 
 class Payment(BaseModel):

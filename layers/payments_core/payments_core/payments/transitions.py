@@ -15,7 +15,15 @@ from typing import Any, NamedTuple, get_args
 from payments_core import clock
 from payments_core.observability import logger, metrics
 from payments_core.payments import lifecycle
-from payments_core.payments.models import Change, Dispute, Payment, Refund, RefundReason
+from payments_core.payments.models import (
+    DISPUTE_APPEAL_STATUSES,
+    DISPUTE_CHARGEBACK_STATUSES,
+    Change,
+    Dispute,
+    Payment,
+    Refund,
+    RefundReason,
+)
 from payments_core.payments.outbox import EVENT_FOR_STATUS
 from payments_core.payments.provider import ProviderDispute, ProviderIntent, ProviderRefund
 
@@ -270,8 +278,11 @@ def dispute_change(payment: Payment, provider_dispute: ProviderDispute) -> Chang
         mismatch(payment.payment_id, "the provider disputes more than was captured", dispute_id=provider_dispute.id)
     withdrawn = max(min(provider_dispute.withdrawn, ceiling), stored.amount_withdrawn if stored else 0)
     reinstated = max(min(provider_dispute.reinstated, withdrawn), stored.amount_reinstated if stored else 0)
-    # A closed dispute stays closed, whatever a later read says.
-    status = stored.status if stored is not None and stored.closed else provider_dispute.status
+    if stored is not None and 0 < stored.amount_reinstated < reinstated:
+        # The ledger keeps one reversal per dispute (``events.movement_of``): a second step (the rest
+        # of a dispute partly reinstated when lost, won on appeal) is for on-call to book by hand.
+        mismatch(payment.payment_id, "a dispute reinstated in a second step", dispute_id=provider_dispute.id)
+    status, appealed = dispute_status(stored, provider_dispute.status)
     dispute = Dispute(
         dispute_id=provider_dispute.id,
         status=status,
@@ -281,6 +292,7 @@ def dispute_change(payment: Payment, provider_dispute: ProviderDispute) -> Chang
         amount_withdrawn=withdrawn,
         amount_reinstated=reinstated,
         charge_refundable=provider_dispute.charge_refundable,
+        appealed=appealed,
         created_at=stored.created_at
         if stored
         else clock.iso(clock.from_epoch(provider_dispute.created) if provider_dispute.created else clock.now()),
@@ -294,9 +306,30 @@ def dispute_change(payment: Payment, provider_dispute: ProviderDispute) -> Chang
         events.append(("DisputeFundsWithdrawn", None))
     if reinstated > (stored.amount_reinstated if stored else 0):
         events.append(("DisputeFundsReinstated", None))
-    if dispute.closed and not (stored and stored.closed):
-        events.append(("DisputeClosed", None))
+    if dispute.closed and not (stored and stored.closed and stored.status == dispute.status):
+        events.append(("DisputeClosed", None))  # again when an appeal closes it with another outcome
     return Change(stamped(payment, dispute=dispute), events)
+
+
+def dispute_status(stored: Dispute | None, provider_status: str) -> tuple[str, bool]:
+    """The dispute's status to keep, and whether it was appealed: the provider's, unless a read that
+    would move it back (a closed dispute stays closed), except the ways Stripe reopens one: a lost
+    dispute appealed (``appeal_*``, then won or lost) and an inquiry closed without a chargeback that
+    becomes one after all."""
+    if stored is None:
+        return provider_status, provider_status in DISPUTE_APPEAL_STATUSES
+    appealing = provider_status in DISPUTE_APPEAL_STATUSES
+    if stored.status in DISPUTE_APPEAL_STATUSES:
+        # Needing a response, then under review, then decided: never back
+        moves_on = provider_status in ("won", "lost", "appeal_under_review")
+        return (provider_status if moves_on else stored.status), True
+    if not stored.closed:
+        return provider_status, appealing
+    if stored.status == "lost" and not stored.appealed and (appealing or provider_status == "won"):
+        return provider_status, True  # the appeal, or its outcome when its own statuses went unseen
+    if stored.status == "warning_closed" and provider_status in DISPUTE_CHARGEBACK_STATUSES:
+        return provider_status, stored.appealed
+    return stored.status, stored.appealed
 
 
 # --- everything the provider holds about a payment -------------------------------------------------

@@ -65,6 +65,19 @@ FIND_INTENT_PAGE_SIZE = 100  # Stripe's most
 SEARCHABLE_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 
 
+def reinstated_share(amount: int, moved: list[int]) -> int:
+    """How much of a dispute's ``amount`` (in the charge's currency) came back, by its balance
+    transactions ``moved`` (in the settlement currency): all of it when what came back is what was
+    withdrawn, the same share of it when less came back, nothing when nothing did."""
+    back = sum(value for value in moved if value > 0)
+    out = -sum(value for value in moved if value < 0)
+    if back <= 0:
+        return 0
+    if out <= 0 or back >= out:
+        return amount
+    return (amount * back + out // 2) // out
+
+
 class StripeGateway:
     name = NAME
 
@@ -168,10 +181,12 @@ class StripeGateway:
     def _dispute(cls, obj: Any) -> ProviderDispute:
         data = cls._data(obj)
         # The balance transactions say what moved: a withdrawal (negative) when the dispute opened, a
-        # reinstatement (positive) when it was won; at most one of each. Their amounts are in the account's
+        # reinstatement (positive) when it was won, or lost with only what had been refunded before it
+        # coming back (Stripe: "partially won", status lost). Their amounts are in the account's
         # settlement currency, which need not be the payment's (a EUR charge on a USD account moves USD),
-        # so what moved is the dispute's own amount, in the charge's currency. Fees are left out: they are
-        # not the customer's.
+        # so what moved is the dispute's own amount, in the charge's currency, in the share the
+        # transactions give (exact when the currencies are the same). Fees are left out: they are not the
+        # customer's.
         amount = int(data.get("amount") or 0)
         moved = [int(t.get("amount") or 0) for t in data.get("balance_transactions") or [] if isinstance(t, dict)]
         return ProviderDispute(
@@ -182,7 +197,7 @@ class StripeGateway:
             reason=data.get("reason"),
             payment_intent=cls._id_of(data.get("payment_intent")),
             withdrawn=amount if any(value < 0 for value in moved) else 0,
-            reinstated=amount if any(value > 0 for value in moved) else 0,
+            reinstated=reinstated_share(amount, moved),
             charge_refundable=data.get("is_charge_refundable") is True,
             created=data.get("created"),
         )
