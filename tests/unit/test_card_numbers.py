@@ -25,6 +25,13 @@ BASE = {"amount": 2500, "currency": "usd", "payment_method": "pm_card_visa"}
         "6011000990139424",
         "1234 5678 9012 3456 4242 4242 4242 4242 99",  # within a longer grouped run
         "ref4242424242424242x",  # letters around it do not hide it
+        # Nor do other separators: one-digit groups, dots, a dash between spaces, invisible characters
+        "4 2 4 2 4 2 4 2 4 2 4 2 4 2 4 2",
+        "4242.4242.4242.4242",
+        "4242 - 4242 - 4242 - 4242",
+        "4242\u200b4242\u200b4242\u200b4242",  # zero-width spaces: it looks whole
+        "4242\u00a04242\u20094242\u00ad4242",  # no-break and thin space, soft hyphen
+        "\uff14\uff12\uff14\uff12" * 4,  # full-width digits
     ],
 )
 def test_a_luhn_valid_run_of_13_to_19_digits_is_a_card_number(text: str) -> None:
@@ -40,6 +47,8 @@ def test_a_luhn_valid_run_of_13_to_19_digits_is_a_card_number(text: str) -> None
         "42424242424242424242",  # 20 digits in one run: no card number is that long
         "+1 555-123-4567",
         "2026-11-22 18:30",
+        "4242, 4242, 4242, 4242",  # other punctuation ends a run: a list of numbers is no card
+        "4242  .  4242  .  4242  .  4242",  # nor do separators longer than three characters
     ],
 )
 def test_other_text_is_not(text: str) -> None:
