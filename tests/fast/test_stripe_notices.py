@@ -83,3 +83,19 @@ def test_a_signed_event_naming_no_stripe_id_is_refused_before_anything_is_fetche
     with pytest.raises(BadRequest) as refused:
         verified_notice(body, header, [SECRET])
     assert refused.value.code == "invalid_signature"
+
+
+@pytest.mark.parametrize("depth", [10_000, 100_000])
+def test_a_signed_body_nested_thousands_deep_is_refused_not_a_crash(depth: int) -> None:
+    from stripe import WebhookSignature
+
+    # Given a correctly signed delivery whose object nests lists thousands of levels deep
+    nested = "[" * depth + "]" * depth
+    body = json.dumps({"id": "evt_deep", "type": "payment_intent.succeeded", "data": {"object": {"id": "pi_1"}}})
+    body = body.replace('"pi_1"', f'"pi_1", "x": {nested}')
+    stamp = int(time.time())
+    header = f"t={stamp},v1={WebhookSignature._compute_signature(f'{stamp}.{body}', SECRET)}"
+    # Then it is bad input, a 400, not the parser's recursion limit as a 500
+    with pytest.raises(BadRequest) as refused:
+        verified_notice(body, header, [SECRET])
+    assert refused.value.code == "invalid_signature"
