@@ -134,6 +134,7 @@ class InMemoryCodes:
 
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], dict[str, Any]] = {}
+        self.guesses: dict[tuple[str, int], int] = {}  # (user, window) -> wrong codes used up
 
     def load(self, user_id: str, payment_id: str) -> dict[str, Any] | None:
         found = self.items.get((user_id, payment_id))
@@ -161,6 +162,17 @@ class InMemoryCodes:
         item["used_at"] = 0
         item["version"] = int(item["version"]) + 1
         return True
+
+    def claim_guess(self, user_id: str, window: int, max_guesses: int, expires_at: int) -> bool:  # noqa: ARG002
+        taken = self.guesses.get((user_id, window), 0)
+        if taken >= max_guesses:
+            return False
+        self.guesses[(user_id, window)] = taken + 1
+        return True
+
+    def release_guess(self, user_id: str, window: int) -> None:
+        if self.guesses.get((user_id, window), 0) > 0:
+            self.guesses[(user_id, window)] -= 1
 
 
 class InMemoryAccounts:

@@ -410,6 +410,37 @@ def test_five_wrong_codes_cancel_the_payment(domain: Domain) -> None:
     assert domain.provider.calls == []
 
 
+def test_opening_more_payments_buys_no_more_than_twenty_wrong_codes_a_day(domain: Domain) -> None:
+    from payments_core.errors import BadRequest
+
+    # Given a guesser who opened four large payments and used up five wrong codes at each
+    for _ in range(4):
+        payment = domain.pay(60_000)
+        wrong = "000000" if domain.mailbox.last_code() != "000000" else "000001"
+        for _ in range(4):
+            with pytest.raises(BadRequest):
+                domain.service.verify_code(domain.stored(payment.payment_id), wrong)
+        with pytest.raises(TooManyRequests):
+            domain.service.verify_code(domain.stored(payment.payment_id), wrong)
+    # When a fifth payment is opened, no code is checked for it that day, not even the right one
+    fifth = domain.pay(60_000)
+    with pytest.raises(TooManyRequests) as limited:
+        domain.service.verify_code(fifth, domain.mailbox.last_code())
+    assert limited.value.code == "rate_limited"
+    assert 0 < (limited.value.retry_after or 0) <= 24 * 3600
+    assert domain.stored(fifth.payment_id).status == "requires_otp"  # not canceled: no guess was made
+    # Then once the day is over, a fresh code confirms it
+    domain.now[0] += limited.value.retry_after or 0
+    domain.service.otp.send(domain.stored(fifth.payment_id))
+    assert domain.service.verify_code(domain.stored(fifth.payment_id), domain.mailbox.last_code()).status == "succeeded"
+
+
+def test_right_codes_use_up_none_of_the_budget(domain: Domain) -> None:
+    for _ in range(25):
+        payment = domain.pay(60_000)
+        assert domain.service.verify_code(payment, domain.mailbox.last_code()).status == "succeeded"
+
+
 def test_a_code_expires_after_five_minutes(domain: Domain) -> None:
     from payments_core.errors import Gone
 

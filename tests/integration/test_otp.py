@@ -6,6 +6,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import pytest
@@ -38,6 +39,12 @@ def codes_for(stack: RunningStack, email: str) -> list[str]:
     return [
         m.group(1) for item in items if item["to"] == email and (m := re.search(r"Your code is (\d{6})", item["body"]))
     ]
+
+
+def codes_numbering(stack: RunningStack, email: str, count: int) -> list[str]:
+    """The codes emailed to ``email``, newest first, once there are ``count`` of them; else none."""
+    codes = codes_for(stack, email)
+    return codes if len(codes) == count else []
 
 
 def large_payment(stack: RunningStack, user: ApiClient) -> dict[str, Any]:
@@ -165,6 +172,28 @@ def test_a_resend_invalidates_the_old_code_and_a_fourth_send_is_refused(stack: R
     assert 0 < int(fourth.headers["Retry-After"]) <= 900
     latest = wait_for(lambda: (c := codes_for(stack, user.email)) and len(c) == 3 and c, 10, "a third code")[0]
     assert verify(user, payment["payment_id"], latest).json()["status"] == "succeeded"
+
+
+def test_a_guesser_opening_payment_after_payment_gets_twenty_wrong_codes_a_day(
+    stack: RunningStack, user: ApiClient
+) -> None:
+    # Given four large payments, each canceled by five wrong codes (sent five at a time)
+    for sent in range(1, 5):
+        payment_id = large_payment(stack, user)["payment_id"]
+        codes = wait_for(partial(codes_numbering, stack, user.email, sent), 10, "its code")
+        guesses = [(payment_id, wrong(codes[0]))] * 5
+        with ThreadPoolExecutor(max_workers=5) as pool:
+            answers = list(pool.map(lambda guess: verify(user, *guess), guesses))
+        assert sorted(a.status_code for a in answers) == [400, 400, 400, 400, 429], [a.text for a in answers]
+    # When a fifth is opened, its code is not checked (not even the right one) until the day is over
+    fifth = large_payment(stack, user)
+    codes = wait_for(lambda: (c := codes_for(stack, user.email)) and len(c) == 5 and c, 10, "the fifth code")
+    refused = verify(user, fifth["payment_id"], codes[0])
+    assert (refused.status_code, refused.json()["error"]["code"]) == (429, "rate_limited"), refused.text
+    assert 0 < int(refused.headers["Retry-After"]) <= 24 * 3600
+    # And the payment still waits (no guess was made at it), with no money moved
+    assert user.call("GET", f"/payments/{fifth['payment_id']}").json()["status"] == "requires_otp"
+    assert stripe_intents_for(stack, fifth["payment_id"]) == []
 
 
 def test_otp_routes_for_a_payment_that_needs_none(stack: RunningStack, user: ApiClient) -> None:

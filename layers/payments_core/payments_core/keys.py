@@ -44,6 +44,11 @@ def otp(user_id: str, payment_id: str) -> Key:
     return {"PK": user_pk(user_id), "SK": f"OTP#{payment_id}"}
 
 
+def otp_guesses(user_id: str, window: int) -> Key:
+    """The wrong codes a user has used up in one window (``otp.GUESS_WINDOW_SECONDS``), all payments."""
+    return {"PK": user_pk(user_id), "SK": f"OTPGUESSES#{window}"}
+
+
 def provider_link(provider_payment_id: str) -> Key:
     """A provider's intent id, leading back to the payment."""
     return {"PK": f"PI#{provider_payment_id}", "SK": "PI"}

@@ -5,7 +5,11 @@ keyed with a pepper (a secret outside the table). ``USER#<user> / OTP#<payment>`
 its expiry, the attempts made and the recent send times (``otp_repository.OtpCodeStore``). Each guess first claims
 an attempt with a conditional update (``attempts < 5``), so however many guesses arrive at once, at
 most five are ever checked; the fifth wrong one cancels the payment (``PaymentService.verify_code``).
-Attempts count per payment, not per code, so re-sending does not buy more guesses.
+Attempts count per payment, not per code, so re-sending does not buy more guesses; and opening more
+payments does not either: a user has ``MAX_WRONG_GUESSES`` wrong codes a day across all payments
+(``USER#<user> / OTPGUESSES#<window>``, claimed before a code is checked, given back when it was
+right), after which guesses are refused with ``429 rate_limited`` until the window ends. Without it,
+one holder of a stolen token could open payment after payment and guess five times at each.
 """
 
 import hashlib
@@ -27,6 +31,10 @@ MAX_ATTEMPTS = 5
 MAX_SENDS = 3
 SEND_WINDOW_SECONDS = 15 * 60
 CODE_ITEM_TTL_SECONDS = 7 * 24 * 3600
+# NIST SP 800-63B 5.2.2: at most 100 failed attempts per account; ours is far below: four payments'
+# worth a day, so a guesser's odds stay under 2 in 100,000 a day.
+MAX_WRONG_GUESSES = 20
+GUESS_WINDOW_SECONDS = 24 * 3600
 
 # Emails a user: (user_id, subject, body) -> whether the account exists to receive it.
 Mailer = Callable[[str, str, str], bool]
@@ -90,21 +98,35 @@ class OtpService:
     def check(self, payment: Payment, code: str) -> Literal["right", "too_many"]:
         """One guess at a payment waiting for its code: "right" (the code is now used: the caller moves
         the payment on), "too_many" (the caller cancels it), or an error to answer."""
-        claimed = self.codes.claim_attempt(payment.user_id, payment.payment_id, MAX_ATTEMPTS)
-        if claimed is None:
-            return self._unclaimed(payment, code)
-        attempts, stored_hash = int(claimed["attempts"]), str(claimed["code_hash"])
-        if clock.epoch_seconds() > int(claimed["expires_at"]):
-            raise OTP_EXPIRED
-        if not hmac.compare_digest(stored_hash, self._hash(payment.payment_id, code)):
-            if attempts >= MAX_ATTEMPTS:
-                return "too_many"
-            raise BadRequest(
-                "invalid_otp", "The code is not right.", extra={"attempts_remaining": MAX_ATTEMPTS - attempts}
+        now = clock.epoch_seconds()
+        window = now // GUESS_WINDOW_SECONDS
+        window_end = (window + 1) * GUESS_WINDOW_SECONDS
+        if not self.codes.claim_guess(payment.user_id, window, MAX_WRONG_GUESSES, window_end):
+            logger.warning("one-time code guesses refused: the user's budget is used up")
+            raise TooManyRequests(
+                "rate_limited", "Too many wrong codes. Try again later.", retry_after=window_end - now
             )
-        if not self.codes.use(payment.user_id, payment.payment_id, stored_hash):
-            raise OTP_NOT_REQUIRED  # a concurrent right guess already used it
-        return "right"
+        wrong = False
+        try:
+            claimed = self.codes.claim_attempt(payment.user_id, payment.payment_id, MAX_ATTEMPTS)
+            if claimed is None:
+                return self._unclaimed(payment, code)
+            attempts, stored_hash = int(claimed["attempts"]), str(claimed["code_hash"])
+            if clock.epoch_seconds() > int(claimed["expires_at"]):
+                raise OTP_EXPIRED
+            if not hmac.compare_digest(stored_hash, self._hash(payment.payment_id, code)):
+                wrong = True
+                if attempts >= MAX_ATTEMPTS:
+                    return "too_many"
+                raise BadRequest(
+                    "invalid_otp", "The code is not right.", extra={"attempts_remaining": MAX_ATTEMPTS - attempts}
+                )
+            if not self.codes.use(payment.user_id, payment.payment_id, stored_hash):
+                raise OTP_NOT_REQUIRED  # a concurrent right guess already used it
+            return "right"
+        finally:
+            if not wrong:  # only a wrong code checked uses up the budget
+                self.codes.release_guess(payment.user_id, window)
 
     def _unclaimed(self, payment: Payment, code: str) -> Literal["right", "too_many"]:
         """Why no attempt could be claimed: only five wrong codes cancel the payment. A code already

@@ -24,6 +24,10 @@ class CodeStore(Protocol):
 
     def use(self, user_id: str, payment_id: str, code_hash: str) -> bool: ...
 
+    def claim_guess(self, user_id: str, window: int, max_guesses: int, expires_at: int) -> bool: ...
+
+    def release_guess(self, user_id: str, window: int) -> None: ...
+
 
 class OtpCodeStore:
     """The codes in the application table, every write conditional."""
@@ -86,3 +90,35 @@ class OtpCodeStore:
                 return False
             raise
         return True
+
+    def claim_guess(self, user_id: str, window: int, max_guesses: int, expires_at: int) -> bool:
+        """Takes one guess from the user's budget for ``window`` (whatever the payment); False when
+        ``max_guesses`` are taken. The item expires with the window (``ttl``)."""
+        try:
+            dynamodb_client().update_item(
+                TableName=self.table_name,
+                Key=to_item(keys.otp_guesses(user_id, window)),
+                UpdateExpression="SET guesses = if_not_exists(guesses, :zero) + :one, #ttl = :ttl",
+                ConditionExpression="attribute_not_exists(guesses) OR guesses < :max",
+                ExpressionAttributeNames={"#ttl": "ttl"},
+                ExpressionAttributeValues=to_item({":zero": 0, ":one": 1, ":max": max_guesses, ":ttl": expires_at}),
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    def release_guess(self, user_id: str, window: int) -> None:
+        """Gives a guess back: it was right, or no code was checked."""
+        try:
+            dynamodb_client().update_item(
+                TableName=self.table_name,
+                Key=to_item(keys.otp_guesses(user_id, window)),
+                UpdateExpression="SET guesses = guesses - :one",
+                ConditionExpression="guesses > :zero",
+                ExpressionAttributeValues=to_item({":zero": 0, ":one": 1}),
+            )
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise
