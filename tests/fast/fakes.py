@@ -134,7 +134,7 @@ class InMemoryCodes:
 
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], dict[str, Any]] = {}
-        self.guesses: dict[tuple[str, int], int] = {}  # (user, window) -> wrong codes used up
+        self.daily: dict[tuple[str, int, str], int] = {}  # (user, day, "sends"/"guesses") -> used up
 
     def load(self, user_id: str, payment_id: str) -> dict[str, Any] | None:
         found = self.items.get((user_id, payment_id))
@@ -163,16 +163,19 @@ class InMemoryCodes:
         item["version"] = int(item["version"]) + 1
         return True
 
-    def claim_guess(self, user_id: str, window: int, max_guesses: int, expires_at: int) -> bool:  # noqa: ARG002
-        taken = self.guesses.get((user_id, window), 0)
-        if taken >= max_guesses:
+    def day(self, user_id: str, day: int) -> dict[str, Any]:
+        return {counter: n for (user, d, counter), n in self.daily.items() if (user, d) == (user_id, day)}
+
+    def claim_daily(self, user_id: str, day: int, counter: str, maximum: int, expires_at: int) -> bool:  # noqa: ARG002
+        taken = self.daily.get((user_id, day, counter), 0)
+        if taken >= maximum:
             return False
-        self.guesses[(user_id, window)] = taken + 1
+        self.daily[(user_id, day, counter)] = taken + 1
         return True
 
-    def release_guess(self, user_id: str, window: int) -> None:
-        if self.guesses.get((user_id, window), 0) > 0:
-            self.guesses[(user_id, window)] -= 1
+    def release_daily(self, user_id: str, day: int, counter: str) -> None:
+        if self.daily.get((user_id, day, counter), 0) > 0:
+            self.daily[(user_id, day, counter)] -= 1
 
 
 class InMemoryAccounts:

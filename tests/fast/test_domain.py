@@ -435,6 +435,31 @@ def test_opening_more_payments_buys_no_more_than_twenty_wrong_codes_a_day(domain
     assert domain.service.verify_code(domain.stored(fifth.payment_id), domain.mailbox.last_code()).status == "succeeded"
 
 
+def test_a_user_is_sent_at_most_thirty_codes_a_day_across_payments(domain: Domain) -> None:
+    # Given ten large payments whose codes were each sent three times (30 emails)
+    payments = [domain.pay(60_000) for _ in range(10)]
+    domain.now[0] += 16 * 60  # past each payment's own limit (3 per 15 minutes)
+    for payment in payments:
+        domain.service.otp.send(payment)
+        domain.service.otp.send(payment)
+    assert len(domain.mailbox.sent) == 30
+    # When another code is asked for, for any payment, it is refused until the day is over
+    domain.now[0] += 16 * 60
+    with pytest.raises(TooManyRequests) as limited:
+        domain.service.otp.send(payments[0])
+    assert (limited.value.code, 0 < (limited.value.retry_after or 0) <= 24 * 3600) == ("rate_limited", True)
+    # And a new large payment is refused before anything is stored; a small one still goes through
+    stored = len(domain.store.items)
+    with pytest.raises(TooManyRequests):
+        domain.pay(60_000)
+    assert (len(domain.store.items), len(domain.mailbox.sent)) == (stored, 30)
+    assert domain.pay(1000).status == "succeeded"
+    # Then the next day codes are sent again
+    domain.now[0] += limited.value.retry_after or 0
+    assert domain.pay(60_000).status == "requires_otp"
+    assert len(domain.mailbox.sent) == 31
+
+
 def test_right_codes_use_up_none_of_the_budget(domain: Domain) -> None:
     for _ in range(25):
         payment = domain.pay(60_000)

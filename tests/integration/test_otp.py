@@ -196,6 +196,24 @@ def test_a_guesser_opening_payment_after_payment_gets_twenty_wrong_codes_a_day(
     assert stripe_intents_for(stack, fifth["payment_id"]) == []
 
 
+def test_a_user_is_emailed_at_most_thirty_codes_a_day(stack: RunningStack, user: ApiClient) -> None:
+    # Given ten large payments, each code sent three times (the first and two more): 30 emails
+    payment_ids = [large_payment(stack, user)["payment_id"] for _ in range(10)]
+    for payment_id in payment_ids:
+        for _ in range(2):
+            assert user.call("POST", f"/payments/{payment_id}/otp").status_code == 202
+    wait_for(partial(codes_numbering, stack, user.email, 30), 20, "thirty codes")
+    # When the 31st is asked for, as a new large payment, it is refused before anything is stored
+    listed = len(user.call("GET", "/payments?limit=100").json()["items"])
+    refused = user.pay(THRESHOLD)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (429, "rate_limited"), refused.text
+    assert 0 < int(refused.headers["Retry-After"]) <= 24 * 3600
+    assert len(user.call("GET", "/payments?limit=100").json()["items"]) == listed
+    # Then a payment below the threshold still goes through, and no 31st email was sent
+    assert user.pay(THRESHOLD - 1).json()["status"] == "succeeded"
+    assert len(codes_for(stack, user.email)) == 30
+
+
 def test_otp_routes_for_a_payment_that_needs_none(stack: RunningStack, user: ApiClient) -> None:
     payment = user.pay(1000).json()
     assert user.call("POST", f"/payments/{payment['payment_id']}/otp").json()["error"]["code"] == "otp_not_required"

@@ -44,9 +44,9 @@ def otp(user_id: str, payment_id: str) -> Key:
     return {"PK": user_pk(user_id), "SK": f"OTP#{payment_id}"}
 
 
-def otp_guesses(user_id: str, window: int) -> Key:
-    """The wrong codes a user has used up in one window (``otp.GUESS_WINDOW_SECONDS``), all payments."""
-    return {"PK": user_pk(user_id), "SK": f"OTPGUESSES#{window}"}
+def otp_day(user_id: str, day: int) -> Key:
+    """The codes a user had sent and the wrong codes they used up on one UTC day, all payments."""
+    return {"PK": user_pk(user_id), "SK": f"OTPDAY#{day}"}
 
 
 def provider_link(provider_payment_id: str) -> Key:

@@ -4,13 +4,16 @@ rules (how long a code lives, how many guesses) are ``otp.OtpService``'s."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from botocore.exceptions import ClientError
 
 from payments_core import clock, keys
 from payments_core.aws import dynamodb_client
 from payments_core.dynamo import from_item, is_condition_failure, to_item
+
+# What a user's day counts, across payments: codes sent, wrong codes used up.
+DailyCounter = Literal["sends", "guesses"]
 
 
 class CodeStore(Protocol):
@@ -24,9 +27,11 @@ class CodeStore(Protocol):
 
     def use(self, user_id: str, payment_id: str, code_hash: str) -> bool: ...
 
-    def claim_guess(self, user_id: str, window: int, max_guesses: int, expires_at: int) -> bool: ...
+    def day(self, user_id: str, day: int) -> dict[str, Any]: ...
 
-    def release_guess(self, user_id: str, window: int) -> None: ...
+    def claim_daily(self, user_id: str, day: int, counter: DailyCounter, maximum: int, expires_at: int) -> bool: ...
+
+    def release_daily(self, user_id: str, day: int, counter: DailyCounter) -> None: ...
 
 
 class OtpCodeStore:
@@ -91,17 +96,24 @@ class OtpCodeStore:
             raise
         return True
 
-    def claim_guess(self, user_id: str, window: int, max_guesses: int, expires_at: int) -> bool:
-        """Takes one guess from the user's budget for ``window`` (whatever the payment); False when
-        ``max_guesses`` are taken. The item expires with the window (``ttl``)."""
+    def day(self, user_id: str, day: int) -> dict[str, Any]:
+        """The user's counters for ``day`` (none yet: an empty dict)."""
+        response = dynamodb_client().get_item(
+            TableName=self.table_name, Key=to_item(keys.otp_day(user_id, day)), ConsistentRead=True
+        )
+        return from_item(response["Item"]) if "Item" in response else {}
+
+    def claim_daily(self, user_id: str, day: int, counter: DailyCounter, maximum: int, expires_at: int) -> bool:
+        """Takes one from the user's ``counter`` budget for ``day`` (whatever the payment); False when
+        ``maximum`` are taken. The item expires with the day (``ttl``)."""
         try:
             dynamodb_client().update_item(
                 TableName=self.table_name,
-                Key=to_item(keys.otp_guesses(user_id, window)),
-                UpdateExpression="SET guesses = if_not_exists(guesses, :zero) + :one, #ttl = :ttl",
-                ConditionExpression="attribute_not_exists(guesses) OR guesses < :max",
-                ExpressionAttributeNames={"#ttl": "ttl"},
-                ExpressionAttributeValues=to_item({":zero": 0, ":one": 1, ":max": max_guesses, ":ttl": expires_at}),
+                Key=to_item(keys.otp_day(user_id, day)),
+                UpdateExpression="SET #counter = if_not_exists(#counter, :zero) + :one, #ttl = :ttl",
+                ConditionExpression="attribute_not_exists(#counter) OR #counter < :max",
+                ExpressionAttributeNames={"#counter": counter, "#ttl": "ttl"},
+                ExpressionAttributeValues=to_item({":zero": 0, ":one": 1, ":max": maximum, ":ttl": expires_at}),
             )
         except ClientError as error:
             if is_condition_failure(error):
@@ -109,14 +121,15 @@ class OtpCodeStore:
             raise
         return True
 
-    def release_guess(self, user_id: str, window: int) -> None:
-        """Gives a guess back: it was right, or no code was checked."""
+    def release_daily(self, user_id: str, day: int, counter: DailyCounter) -> None:
+        """Gives one back: the guess was right or no code was checked; the code was not sent."""
         try:
             dynamodb_client().update_item(
                 TableName=self.table_name,
-                Key=to_item(keys.otp_guesses(user_id, window)),
-                UpdateExpression="SET guesses = guesses - :one",
-                ConditionExpression="guesses > :zero",
+                Key=to_item(keys.otp_day(user_id, day)),
+                UpdateExpression="SET #counter = #counter - :one",
+                ConditionExpression="#counter > :zero",
+                ExpressionAttributeNames={"#counter": counter},
                 ExpressionAttributeValues=to_item({":zero": 0, ":one": 1}),
             )
         except ClientError as error:

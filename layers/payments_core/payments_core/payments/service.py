@@ -206,6 +206,8 @@ class PaymentService:
         status: Literal["requires_otp", "processing"] = (
             "requires_otp" if request.amount >= self.otp_threshold else "processing"
         )
+        if status == "requires_otp":
+            self.otp.refuse_if_out_of_sends(user_id)  # nothing is stored for a code that cannot be sent
         lease = new_lease()
         payment = Payment(
             payment_id=operation_id("pay", user_id, idempotency_key),
