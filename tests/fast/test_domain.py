@@ -495,3 +495,45 @@ def test_a_concurrent_refund_cannot_push_refunds_past_the_captured_amount(domain
         domain.service.refund(USER, paid.payment_id, RefundRequest(amount=700), uuid.uuid4().hex)
     assert over.value.code == "refund_exceeds_remaining"
     assert domain.stored(paid.payment_id).amount_refunded == 700
+
+
+def test_a_dispute_read_before_a_concurrent_delivery_wrote_it_is_not_applied(domain: Domain) -> None:
+    from payments_core.payments.provider import Notice, ProviderDispute
+
+    paid = domain.pay(2000)
+    intent = paid.provider_payment_id
+    assert intent is not None
+
+    def at_provider(status: str, reinstated: int = 0) -> None:
+        domain.provider.disputes["dp_1"] = ProviderDispute(
+            id="dp_1", status=status, amount=2000, currency="usd", payment_intent=intent, withdrawn=2000,
+            reinstated=reinstated,
+        )  # fmt: skip
+
+    def deliver(event_id: str) -> None:
+        notice = Notice(event_id=event_id, event_type="charge.dispute.updated", intent_id=intent, dispute_id="dp_1")
+        domain.webhooks.process(notice)
+
+    at_provider("under_review")
+    deliver("evt_1")
+    # Given a delivery that read the dispute lost, while another one, reading it after the merchant
+    # appealed, writes first
+    at_provider("lost")
+
+    def appealed_meanwhile() -> None:
+        at_provider("appeal_needs_response")
+        deliver("evt_3")
+
+    domain.store.between_read_and_write = appealed_meanwhile
+    deliver("evt_2")
+    # Then the earlier read is not applied over the later one
+    stored = domain.stored(paid.payment_id).dispute
+    assert stored is not None
+    assert stored.status == "appeal_needs_response"
+    # And when the appeal is won, the dispute is won, closed once, the money back
+    at_provider("won", 2000)
+    deliver("evt_4")
+    stored = domain.stored(paid.payment_id).dispute
+    assert stored is not None
+    assert (stored.status, stored.amount_reinstated) == ("won", 2000)
+    assert domain.store.events(paid.payment_id).count("DisputeClosed") == 1

@@ -38,3 +38,9 @@ def test_what_a_dispute_moved_is_read_from_its_balance_transactions(
 ) -> None:
     read = StripeGateway._dispute(stripe_dispute(amount, currency, moved))
     assert (read.withdrawn, read.reinstated) == (withdrawn, reinstated)
+
+
+def test_a_dispute_won_in_another_currency_comes_back_whole_at_any_rate() -> None:
+    # A EUR 10.00 charge on a USD account: withdrawn as 11.00 USD, reinstated at a later rate as 10.90
+    read = StripeGateway._dispute(stripe_dispute(1000, "eur", [-1100, 1090], status="won"))
+    assert (read.withdrawn, read.reinstated) == (1000, 1000)

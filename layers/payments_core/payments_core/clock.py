@@ -11,6 +11,11 @@ def epoch_seconds() -> int:
     return int(time.time())
 
 
+def epoch_micros() -> int:
+    """Now, to the microsecond: to tell which of two reads of the provider came first."""
+    return time.time_ns() // 1000
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 

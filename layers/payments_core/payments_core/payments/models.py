@@ -65,7 +65,8 @@ _REFUND_INTERNALS = {
 
 class Dispute(BaseModel):
     """A payment's dispute (chargeback) as the provider last reported it. ``amount_withdrawn`` left the
-    merchant's balance when it opened; ``amount_reinstated`` came back if it was won."""
+    merchant's balance when it opened; ``amount_reinstated`` came back (all of it if it was won; the refunded part
+    if it was lost after a partial refund)."""
 
     dispute_id: str  # the provider's
     status: str  # the provider's: needs_response, under_review, won, lost, warning_*, appeal_* ...
@@ -80,6 +81,8 @@ class Dispute(BaseModel):
     # The merchant appealed it after it was lost (Stripe's ``appeal_*`` statuses; not shown to clients):
     # the appeal's own outcome closes it again, and nothing reopens it after that.
     appealed: bool = False
+    # When the provider's state written here was read (``ProviderDispute.read_at``; not shown to clients).
+    read_at: int | None = None
 
     @property
     def closed(self) -> bool:
@@ -92,7 +95,7 @@ class Dispute(BaseModel):
         return self.charge_refundable or self.status == "won"
 
 
-_DISPUTE_INTERNALS = {"charge_refundable", "appealed"}
+_DISPUTE_INTERNALS = {"charge_refundable", "appealed", "read_at"}
 
 
 DISPUTE_CLOSED_STATUSES = frozenset({"won", "lost", "warning_closed", "prevented"})

@@ -87,6 +87,10 @@ class ProviderDispute(BaseModel):
     # Whether the provider would still refund the disputed payment (Stripe's ``is_charge_refundable``:
     # an inquiry, or a dispute closed without a chargeback).
     charge_refundable: bool = False
+    # When it was read (``clock.epoch_micros`` as the read began; None: not known). A dispute's status
+    # can go back to an earlier one (lost, then appealed), so a read that began before the one stored
+    # may say what it no longer is: it is not applied.
+    read_at: int | None = None
 
 
 class ProviderCharge(BaseModel):

@@ -38,12 +38,14 @@ class DisputeOut(BaseModel):
     """A chargeback the cardholder opened with their bank, as the provider reports it."""
 
     dispute_id: str
-    status: str = Field(description="The provider's: needs_response, under_review, won, lost, warning_* ...")
+    status: str = Field(description="The provider's: needs_response, under_review, won, lost, warning_*, appeal_* ...")
     amount: int
     currency: str
     reason: str | None
     amount_withdrawn: int = Field(description="Taken from the merchant's balance when it opened.")
-    amount_reinstated: int = Field(description="Given back when it was won.")
+    amount_reinstated: int = Field(
+        description="Given back: all of it when won; the part refunded before it when lost after a partial refund."
+    )
     created_at: str
 
 

@@ -273,6 +273,10 @@ def dispute_change(payment: Payment, provider_dispute: ProviderDispute) -> Chang
         return None
     if payment.status not in lifecycle.MONEY_MOVED:
         raise NotRecordableYet("the payment has not succeeded here yet")
+    if stored is not None and stored.read_at and provider_dispute.read_at and provider_dispute.read_at < stored.read_at:
+        # Read before what is stored was: it may say what the dispute no longer is (lost, read before a
+        # concurrent delivery wrote its appeal), and has nothing the later read did not (amounts only grow).
+        return None
     ceiling = payment.amount_captured
     if max(provider_dispute.amount, provider_dispute.withdrawn) > ceiling:
         mismatch(payment.payment_id, "the provider disputes more than was captured", dispute_id=provider_dispute.id)
@@ -293,12 +297,15 @@ def dispute_change(payment: Payment, provider_dispute: ProviderDispute) -> Chang
         amount_reinstated=reinstated,
         charge_refundable=provider_dispute.charge_refundable,
         appealed=appealed,
+        read_at=stored.read_at if stored else None,  # moved on below, if anything else changed
         created_at=stored.created_at
         if stored
         else clock.iso(clock.from_epoch(provider_dispute.created) if provider_dispute.created else clock.now()),
     )
     if dispute == stored:
-        return None
+        return None  # the same as stored: a later read alone is not worth a write
+    if provider_dispute.read_at is not None and provider_dispute.read_at > (dispute.read_at or 0):
+        dispute = dispute.model_copy(update={"read_at": provider_dispute.read_at})
     events: list[tuple[str, Refund | None]] = []
     if stored is None:
         events.append(("DisputeOpened", None))

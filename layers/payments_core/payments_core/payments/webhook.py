@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from payments_core import clock
 from payments_core.errors import DomainError, NotYet
 from payments_core.observability import logger, metrics
 from payments_core.payments import lifecycle
@@ -95,7 +96,10 @@ class WebhookProcessor:
         try:
             intent = self.gateway.retrieve_intent(notice.intent_id)
             refunds = self.gateway.list_refunds(intent.id) if notice.refunds else None
+            read_at = clock.epoch_micros()
             dispute = self.gateway.retrieve_dispute(notice.dispute_id) if notice.dispute_id else None
+            if dispute is not None:
+                dispute = dispute.model_copy(update={"read_at": read_at})
         except ProviderRejected:
             return None  # no such object at the provider: a signed event about nothing there
         except DomainError:

@@ -197,7 +197,10 @@ class StripeGateway:
             reason=data.get("reason"),
             payment_intent=cls._id_of(data.get("payment_intent")),
             withdrawn=amount if any(value < 0 for value in moved) else 0,
-            reinstated=reinstated_share(amount, moved),
+            # Won: all of it came back, whatever rate the reversal was converted at.
+            reinstated=amount
+            if data.get("status") == "won" and any(v > 0 for v in moved)
+            else reinstated_share(amount, moved),
             charge_refundable=data.get("is_charge_refundable") is True,
             created=data.get("created"),
         )
