@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import threading
 from datetime import datetime
@@ -43,8 +44,10 @@ class Console:
     def request(self, method: str, path: str, status: int, ms: float, function: str) -> None:
         from payments_core.card_numbers import holds_card_number
 
-        # A path is client text too: a card number pasted into it (a payment id) is not printed.
-        path = "/".join("<card number>" if holds_card_number(part) else part for part in path.split("/"))
+        # A path is client text too: a card number pasted into it (a payment id; "4242/4242/..." too)
+        # is not printed, its digits hidden.
+        if holds_card_number(path):
+            path = re.sub(r"\d", "#", path)
         colour = GREEN if status < 400 else YELLOW if status < 500 else RED
         text = f"{method} {path} -> {self._paint(str(status), colour)} ({ms:.0f} ms) {self._paint(function, DIM)}"
         stamp = datetime.now().strftime("%H:%M:%S")

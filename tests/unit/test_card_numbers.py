@@ -32,6 +32,9 @@ BASE = {"amount": 2500, "currency": "usd", "payment_method": "pm_card_visa"}
         "4242\u200b4242\u200b4242\u200b4242",  # zero-width spaces: it looks whole
         "4242\u00a04242\u20094242\u00ad4242",  # no-break and thin space, soft hyphen
         "\uff14\uff12\uff14\uff12" * 4,  # full-width digits
+        "4242\uff0e4242\uff0e4242\uff0e4242",  # full-width dots
+        "4\u03002424242424242\u034f42",  # combining marks
+        "4242/4242/4242/4242",
     ],
 )
 def test_a_luhn_valid_run_of_13_to_19_digits_is_a_card_number(text: str) -> None:
@@ -49,6 +52,12 @@ def test_a_luhn_valid_run_of_13_to_19_digits_is_a_card_number(text: str) -> None
         "2026-11-22 18:30",
         "4242, 4242, 4242, 4242",  # other punctuation ends a run: a list of numbers is no card
         "4242  .  4242  .  4242  .  4242",  # nor do separators longer than three characters
+        # Groups split in different ways make no number: dates, amounts, phone numbers, lines
+        "Subscription 11.03.2026 - 21.01.2021",
+        "893.722.2458 / 886.261.9831",
+        "531.23 / 565.32 / 642.18 / 63.07",
+        "220.189.211.220 / 126.184.240.77",
+        "44 9333.98\n98 5015.22\n19 7873.27",
     ],
 )
 def test_other_text_is_not(text: str) -> None:
@@ -74,6 +83,19 @@ def test_a_payment_with_a_card_number_in_its_text_is_refused_naming_the_field(
     assert details[0]["field"].startswith(field)
     assert "card number" in details[0]["message"]
     assert "4242424242424242" not in str(details)
+
+
+def test_a_long_key_is_echoed_cut_short_and_read_only_that_far() -> None:
+    # A metadata key of 60,000 characters: its error names it by its first 100 characters only
+    key = "k" * 60_000
+    with pytest.raises(ValidationError) as raised:
+        CreatePaymentRequest.model_validate({**BASE, "metadata": {key: "v"}})
+    [detail] = validation_details(raised.value)
+    assert detail["field"] == "metadata." + "k" * 100 + "….[key]"
+    # and one that starts with a card number is masked, not cut in the middle of it
+    with pytest.raises(ValidationError) as raised:
+        CreatePaymentRequest.model_validate({**BASE, "metadata": {"k" * 90 + "4242 4242 4242 4242" + "k" * 100: "v"}})
+    assert validation_details(raised.value)[0]["field"].startswith("metadata.<card number>")
 
 
 def test_ordinary_descriptions_and_metadata_pass() -> None:

@@ -51,9 +51,18 @@ def validation_details(error: ValidationError, prefix: str = "") -> list[dict[st
     return details
 
 
+ECHO_LIMIT = 100
+
+
 def masked(client_text: str) -> str:
-    """Client text we echo in an error (a metadata key), unless it holds a card number."""
-    return "<card number>" if holds_card_number(client_text) else client_text
+    """Client text we echo in an error (a metadata key), unless it holds a card number: at most its
+    first ``ECHO_LIMIT`` characters, read with the next 100 (what a card number written in groups
+    that starts among them spans), so a card number running past them is not echoed in part, and
+    the read is bounded whatever length a client sent."""
+    head = client_text[: ECHO_LIMIT + 100]
+    if holds_card_number(head):
+        return "<card number>"
+    return client_text if len(client_text) <= ECHO_LIMIT else client_text[:ECHO_LIMIT] + "…"
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
@@ -148,7 +157,7 @@ def object_without_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]
     data: dict[str, Any] = {}
     for key, value in pairs:
         if key in data:
-            raise RepeatedKeyError(f"Key {json.dumps(masked(key)[:100])} appears more than once.")
+            raise RepeatedKeyError(f"Key {json.dumps(masked(key))} appears more than once.")
         data[key] = value
     return data
 
