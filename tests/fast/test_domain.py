@@ -460,6 +460,18 @@ def test_a_user_is_sent_at_most_thirty_codes_a_day_across_payments(domain: Domai
     assert len(domain.mailbox.sent) == 31
 
 
+def test_a_right_code_confirms_even_when_its_budget_cannot_be_given_back(
+    domain: Domain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payment = domain.pay(60_000)
+
+    def throttled(*_: object) -> None:
+        raise RuntimeError("ProvisionedThroughputExceededException")
+
+    monkeypatch.setattr(domain.codes, "release_daily", throttled)
+    assert domain.service.verify_code(payment, domain.mailbox.last_code()).status == "succeeded"
+
+
 def test_right_codes_use_up_none_of_the_budget(domain: Domain) -> None:
     for _ in range(25):
         payment = domain.pay(60_000)

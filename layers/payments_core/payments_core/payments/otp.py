@@ -98,7 +98,7 @@ class OtpService:
             raise Conflict("request_in_progress", "Another code is being sent.", retry_after=1)
         finally:
             if day is not None and not stored:  # no code came of it: the budget is given back
-                self.codes.release_daily(payment.user_id, day, "sends")
+                self._give_back(payment.user_id, day, "sends")
 
     def refuse_if_out_of_sends(self, user_id: str) -> None:
         """Before a payment that needs a code is stored: ``429 rate_limited`` if the user's codes for
@@ -140,7 +140,11 @@ class OtpService:
         try:
             claimed = self.codes.claim_attempt(payment.user_id, payment.payment_id, MAX_ATTEMPTS)
             if claimed is None:
-                return self._unclaimed(payment, code)
+                found = self._unclaimed(payment, code)
+                if found == "wrong_after_use":
+                    wrong = True  # a code was checked: it counts
+                    raise OTP_NOT_REQUIRED  # a guess after the right code: that request confirms the payment
+                return found
             attempts, stored_hash = int(claimed["attempts"]), str(claimed["code_hash"])
             if clock.epoch_seconds() > int(claimed["expires_at"]):
                 raise OTP_EXPIRED
@@ -156,9 +160,17 @@ class OtpService:
             return "right"
         finally:
             if not wrong:  # only a wrong code checked uses up the budget
-                self.codes.release_daily(payment.user_id, day, "guesses")
+                self._give_back(payment.user_id, day, "guesses")
 
-    def _unclaimed(self, payment: Payment, code: str) -> Literal["right", "too_many"]:
+    def _give_back(self, user_id: str, day: int, counter: DailyCounter) -> None:
+        """Best effort: a budget not given back (the table throttled) costs the user one of the day's,
+        never the answer (a right code already used must not become a 500)."""
+        try:
+            self.codes.release_daily(user_id, day, counter)
+        except Exception:
+            logger.warning("one-time code budget not given back", extra={"budget": counter}, exc_info=True)
+
+    def _unclaimed(self, payment: Payment, code: str) -> Literal["right", "too_many", "wrong_after_use"]:
         """Why no attempt could be claimed: only five wrong codes cancel the payment. A code already
         used while the payment still waits for one means the request that used it is moving it on,
         or died between the two writes; the same right code resumes it once that request cannot be
@@ -168,7 +180,7 @@ class OtpService:
             raise OTP_EXPIRED
         if "used_at" in current:
             if not hmac.compare_digest(str(current["code_hash"]), self._hash(payment.payment_id, code)):
-                raise OTP_NOT_REQUIRED  # a guess after the right code: that request confirms the payment
+                return "wrong_after_use"
             if int(current["used_at"]) + LEASE_SECONDS > clock.epoch_seconds():
                 raise PROVIDER_CALL_IN_PROGRESS
             return "right"
