@@ -549,3 +549,38 @@ def test_a_dispute_read_before_a_concurrent_delivery_wrote_it_is_not_applied(dom
     assert stored is not None
     assert (stored.status, stored.amount_reinstated) == ("won", 2000)
     assert domain.store.events(paid.payment_id).count("DisputeClosed") == 1
+
+
+def test_a_slow_read_of_an_appeal_since_lost_again_is_not_applied_after_a_later_read(domain: Domain) -> None:
+    from payments_core.payments.provider import Notice, ProviderDispute
+
+    paid = domain.pay(2000)
+    intent = paid.provider_payment_id
+    assert intent is not None
+
+    def at_provider(status: str) -> None:
+        domain.provider.disputes["dp_1"] = ProviderDispute(
+            id="dp_1", status=status, amount=2000, currency="usd", payment_intent=intent, withdrawn=2000
+        )
+
+    def deliver(event_id: str) -> None:
+        notice = Notice(event_id=event_id, event_type="charge.dispute.updated", intent_id=intent, dispute_id="dp_1")
+        domain.webhooks.process(notice)
+
+    at_provider("lost")
+    deliver("evt_1")
+    # Given a delivery that read the dispute while it was appealed, and is slow to write
+    at_provider("appeal_needs_response")
+
+    def lost_again_meanwhile() -> None:
+        # the appeal is lost, and a later delivery reads it so: the same as stored, but later
+        at_provider("lost")
+        deliver("evt_3")
+
+    domain.store.between_read_and_write = lost_again_meanwhile
+    deliver("evt_2")
+    # Then the slow read is not applied after the later one: the dispute stays lost
+    stored = domain.stored(paid.payment_id).dispute
+    assert stored is not None
+    assert stored.status == "lost"
+    assert domain.store.events(paid.payment_id).count("DisputeClosed") == 1

@@ -9,6 +9,7 @@ check) starts without it (about 20 ms of its cold start, benchmarks/results.md).
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 from payments_core import clock, errors
@@ -55,14 +56,12 @@ ECHO_LIMIT = 100
 
 
 def masked(client_text: str) -> str:
-    """Client text we echo in an error (a metadata key), unless it holds a card number: at most its
-    first ``ECHO_LIMIT`` characters, read with the next 100 (what a card number written in groups
-    that starts among them spans), so a card number running past them is not echoed in part, and
-    the read is bounded whatever length a client sent."""
-    head = client_text[: ECHO_LIMIT + 100]
-    if holds_card_number(head):
-        return "<card number>"
-    return client_text if len(client_text) <= ECHO_LIMIT else client_text[:ECHO_LIMIT] + "…"
+    """Client text we echo in an error (a metadata key), unless it holds a card number; past
+    ``ECHO_LIMIT`` characters, its first ones with every digit hidden (what follows is not read: a
+    card number running past them, or spread out by invisible characters, shows no digit)."""
+    if len(client_text) > ECHO_LIMIT:
+        return re.sub(r"\d", "#", client_text[:ECHO_LIMIT]) + "…"
+    return "<card number>" if holds_card_number(client_text) else client_text
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:

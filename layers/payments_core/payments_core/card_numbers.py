@@ -6,7 +6,8 @@ consumer might log it. What counts is what no log line may hold (docs/decisions.
 digits that passes the Luhn check, here also when written in groups split the same way throughout
 by one to three spaces, dashes, dots, slashes or underscores ("4242 4242 4242 4242", "4242-4242-...",
 "4 2 4 2 ..."), with full-width and other compatibility forms read as their plain ones and invisible
-characters (zero-width spaces, soft hyphens, direction marks, combining marks) ignored. A line break,
+characters (zero-width spaces, soft hyphens, direction marks, combining marks) ignored; a run of
+spaces is one separator. A line break,
 a letter or other punctuation ends a run, and groups split in different ways ("01.02.2026 - 03.04.2026",
 "531.23 / 565.32") make no number: lists of dates, amounts and phone numbers pass.
 A Luhn-valid order number of that length is refused too (about one in ten are): the client is told
@@ -18,8 +19,11 @@ from __future__ import annotations
 import re
 import unicodedata
 
-# Characters that join what is on either side of them without showing: removed before reading.
-_INVISIBLE = re.compile(r"[\u00ad\u0300-\u036f\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufe00-\ufe0f\ufeff]")
+# Characters that join what is on either side of them without showing, removed before reading: format
+# characters (zero-width spaces and joiners, soft hyphen, direction marks and isolates, tags),
+# combining marks of any block (keycaps too), and the blank fillers of Hangul and Braille.
+_INVISIBLE_CATEGORIES = frozenset({"Cf", "Mn", "Me"})
+_FILLERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 # After NFKC (no-break and thin spaces are spaces, full-width digits and punctuation plain ones): a
 # space or tab, a dash of any kind, a dot, a slash, an underscore. Not a line break.
 _SEPARATOR = r"[ \t\-./_\u2010-\u2015\u2212\ufe58\ufe63]"
@@ -46,13 +50,18 @@ def holds_card_number(text: str) -> bool:
     are added, and a window stops at 19 digits, so the work is at most 19 steps per digit: a
     1,000-character field is checked in a few milliseconds, longer text in proportion.
     """
-    text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
+    text = unicodedata.normalize("NFKC", text)
+    if not text.isascii():
+        text = "".join(
+            char for char in text if char not in _FILLERS and unicodedata.category(char) not in _INVISIBLE_CATEGORIES
+        )
     groups: list[list[int]] = []
     separators: list[str] = []  # separators[i]: what follows groups[i] ("" at a run's end)
     for match in _PIECE.finditer(text):
         digits, separator = match.group(1), match.group(2) or ""
         groups.append([int(char) for char in digits])
-        separators.append(separator.translate(_DASHES))
+        separator = separator.translate(_DASHES)
+        separators.append(" " if separator.isspace() else separator)  # "4242  4242 ...": spaces are one
         if not separator:
             if _windows_hold_one(groups, separators):
                 return True

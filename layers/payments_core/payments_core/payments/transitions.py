@@ -302,10 +302,16 @@ def dispute_change(payment: Payment, provider_dispute: ProviderDispute) -> Chang
         if stored
         else clock.iso(clock.from_epoch(provider_dispute.created) if provider_dispute.created else clock.now()),
     )
-    if dispute == stored:
-        return None  # the same as stored: a later read alone is not worth a write
-    if provider_dispute.read_at is not None and provider_dispute.read_at > (dispute.read_at or 0):
+    later_read = provider_dispute.read_at is not None and provider_dispute.read_at > (dispute.read_at or 0)
+    if later_read:
         dispute = dispute.model_copy(update={"read_at": provider_dispute.read_at})
+    if dispute == stored:
+        return None
+    if stored is not None and dispute.model_copy(update={"read_at": stored.read_at}) == stored:
+        # Only the read is later: its time is kept (no event, ``updated_at`` unmoved), so a slower read
+        # that began before it and saw the dispute as it was in between (appealed, since lost again)
+        # is not applied after it.
+        return Change(payment.model_copy(update={"dispute": dispute}), [])
     events: list[tuple[str, Refund | None]] = []
     if stored is None:
         events.append(("DisputeOpened", None))
