@@ -164,10 +164,14 @@ def test_a_refund_that_never_reached_the_provider_fails_after_a_day_and_unblocks
         "failed"
     )
     # When the reconciler looks within the day, then the unsent refund stays pending (its client may
-    # still retry it with its key)
+    # still retry it with its key), and what fits is recorded all the same: the reversed refund
+    # (the dashboard's waits, named in a warning, as the webhook leaves it)
     domain.now[0] = START + DAY - 60
     reconciler.run(lambda: 300_000)
-    assert domain.stored(paid.payment_id).refunds[unsent.refund_id].status == "pending"
+    within_the_day = domain.stored(paid.payment_id)
+    assert within_the_day.refunds[unsent.refund_id].status == "pending"
+    assert within_the_day.refunds[first.refund_id].status == "failed"
+    assert (within_the_day.amount_refunded, within_the_day.amount_reserved) == (0, 7000)
     # And at its next look a day after it was made (the look pushed that back, at most a day), a pass
     # fails it (nothing was sent) and records what the provider holds
     domain.now[0] = START + 2 * DAY

@@ -184,8 +184,9 @@ class Reconciler:
             logger.warning("reconciler could not reach the provider", extra={"payment_id": payment_id})
             return "provider_unavailable"
         state = ProviderState(intent, refunds)
-        outcome = self._apply(payment, state)
-        if outcome == "unchanged" and refunds is not None:
+        held: list[str] = []
+        outcome = self._apply(payment, state, held_back=held)
+        if (outcome == "unchanged" or held) and refunds is not None:
             unsent = self._refunds_not_at_provider(payment, {r.metadata.get("refund_id") for r in refunds})
             if [refund_id for refund_id in unsent if self._fail_unsent(payment, refund_id)]:
                 # What their reservations kept from being recorded (a dashboard refund) fits now, and the
@@ -205,12 +206,20 @@ class Reconciler:
             logger.exception("reconciler could not defer a payment", extra={"payment_id": payment_id})
 
     # --- the cases -------------------------------------------------------------------------------
-    def _apply(self, payment: Payment, state: ProviderState, *, lease: str | None = None) -> str:
+    def _apply(
+        self, payment: Payment, state: ProviderState, *, lease: str | None = None, held_back: list[str] | None = None
+    ) -> str:
+        """``held_back``: a refund of the provider's that ours cannot take yet (a dashboard refund our
+        reservations leave no room for) is left out and named there, and the rest is applied, as the
+        webhook does; without it, such a refund stops the whole change."""
         changed: list[bool] = []
 
         def apply(current: Payment) -> Change | None:
-            change = provider_state_change(current, state)
+            held: list[str] | None = [] if held_back is not None else None
+            change = provider_state_change(current, state, held_back=held)
             changed[:] = [change is not None]
+            if held_back is not None and held is not None:
+                held_back[:] = held
             return unleased(change, current, lease) if lease is not None else change
 
         try:
@@ -222,6 +231,11 @@ class Reconciler:
             if lease is not None:
                 self.repository.update(payment.user_id, payment.payment_id, release_lease(lease))
             return self._looked(payment)
+        if held_back:
+            logger.warning(
+                "reconciler applied a provider state in part",
+                extra={"payment_id": payment.payment_id, "reason": held_back[0]},
+            )
         if changed and changed[0]:
             logger.info("reconciler settled a payment", extra={"payment_id": payment.payment_id})
             return "settled"
