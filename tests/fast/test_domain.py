@@ -10,6 +10,7 @@ import pytest
 from payments_core.errors import Conflict, Declined, Invalid, TooManyRequests
 from payments_core.idempotency_keys import KEY_REUSED
 from payments_core.payments.create_request import CreatePaymentRequest
+from payments_core.payments.models import Dispute
 from payments_core.payments.provider import ProviderFailed, ProviderRefused
 from payments_core.payments.request_models import CaptureRequest, RefundRequest
 from payments_core.payments.service import failure_of
@@ -509,78 +510,73 @@ def test_a_concurrent_refund_cannot_push_refunds_past_the_captured_amount(domain
     assert domain.stored(paid.payment_id).amount_refunded == 700
 
 
-def test_a_dispute_read_before_a_concurrent_delivery_wrote_it_is_not_applied(domain: Domain) -> None:
-    from payments_core.payments.provider import Notice, ProviderDispute
+class DisputedPayment:
+    """A paid payment of 20.00 whose dispute ``dp_1`` the test sets at the provider and delivers."""
 
-    paid = domain.pay(2000)
-    intent = paid.provider_payment_id
-    assert intent is not None
+    def __init__(self, domain: Domain) -> None:
+        self.domain = domain
+        self.payment = domain.pay(2000)
+        assert self.payment.provider_payment_id is not None
+        self.intent: str = self.payment.provider_payment_id
 
-    def at_provider(status: str, reinstated: int = 0) -> None:
-        domain.provider.disputes["dp_1"] = ProviderDispute(
-            id="dp_1", status=status, amount=2000, currency="usd", payment_intent=intent, withdrawn=2000,
+    def at_provider(self, status: str, reinstated: int = 0) -> None:
+        from payments_core.payments.provider import ProviderDispute
+
+        self.domain.provider.disputes["dp_1"] = ProviderDispute(
+            id="dp_1", status=status, amount=2000, currency="usd", payment_intent=self.intent, withdrawn=2000,
             reinstated=reinstated,
         )  # fmt: skip
 
-    def deliver(event_id: str) -> None:
-        notice = Notice(event_id=event_id, event_type="charge.dispute.updated", intent_id=intent, dispute_id="dp_1")
-        domain.webhooks.process(notice)
+    def deliver(self, event_id: str) -> None:
+        from payments_core.payments.provider import Notice
 
-    at_provider("under_review")
-    deliver("evt_1")
+        self.domain.webhooks.process(
+            Notice(event_id=event_id, event_type="charge.dispute.updated", intent_id=self.intent, dispute_id="dp_1")
+        )
+
+    def stored(self) -> Dispute:
+        dispute = self.domain.stored(self.payment.payment_id).dispute
+        assert dispute is not None
+        return dispute
+
+
+def test_a_dispute_read_before_a_concurrent_delivery_wrote_it_is_not_applied(domain: Domain) -> None:
+    disputed = DisputedPayment(domain)
+    disputed.at_provider("under_review")
+    disputed.deliver("evt_1")
     # Given a delivery that read the dispute lost, while another one, reading it after the merchant
     # appealed, writes first
-    at_provider("lost")
+    disputed.at_provider("lost")
 
     def appealed_meanwhile() -> None:
-        at_provider("appeal_needs_response")
-        deliver("evt_3")
+        disputed.at_provider("appeal_needs_response")
+        disputed.deliver("evt_3")
 
     domain.store.between_read_and_write = appealed_meanwhile
-    deliver("evt_2")
+    disputed.deliver("evt_2")
     # Then the earlier read is not applied over the later one
-    stored = domain.stored(paid.payment_id).dispute
-    assert stored is not None
-    assert stored.status == "appeal_needs_response"
+    assert disputed.stored().status == "appeal_needs_response"
     # And when the appeal is won, the dispute is won, closed once, the money back
-    at_provider("won", 2000)
-    deliver("evt_4")
-    stored = domain.stored(paid.payment_id).dispute
-    assert stored is not None
-    assert (stored.status, stored.amount_reinstated) == ("won", 2000)
-    assert domain.store.events(paid.payment_id).count("DisputeClosed") == 1
+    disputed.at_provider("won", 2000)
+    disputed.deliver("evt_4")
+    assert (disputed.stored().status, disputed.stored().amount_reinstated) == ("won", 2000)
+    assert domain.store.events(disputed.payment.payment_id).count("DisputeClosed") == 1
 
 
 def test_a_slow_read_of_an_appeal_since_lost_again_is_not_applied_after_a_later_read(domain: Domain) -> None:
-    from payments_core.payments.provider import Notice, ProviderDispute
-
-    paid = domain.pay(2000)
-    intent = paid.provider_payment_id
-    assert intent is not None
-
-    def at_provider(status: str) -> None:
-        domain.provider.disputes["dp_1"] = ProviderDispute(
-            id="dp_1", status=status, amount=2000, currency="usd", payment_intent=intent, withdrawn=2000
-        )
-
-    def deliver(event_id: str) -> None:
-        notice = Notice(event_id=event_id, event_type="charge.dispute.updated", intent_id=intent, dispute_id="dp_1")
-        domain.webhooks.process(notice)
-
-    at_provider("lost")
-    deliver("evt_1")
+    disputed = DisputedPayment(domain)
+    disputed.at_provider("lost")
+    disputed.deliver("evt_1")
     # Given a delivery that read the dispute while it was appealed, and is slow to write
-    at_provider("appeal_needs_response")
+    disputed.at_provider("appeal_needs_response")
 
     def lost_again_meanwhile() -> None:
         # the appeal is lost, and a later delivery reads it so: the same as stored, but later
-        at_provider("lost")
-        deliver("evt_3")
+        disputed.at_provider("lost")
+        disputed.deliver("evt_3")
 
     domain.store.between_read_and_write = lost_again_meanwhile
-    deliver("evt_2")
+    disputed.deliver("evt_2")
     # Then the slow read is not applied after the later one: the dispute stays lost
-    stored = domain.stored(paid.payment_id).dispute
-    assert stored is not None
-    assert stored.status == "lost"
-    assert domain.store.events(paid.payment_id).count("DisputeClosed") == 1
+    assert disputed.stored().status == "lost"
+    assert domain.store.events(disputed.payment.payment_id).count("DisputeClosed") == 1

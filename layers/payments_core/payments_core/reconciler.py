@@ -215,11 +215,10 @@ class Reconciler:
         changed: list[bool] = []
 
         def apply(current: Payment) -> Change | None:
-            held: list[str] | None = [] if held_back is not None else None
-            change = provider_state_change(current, state, held_back=held)
+            if held_back is not None:
+                held_back.clear()  # what this read of the payment leaves out, not an earlier one's
+            change = provider_state_change(current, state, held_back=held_back)
             changed[:] = [change is not None]
-            if held_back is not None and held is not None:
-                held_back[:] = held
             return unleased(change, current, lease) if lease is not None else change
 
         try:

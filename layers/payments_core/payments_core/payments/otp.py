@@ -40,6 +40,7 @@ MAX_WRONG_GUESSES = 20
 # send mail, not to pay.
 MAX_SENDS_PER_DAY = 30
 DAY_SECONDS = 24 * 3600
+SENDS_USED_UP = "Too many codes sent today."
 
 # Emails a user: (user_id, subject, body) -> whether the account exists to receive it.
 Mailer = Callable[[str, str, str], bool]
@@ -78,7 +79,7 @@ class OtpService:
                         retry_after=min(recent) + SEND_WINDOW_SECONDS - now,
                     )
                 if day is None:
-                    day = self._claim_daily(payment.user_id, "sends", MAX_SENDS_PER_DAY, "Too many codes sent today.")
+                    day = self._claim_daily(payment.user_id, "sends", MAX_SENDS_PER_DAY, SENDS_USED_UP)
                 code = f"{secrets.randbelow(1_000_000):06d}"
                 version = int((current or {}).get("version", 0))
                 item = {
@@ -106,7 +107,7 @@ class OtpService:
         payment whose code is refused: it waits, and the reconciler cancels it unless a retry sends it)."""
         now = clock.epoch_seconds()
         if int(self.codes.day(user_id, now // DAY_SECONDS).get("sends", 0)) >= MAX_SENDS_PER_DAY:
-            raise self._out_of(now, "Too many codes sent today.")
+            raise self._out_of(now, SENDS_USED_UP)
 
     def _claim_daily(self, user_id: str, counter: DailyCounter, maximum: int, message: str) -> int:
         """Takes one from the user's ``counter`` budget for today; returns the day, or refuses."""

@@ -297,14 +297,11 @@ def dispute_change(payment: Payment, provider_dispute: ProviderDispute) -> Chang
         amount_reinstated=reinstated,
         charge_refundable=provider_dispute.charge_refundable,
         appealed=appealed,
-        read_at=stored.read_at if stored else None,  # moved on below, if anything else changed
+        read_at=max(provider_dispute.read_at or 0, (stored.read_at if stored else None) or 0) or None,
         created_at=stored.created_at
         if stored
         else clock.iso(clock.from_epoch(provider_dispute.created) if provider_dispute.created else clock.now()),
     )
-    later_read = provider_dispute.read_at is not None and provider_dispute.read_at > (dispute.read_at or 0)
-    if later_read:
-        dispute = dispute.model_copy(update={"read_at": provider_dispute.read_at})
     if dispute == stored:
         return None
     if stored is not None and dispute.model_copy(update={"read_at": stored.read_at}) == stored:
