@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from payments_core.idempotency_keys import Outcome
-from payments_core.notifications import send_email
+from payments_core.mailer import send_email
 from payments_core.payment_outcomes import payment_outcome
 from payments_core.payments.create_request import CreatePaymentRequest
 from payments_core.payments.otp import OtpService

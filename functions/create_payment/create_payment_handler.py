@@ -13,8 +13,9 @@ from payments_core.idempotency_keys import validated_key
 from payments_core.observability import logger, metrics, tracer
 from payments_core.payment_outcomes import patiently, payment_outcome
 from payments_core.payments.create_request import CreatePaymentRequest
+from payments_core.payments.otp_wiring import OTP_MODULES
 from payments_core.payments.providers.stripe.sdk import load_stripe_sdk
-from payments_core.payments.wiring import OTP_MODULES, payment_service
+from payments_core.payments.wiring import payment_service
 from payments_core.snapstart import prepare
 
 prepare(clients=("dynamodb", "ses"), secrets=True, imports=OTP_MODULES, steps=(load_stripe_sdk,))

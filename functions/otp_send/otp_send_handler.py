@@ -11,8 +11,8 @@ from payments_core import clock
 from payments_core.api import authenticated_user_id, build_resolver, json_response
 from payments_core.errors import NOT_FOUND
 from payments_core.observability import logger, metrics, tracer
+from payments_core.payments.otp_wiring import OTP_MODULES, otp_service
 from payments_core.payments.repository import payment_repository
-from payments_core.payments.wiring import OTP_MODULES, otp_service
 from payments_core.snapstart import prepare
 
 prepare(clients=("dynamodb", "ses"), secrets=True, imports=OTP_MODULES)

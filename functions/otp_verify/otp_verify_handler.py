@@ -12,9 +12,10 @@ from payments_core.errors import NOT_FOUND
 from payments_core.observability import logger, metrics, tracer
 from payments_core.payment_outcomes import payment_outcome
 from payments_core.payments.otp_request import VerifyCodeRequest
+from payments_core.payments.otp_wiring import OTP_MODULES
 from payments_core.payments.providers.stripe.sdk import load_stripe_sdk
 from payments_core.payments.repository import payment_repository
-from payments_core.payments.wiring import OTP_MODULES, payment_service
+from payments_core.payments.wiring import payment_service
 from payments_core.snapstart import prepare
 
 prepare(clients=("dynamodb",), secrets=True, imports=OTP_MODULES, steps=(load_stripe_sdk,))

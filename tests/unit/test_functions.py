@@ -77,8 +77,15 @@ def test_a_function_loads_only_the_libraries_it_uses(logical_id: str, init_repor
 # operation's request model where that operation is. The others never load them (payments.wiring).
 OUR_PARTS = {
     "payments_core.payments.otp": {"CreatePaymentFunction", "OtpSendFunction", "OtpVerifyFunction"},
-    "payments_core.notifications": {
+    "payments_core.mailer": {
         "CreatePaymentFunction", "OtpSendFunction", "OtpVerifyFunction", "NotificationsConsumerFunction"
+    },
+    "payments_core.notifications": {"NotificationsConsumerFunction"},  # receipts: a code's email is no receipt
+    # The provider's answers: only where a provider is called (OTP send reads a payment and mails a code,
+    # nothing more: payments.otp_wiring)
+    "payments_core.payments.provider": {
+        "CreatePaymentFunction", "CapturePaymentFunction", "CancelPaymentFunction", "RefundPaymentFunction",
+        "OtpVerifyFunction", "StripeWebhookFunction", "ReconcilerFunction", "DailyReportFunction",
     },
     "payments_core.payments.webhook": {"StripeWebhookFunction"},
     "payments_core.payments.request_models": {"CapturePaymentFunction", "RefundPaymentFunction"},
@@ -146,7 +153,7 @@ def run_on_own_environment(logical_id: str, event: dict[str, Any], monkeypatch: 
     import boto3
 
     from devstack.lambda_events import LocalLambdaContext
-    from payments_core.payments import repository, wiring
+    from payments_core.payments import otp_wiring, repository, wiring
     from tests.conftest import clear_caches
 
     spec = FUNCTIONS[logical_id]
@@ -160,7 +167,7 @@ def run_on_own_environment(logical_id: str, event: dict[str, Any], monkeypatch: 
             ssm.put_parameter(Name=value, Value="ssm-secret-value-" + key.lower(), Type="SecureString")
     clear_caches()
     repository.payment_repository.cache_clear()
-    for built in (wiring.payment_service, wiring.otp_service, wiring.providers, wiring.webhook_processor):
+    for built in (wiring.payment_service, otp_wiring.otp_service, wiring.providers, wiring.webhook_processor):
         built.cache_clear()
     module = importlib.import_module(spec.module)
     result: dict[str, Any] = module.lambda_handler(event, LocalLambdaContext(function_name=logical_id))

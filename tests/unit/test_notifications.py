@@ -59,13 +59,13 @@ def test_a_receipt_is_sent_as_utf_8(monkeypatch: pytest.MonkeyPatch) -> None:
     # arrive garbled. Given an account and SES's client with what it must be sent (Stubber checks it)
     from botocore.stub import Stubber
 
-    from payments_core import notifications
+    from payments_core import mailer
     from tests.fast.fakes import InMemoryAccounts
 
     accounts = InMemoryAccounts()
     accounts.create({"user_id": "usr_1", "email": "p@example.com"}, "hash")
     ses = boto3.client("ses")
-    monkeypatch.setattr(notifications, "client", lambda _service: ses)
+    monkeypatch.setattr(mailer, "client", lambda _service: ses)
     subject, body = "Reçu : 25,00 €", "Café crème ☕ for Zoë"
     with Stubber(ses) as stub:
         stub.add_response(
@@ -81,7 +81,7 @@ def test_a_receipt_is_sent_as_utf_8(monkeypatch: pytest.MonkeyPatch) -> None:
             },
         )
         # When a receipt with text beyond ASCII is sent
-        sent = notifications.send_email(
+        sent = mailer.send_email(
             table_name="AppTable",
             sender="no-reply@payments.example.com",
             user_id="usr_1",

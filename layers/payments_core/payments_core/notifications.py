@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from payments_core.auth.repository import AccountRepository, AccountStore
-from payments_core.aws import client
+from payments_core.auth.repository import AccountStore
 from payments_core.currencies import format_amount
 from payments_core.events import PaymentEventDetail, charged_amount
+from payments_core.mailer import send_email
 
 RECEIPT_EVENTS = {"PaymentSucceeded", "PaymentFailed", "RefundSucceeded", "RefundFailed"}
 
@@ -53,23 +53,3 @@ def send_receipt(
         table_name=table_name, sender=sender, user_id=detail.user_id, subject=subject, body=body, accounts=accounts
     )
     return {"sent": sent, "subject": subject}
-
-
-def send_email(
-    *, table_name: str, sender: str, user_id: str, subject: str, body: str, accounts: AccountStore | None = None
-) -> bool:
-    """Emails a user at their account address (``accounts``: by default the repository on
-    ``table_name``); False if the account does not exist."""
-    to = (accounts or AccountRepository(table_name)).email_of(user_id)
-    if to is None:
-        return False
-    client("ses").send_email(
-        Source=sender,
-        Destination={"ToAddresses": [to]},
-        # SES takes text without a character set as 7-bit ASCII; a description or an amount's sign (€) is not
-        Message={
-            "Subject": {"Data": subject, "Charset": "UTF-8"},
-            "Body": {"Text": {"Data": body, "Charset": "UTF-8"}},
-        },
-    )
-    return True

@@ -10,7 +10,7 @@ never applied: it is logged as an error and counted (metric ``ProviderStateMisma
 from __future__ import annotations
 
 import hashlib
-from typing import Any, NamedTuple, get_args
+from typing import TYPE_CHECKING, Any, NamedTuple, get_args
 
 from payments_core import clock
 from payments_core.observability import logger, metrics
@@ -25,7 +25,9 @@ from payments_core.payments.models import (
     RefundReason,
 )
 from payments_core.payments.outbox import EVENT_FOR_STATUS
-from payments_core.payments.provider import ProviderDispute, ProviderIntent, ProviderRefund
+
+if TYPE_CHECKING:  # annotations only: a function that never talks to a provider (OTP send) builds none of its models
+    from payments_core.payments.provider import ProviderDispute, ProviderIntent, ProviderRefund
 
 # A payment's refunds live in its item (one conditional write keeps them within the captured amount),
 # and a DynamoDB item holds at most 400 KB: about 1,000 refunds. The cap keeps the largest payment
