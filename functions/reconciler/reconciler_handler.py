@@ -12,13 +12,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from payments_core.config import get_settings
 from payments_core.observability import logger, metrics, tracer
 from payments_core.payments.otp_repository import OtpCodeStore
+from payments_core.payments.provider import PROVIDER_RECORDS
 from payments_core.payments.providers.stripe.sdk import load_stripe_sdk
 from payments_core.payments.repository import payment_repository
 from payments_core.payments.wiring import providers
 from payments_core.reconciler import Reconciler
 from payments_core.snapstart import prepare
 
-prepare(clients=("dynamodb",), secrets=True, steps=(load_stripe_sdk,))
+prepare(clients=("dynamodb",), secrets=True, imports=PROVIDER_RECORDS, steps=(load_stripe_sdk,))
 
 
 @logger.inject_lambda_context

@@ -13,12 +13,13 @@ from payments_core.idempotency_keys import validated_key
 from payments_core.observability import logger, metrics, tracer
 from payments_core.payment_outcomes import patiently, refund_outcome
 from payments_core.payments.leases import KEY_IN_PROGRESS
+from payments_core.payments.provider import PROVIDER_RECORDS
 from payments_core.payments.providers.stripe.sdk import load_stripe_sdk
 from payments_core.payments.request_models import RefundRequest
 from payments_core.payments.wiring import payment_service
 from payments_core.snapstart import prepare
 
-prepare(clients=("dynamodb",), secrets=True, steps=(load_stripe_sdk,))
+prepare(clients=("dynamodb",), secrets=True, imports=PROVIDER_RECORDS, steps=(load_stripe_sdk,))
 
 app = build_resolver()
 

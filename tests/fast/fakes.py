@@ -26,13 +26,12 @@ from payments_core.payments.provider import (
     IntentLookupIncomplete,
     Notice,
     PaymentDeclined,
-    ProviderDispute,
     ProviderIntent,
-    ProviderRefund,
     ProviderRefused,
     ProviderRejected,
     ProviderUnavailable,
 )
+from payments_core.payments.provider_records import ProviderDispute, ProviderRefund
 from payments_core.payments.repository import ConcurrentUpdate, document
 
 

@@ -520,7 +520,7 @@ class DisputedPayment:
         self.intent: str = self.payment.provider_payment_id
 
     def at_provider(self, status: str, reinstated: int = 0) -> None:
-        from payments_core.payments.provider import ProviderDispute
+        from payments_core.payments.provider_records import ProviderDispute
 
         self.domain.provider.disputes["dp_1"] = ProviderDispute(
             id="dp_1", status=status, amount=2000, currency="usd", payment_intent=self.intent, withdrawn=2000,

@@ -10,7 +10,8 @@ import pytest
 from payments_core.events import PaymentEventDetail, moved_amount, movement_of
 from payments_core.payments.models import Payment, Refund
 from payments_core.payments.outbox import event_detail
-from payments_core.payments.provider import ProviderDispute, ProviderIntent, ProviderRefund
+from payments_core.payments.provider import ProviderIntent
+from payments_core.payments.provider_records import ProviderDispute, ProviderRefund
 from payments_core.payments.transitions import (
     NotRecordableYet,
     ProviderState,

@@ -87,6 +87,10 @@ OUR_PARTS = {
         "CreatePaymentFunction", "CapturePaymentFunction", "CancelPaymentFunction", "RefundPaymentFunction",
         "OtpVerifyFunction", "StripeWebhookFunction", "ReconcilerFunction", "DailyReportFunction",
     },
+    # ... and its refunds, disputes and charges only where one is read (payments.provider.PROVIDER_RECORDS)
+    "payments_core.payments.provider_records": {
+        "RefundPaymentFunction", "StripeWebhookFunction", "ReconcilerFunction", "DailyReportFunction",
+    },
     "payments_core.payments.webhook": {"StripeWebhookFunction"},
     "payments_core.payments.request_models": {"CapturePaymentFunction", "RefundPaymentFunction"},
     "payments_core.payments.request_types": {

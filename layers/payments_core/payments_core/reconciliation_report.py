@@ -33,7 +33,8 @@ from payments_core.errors import DomainError
 from payments_core.ledger_repository import LedgerStore
 from payments_core.payments import lifecycle
 from payments_core.payments.models import Payment
-from payments_core.payments.provider import ProviderRefund, ReportingGateway
+from payments_core.payments.provider import ReportingGateway
+from payments_core.payments.provider_records import ProviderRefund
 from payments_core.payments.repository import PaymentStore
 
 CREDIT_KINDS = ("charge", "refund_failure", "dispute_reversal")

@@ -6,23 +6,24 @@ onto them. Which provider serves a payment is its ``provider`` field (``Provider
 
 import secrets
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, NamedTuple, Protocol, Self
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, Self
 
 from pydantic import BaseModel
 
 from payments_core.errors import ProviderError, ProviderUnavailable
 
+if TYPE_CHECKING:  # built only where a refund, a dispute or a charge is read (PROVIDER_RECORDS)
+    from payments_core.payments.provider_records import ProviderCharge, ProviderDispute, ProviderRefund
+
 __all__ = [
+    "PROVIDER_RECORDS",
     "IntentLookupIncomplete",
     "IntentStatus",
     "Notice",
     "PaymentDeclined",
     "PaymentGateway",
-    "ProviderCharge",
-    "ProviderDispute",
     "ProviderFailed",
     "ProviderIntent",
-    "ProviderRefund",
     "ProviderRefused",
     "ProviderRejected",
     "ProviderUnavailable",
@@ -37,8 +38,9 @@ __all__ = [
 IntentStatus = Literal[
     "pending", "requires_action", "processing", "requires_capture", "succeeded", "canceled", "failed"
 ]
-# A refund's: one that waits for the customer is still pending; a canceled one failed.
-ProviderRefundStatus = Literal["pending", "succeeded", "failed"]
+# The modules of the provider's refunds, disputes and charges (``payments.provider_records``), which
+# only the functions that read them load, on first use; those name them in ``snapstart.prepare(imports=...)``.
+PROVIDER_RECORDS = ("payments_core.payments.provider_records",)
 
 
 class ProviderIntent(BaseModel):
@@ -56,55 +58,6 @@ class ProviderIntent(BaseModel):
     # failed intent we closed reads as ``failed`` with its reason set: it can no longer be confirmed).
     cancellation_reason: str | None = None
     decline_code: str | None = None  # of its last failed attempt
-
-
-class ProviderRefund(BaseModel):
-    id: str
-    status: ProviderRefundStatus
-    amount: int
-    currency: str | None = None
-    payment_intent: str | None = None
-    reason: str | None = None
-    failure_reason: str | None = None
-    created: int | None = None
-    metadata: dict[str, str] = {}
-    charge: str | None = None
-
-
-class ProviderDispute(BaseModel):
-    """A dispute (chargeback) as the provider holds it now: the money it took from the merchant's
-    balance (``withdrawn``) and gave back (``reinstated``), each as a positive amount."""
-
-    id: str
-    status: str
-    amount: int
-    currency: str | None = None
-    reason: str | None = None
-    payment_intent: str | None = None
-    withdrawn: int = 0
-    reinstated: int = 0
-    created: int | None = None
-    # Whether the provider would still refund the disputed payment (Stripe's ``is_charge_refundable``:
-    # an inquiry, or a dispute closed without a chargeback).
-    charge_refundable: bool = False
-    # When it was read (``clock.epoch_micros`` as the read began; None: not known). A dispute's status
-    # can go back to an earlier one (lost, then appealed), so a read that began before the one stored
-    # may say what it no longer is: it is not applied.
-    read_at: int | None = None
-
-
-class ProviderCharge(BaseModel):
-    """A charge as the provider holds it: what it captured and refunded, for the daily report."""
-
-    id: str
-    amount: int
-    amount_captured: int = 0
-    amount_refunded: int = 0
-    captured: bool = False
-    status: str = ""
-    currency: str | None = None
-    payment_intent: str | None = None
-    created: int | None = None
 
 
 class PaymentDeclined(Exception):
@@ -186,25 +139,25 @@ class PaymentGateway(Protocol):
 
     def refund(
         self, intent_id: str, amount: int, reason: str | None, metadata: dict[str, str], idempotency_key: str
-    ) -> ProviderRefund: ...
+    ) -> "ProviderRefund": ...
 
-    def find_refund(self, intent_id: str, refund_id: str) -> ProviderRefund | None: ...
+    def find_refund(self, intent_id: str, refund_id: str) -> "ProviderRefund | None": ...
 
-    def list_refunds(self, intent_id: str) -> list[ProviderRefund]: ...
+    def list_refunds(self, intent_id: str) -> "list[ProviderRefund]": ...
 
-    def retrieve_dispute(self, dispute_id: str) -> ProviderDispute: ...
+    def retrieve_dispute(self, dispute_id: str) -> "ProviderDispute": ...
 
 
 class ReportingGateway(Protocol):
     """What the daily reconciliation report reads from the provider: one day's objects."""
 
-    def list_charges(self, start: int, end: int) -> list[ProviderCharge]: ...
+    def list_charges(self, start: int, end: int) -> "list[ProviderCharge]": ...
 
     def retrieve_charge_intent(self, charge_id: str) -> str | None: ...
 
-    def list_refunds_between(self, start: int, end: int) -> list[ProviderRefund]: ...
+    def list_refunds_between(self, start: int, end: int) -> "list[ProviderRefund]": ...
 
-    def list_disputes_between(self, start: int, end: int) -> list[ProviderDispute]: ...
+    def list_disputes_between(self, start: int, end: int) -> "list[ProviderDispute]": ...
 
     def retrieve_intent(self, intent_id: str) -> ProviderIntent: ...
 

@@ -43,7 +43,6 @@ from payments_core.payments.provider import (
     PaymentGateway,
     ProviderFailed,
     ProviderIntent,
-    ProviderRefund,
     ProviderRefused,
     ProviderRejected,
     Providers,
@@ -579,6 +578,8 @@ class PaymentService:
                     # Refused as invalid: nothing was refunded, and a retry would be refused again. The
                     # refund fails, which releases its reservation (and tells the ledger and the client).
                     logger.warning("refund refused by the provider", extra={"refund_id": refund_id})
+                    from payments_core.payments.provider_records import ProviderRefund
+
                     found = ProviderRefund(id="", status="failed", amount=refund.amount)
         except DomainError:
             self._update(payment.user_id, payment.payment_id, release_refund_lease(refund_id, lease))

@@ -27,7 +27,8 @@ from payments_core.payments.models import (
 from payments_core.payments.outbox import EVENT_FOR_STATUS
 
 if TYPE_CHECKING:  # annotations only: a function that never talks to a provider (OTP send) builds none of its models
-    from payments_core.payments.provider import ProviderDispute, ProviderIntent, ProviderRefund
+    from payments_core.payments.provider import ProviderIntent
+    from payments_core.payments.provider_records import ProviderDispute, ProviderRefund
 
 # A payment's refunds live in its item (one conditional write keeps them within the captured amount),
 # and a DynamoDB item holds at most 400 KB: about 1,000 refunds. The cap keeps the largest payment

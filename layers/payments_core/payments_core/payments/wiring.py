@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from payments_core.aws import get_secret
 from payments_core.config import get_settings
 from payments_core.payments.otp_wiring import otp_service
-from payments_core.payments.provider import PaymentGateway, Providers
+from payments_core.payments.provider import PROVIDER_RECORDS, PaymentGateway, Providers
 from payments_core.payments.repository import payment_repository
 from payments_core.payments.service import PaymentService
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 # create function never loads the webhook's processor). The functions that do use them name these in
 # ``snapstart.prepare(imports=...)``: loaded before the snapshot with SnapStart, in the benchmark's init,
 # and on first use without SnapStart, as their AWS clients are. One-time codes: ``payments.otp_wiring``.
-WEBHOOK_MODULES = ("payments_core.payments.webhook",)
+WEBHOOK_MODULES = ("payments_core.payments.webhook", *PROVIDER_RECORDS)
 
 
 def stripe_gateway() -> PaymentGateway:

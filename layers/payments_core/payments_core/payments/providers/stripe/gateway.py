@@ -4,7 +4,7 @@ Stripe's objects, statuses and errors mapped onto the neutral facts the domain u
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus
 
 from payments_core.observability import logger, metrics
@@ -12,12 +12,8 @@ from payments_core.payments.provider import (
     IntentLookupIncomplete,
     IntentStatus,
     PaymentDeclined,
-    ProviderCharge,
-    ProviderDispute,
     ProviderFailed,
     ProviderIntent,
-    ProviderRefund,
-    ProviderRefundStatus,
     ProviderRefused,
     ProviderRejected,
     ProviderUnavailable,
@@ -29,6 +25,14 @@ from payments_core.payments.providers.stripe.sdk import (
     STRIPE_TIMEOUT,
     stripe_sdk,
 )
+
+if TYPE_CHECKING:  # loaded on first use: only the functions that read refunds, disputes or charges build them
+    from payments_core.payments.provider_records import (
+        ProviderCharge,
+        ProviderDispute,
+        ProviderRefund,
+        ProviderRefundStatus,
+    )
 
 NAME = "stripe"
 # A PaymentIntent's status in our words; "requires_payment_method" after a confirmation attempt is a
@@ -163,6 +167,8 @@ class StripeGateway:
 
     @classmethod
     def _refund(cls, obj: Any) -> ProviderRefund:
+        from payments_core.payments.provider_records import ProviderRefund
+
         data = cls._data(obj)
         return ProviderRefund(
             id=data["id"],
@@ -179,6 +185,8 @@ class StripeGateway:
 
     @classmethod
     def _dispute(cls, obj: Any) -> ProviderDispute:
+        from payments_core.payments.provider_records import ProviderDispute
+
         data = cls._data(obj)
         # The balance transactions say what moved: a withdrawal (negative) when the dispute opened, a
         # reinstatement (positive) when it was won, or lost with only what had been refunded before it
@@ -367,6 +375,8 @@ class StripeGateway:
         return found
 
     def list_charges(self, start: int, end: int) -> list[ProviderCharge]:
+        from payments_core.payments.provider_records import ProviderCharge
+
         charges = []
         for obj in self._created_between(self.client.v1.charges, start, end):
             data = self._data(obj)
