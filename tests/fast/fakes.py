@@ -21,6 +21,7 @@ from payments_core.cursors import decode_cursor, encode_cursor
 from payments_core.errors import BadRequest
 from payments_core.payments import open_items
 from payments_core.payments.models import Change, Payment
+from payments_core.payments.otp_repository import Budget, Outcome
 from payments_core.payments.outbox import outbox_refs, rendered_events
 from payments_core.payments.provider import (
     IntentLookupIncomplete,
@@ -139,37 +140,63 @@ class InMemoryCodes:
         found = self.items.get((user_id, payment_id))
         return copy.deepcopy(found) if found is not None else None
 
-    def put(self, user_id: str, payment_id: str, code: dict[str, Any], *, expected_version: int) -> bool:
+    def put(
+        self, user_id: str, payment_id: str, code: dict[str, Any], *, expected_version: int, sends: Budget
+    ) -> Outcome:
         current = self.items.get((user_id, payment_id))
+        if self._used_up(user_id, sends):
+            return "used_up"
         if current is not None and int(current["version"]) != expected_version:
-            return False
+            return "changed"
         self.items[(user_id, payment_id)] = copy.deepcopy(code)
-        return True
+        self.claim_daily(user_id, sends)
+        return "done"
 
-    def claim_attempt(self, user_id: str, payment_id: str, max_attempts: int) -> dict[str, Any] | None:
+    def _live(
+        self, user_id: str, payment_id: str, max_attempts: int, code_hash: str, now: int
+    ) -> dict[str, Any] | None:
+        """The item while ``LIVE_CODE`` holds for it."""
         item = self.items.get((user_id, payment_id))
         if item is None or int(item["attempts"]) >= max_attempts or "used_at" in item:
+            return None
+        if item["code_hash"] != code_hash or int(item["expires_at"]) < now:
+            return None
+        return item
+
+    def claim_attempt(
+        self, user_id: str, payment_id: str, max_attempts: int, *, code_hash: str, now: int
+    ) -> dict[str, Any] | None:
+        item = self._live(user_id, payment_id, max_attempts, code_hash, now)
+        if item is None:
             return None
         item["attempts"] = int(item["attempts"]) + 1
         item["version"] = int(item["version"]) + 1
         return copy.deepcopy(item)
 
-    def use(self, user_id: str, payment_id: str, code_hash: str) -> bool:
-        item = self.items.get((user_id, payment_id))
-        if item is None or "used_at" in item or item["code_hash"] != code_hash:
-            return False
-        item["used_at"] = 0
+    def use(
+        self, user_id: str, payment_id: str, code_hash: str, *, max_attempts: int, now: int, guesses: Budget
+    ) -> Outcome:
+        if self._used_up(user_id, guesses):
+            return "used_up"
+        item = self._live(user_id, payment_id, max_attempts, code_hash, now)
+        if item is None:
+            return "changed"
+        item["used_at"] = now
+        item["attempts"] = int(item["attempts"]) + 1
         item["version"] = int(item["version"]) + 1
-        return True
+        return "done"
 
     def day(self, user_id: str, day: int) -> dict[str, Any]:
         return {counter: n for (user, d, counter), n in self.daily.items() if (user, d) == (user_id, day)}
 
-    def claim_daily(self, user_id: str, day: int, counter: str, maximum: int, expires_at: int) -> bool:  # noqa: ARG002
-        taken = self.daily.get((user_id, day, counter), 0)
-        if taken >= maximum:
+    def _used_up(self, user_id: str, budget: Budget) -> bool:
+        return self.daily.get((user_id, budget.day, budget.counter), 0) >= budget.maximum
+
+    def claim_daily(self, user_id: str, budget: Budget) -> bool:
+        if self._used_up(user_id, budget):
             return False
-        self.daily[(user_id, day, counter)] = taken + 1
+        key = (user_id, budget.day, budget.counter)
+        self.daily[key] = self.daily.get(key, 0) + 1
         return True
 
     def release_daily(self, user_id: str, day: int, counter: str) -> None:

@@ -461,15 +461,22 @@ def test_a_user_is_sent_at_most_thirty_codes_a_day_across_payments(domain: Domai
     assert len(domain.mailbox.sent) == 31
 
 
-def test_a_right_code_confirms_even_when_its_budget_cannot_be_given_back(
+def test_a_right_code_resuming_a_used_code_confirms_even_when_its_budget_cannot_be_given_back(
     domain: Domain, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from payments_core.payments.leases import LEASE_SECONDS
+
+    # Given a payment whose right code was used by a request that died before moving it on
     payment = domain.pay(60_000)
+    domain.codes.items[(USER, payment.payment_id)]["used_at"] = domain.now[0]
+    domain.now[0] += LEASE_SECONDS + 1
 
     def throttled(*_: object) -> None:
         raise RuntimeError("ProvisionedThroughputExceededException")
 
+    # When the same code is sent again and the wrong guess it was counted as cannot be given back
     monkeypatch.setattr(domain.codes, "release_daily", throttled)
+    # Then the payment is confirmed all the same
     assert domain.service.verify_code(payment, domain.mailbox.last_code()).status == "succeeded"
 
 

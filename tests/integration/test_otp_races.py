@@ -16,6 +16,7 @@ from payments_core.api import status_of
 from payments_core.aws import dynamodb_client
 from payments_core.dynamo import to_item
 from payments_core.errors import DomainError
+from tests.dynamo_faults import ConflictingTransactions
 from tests.integration.conftest import InProcessOtp, RunningStack, last_code, outcome_of, run_meanwhile
 from tests.integration.test_payments import stripe_intents_for
 
@@ -184,3 +185,63 @@ def test_a_guess_made_while_a_code_is_being_resent_still_counts(otp_services: In
         otp_services.verify(payment_id, "000000" if last_code() != "000000" else "000001")
     assert (status_of(fifth.value), fifth.value.code) == (429, "too_many_attempts")
     assert otp_services.status(payment_id) == "canceled"
+
+
+@pytest.mark.parametrize("conflicts", [1, 4])
+def test_a_right_code_whose_use_meets_a_concurrent_write_is_tried_again(
+    stack: RunningStack, otp_services: InProcessOtp, monkeypatch: pytest.MonkeyPatch, conflicts: int
+) -> None:
+    from payments_core.payments import otp_repository
+
+    # Given a large payment, and DynamoDB canceling the transaction that uses its code for another
+    # write to the code or the day's budget at that moment (moto never does)
+    payment_id = otp_services.create()
+    client = ConflictingTransactions(dynamodb_client(), conflicts)
+    monkeypatch.setattr(otp_repository, "dynamodb_client", lambda: client)
+    # When the right code is sent, then it is read and tried again, and the payment is confirmed once
+    assert otp_services.verify(payment_id, last_code())["body"]["status"] == "succeeded"
+    assert client.tries == conflicts + 1
+    assert [pi["status"] for pi in stripe_intents_for(stack, payment_id)] == ["succeeded"]
+
+
+def test_a_right_code_whose_use_keeps_meeting_writes_is_asked_to_come_back(
+    otp_services: InProcessOtp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from payments_core.payments import otp_repository
+
+    # Given a large payment whose code's transaction DynamoDB cancels at every try
+    payment_id = otp_services.create()
+    code = last_code()
+    monkeypatch.setattr(otp_repository, "dynamodb_client", lambda: ConflictingTransactions(dynamodb_client(), 99))
+    # When the right code is sent, then the client is asked to retry shortly (never a 500), nothing moved
+    with pytest.raises(DomainError) as busy:
+        otp_services.verify(payment_id, code)
+    assert (status_of(busy.value), busy.value.code) == (409, "request_in_progress")
+    assert otp_services.status(payment_id) == "requires_otp"
+    # And once the table answers again, the same code confirms it
+    monkeypatch.setattr(otp_repository, "dynamodb_client", dynamodb_client)
+    assert otp_services.verify(payment_id, code)["body"]["status"] == "succeeded"
+
+
+def test_a_send_whose_code_meets_a_concurrent_write_is_tried_again_and_counted_once(
+    otp_services: InProcessOtp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from payments_core.payments import otp_repository
+
+    # Given a large payment (its first code sent), and DynamoDB canceling the next send's transaction once
+    payment_id = otp_services.create()
+    first = last_code()
+    client = ConflictingTransactions(dynamodb_client(), 1)
+    monkeypatch.setattr(otp_repository, "dynamodb_client", lambda: client)
+    # When a fresh code is asked for, then it is stored on the second try and emailed
+    otp_services.otp.send(otp_services.get(payment_id))
+    assert client.tries == 2
+    # And the day counts two codes sent, not three; the fresh one confirms the payment
+    day = otp_services.otp.codes.day(otp_services.user_id, otp_services.now[0] // (24 * 3600))
+    assert day["sends"] == 2
+    fresh = last_code()
+    if fresh != first:  # one time in a million the fresh code equals the old one
+        with pytest.raises(DomainError) as stale:
+            otp_services.verify(payment_id, first)
+        assert (status_of(stale.value), stale.value.code) == (400, "invalid_otp")
+    assert otp_services.verify(payment_id, fresh)["body"]["status"] == "succeeded"

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from payments_core import clock
 from payments_core.aws import dynamodb_client
 from tests.conftest import Invoker, LogSink
+from tests.dynamo_faults import ConflictingTransactions
 
 PASSWORD = "correct horse battery staple"
 SIGNUP = ("POST", "/auth/signup")
@@ -462,29 +463,6 @@ def test_no_password_token_or_hash_reached_the_log(invoke: Invoker, log_sink: Lo
     assert leaked == []
     assert "$argon2" not in log_sink.text
     assert "eyJ" not in log_sink.text  # no JWT of any kind
-
-
-class ConflictingTransactions:
-    """The DynamoDB client, whose transactions DynamoDB cancels ``times`` times for another write to one
-    of their items at that moment (``TransactionConflict``: a sign-in counted on the email's item)."""
-
-    def __init__(self, client: Any, times: int) -> None:
-        self.client, self.times, self.tries = client, times, 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.client, name)
-
-    def transact_write_items(self, **kwargs: Any) -> Any:
-        from botocore.exceptions import ClientError
-
-        self.tries += 1
-        if self.tries <= self.times:
-            response: Any = {
-                "Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"},
-                "CancellationReasons": [{"Code": "TransactionConflict"}, {"Code": "None"}],
-            }
-            raise ClientError(response, "TransactWriteItems")
-        return self.client.transact_write_items(**kwargs)
 
 
 @pytest.mark.parametrize(("conflicts", "status"), [(1, 201), (2, 201), (3, 503)])

@@ -2,14 +2,16 @@
 
 A code is 6 digits from ``secrets``, lives 5 minutes, is used once, and is stored only as an HMAC
 keyed with a pepper (a secret outside the table). ``USER#<user> / OTP#<payment>`` holds the hash,
-its expiry, the attempts made and the recent send times (``otp_repository.OtpCodeStore``). Each guess first claims
-an attempt with a conditional update (``attempts < 5``), so however many guesses arrive at once, at
-most five are ever checked; the fifth wrong one cancels the payment (``PaymentService.verify_code``).
+its expiry, the attempts made and the recent send times (``otp_repository.OtpCodeStore``). A guess is
+answered only once a conditional write has counted it as an attempt at that code (``attempts < 5``),
+so however many guesses arrive at once, at most five are ever answered; the fifth wrong one cancels
+the payment (``PaymentService.verify_code``).
 Attempts count per payment, not per code, so re-sending does not buy more guesses; and opening more
 payments does not either. A user's UTC day (``USER#<user> / OTPDAY#<day>``) holds two budgets across
-all payments: ``MAX_WRONG_GUESSES`` wrong codes (one claimed before a code is checked, given back when
-it was right) and ``MAX_SENDS_PER_DAY`` codes sent (claimed before a code is stored, given back when
-it was not); either used up answers ``429 rate_limited`` until the day ends. Without them, one holder
+all payments: ``MAX_WRONG_GUESSES`` wrong codes (one taken before a wrong guess is answered; a right
+one is answered only while some are left, in the same transaction that uses the code) and
+``MAX_SENDS_PER_DAY`` codes sent (one taken in the transaction that stores the code); either used up
+answers ``429 rate_limited`` until the day ends. Without them, one holder
 of a stolen token could open payment after payment and guess five times at each, or have us email
 the account without end (and spend the SES quota every receipt depends on).
 """
@@ -18,7 +20,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 from payments_core import clock
 from payments_core.currencies import format_amount
@@ -26,7 +28,7 @@ from payments_core.errors import OTP_EXPIRED, OTP_NOT_REQUIRED, BadRequest, Conf
 from payments_core.observability import logger
 from payments_core.payments.leases import LEASE_SECONDS, PROVIDER_CALL_IN_PROGRESS
 from payments_core.payments.models import Payment
-from payments_core.payments.otp_repository import CodeStore, DailyCounter
+from payments_core.payments.otp_repository import Budget, CodeStore, DailyCounter
 
 CODE_TTL_SECONDS = 5 * 60
 MAX_ATTEMPTS = 5
@@ -41,6 +43,7 @@ MAX_WRONG_GUESSES = 20
 MAX_SENDS_PER_DAY = 30
 DAY_SECONDS = 24 * 3600
 SENDS_USED_UP = "Too many codes sent today."
+WRONG_USED_UP = "Too many wrong codes."
 
 # Emails a user: (user_id, subject, body) -> whether the account exists to receive it.
 Mailer = Callable[[str, str, str], bool]
@@ -63,43 +66,39 @@ class OtpService:
         """Emails a fresh code (the previous one stops working); returns its expiry (epoch seconds)."""
         if payment.status != "requires_otp":
             raise OTP_NOT_REQUIRED
-        day: int | None = None  # the day whose send budget this send took one from
-        stored = False
-        try:
-            for _ in range(5):
-                current = self.codes.load(payment.user_id, payment.payment_id)
-                if first and current is not None:
-                    return int(current["expires_at"])  # a retried creation: the first code was already sent
-                now = clock.epoch_seconds()
-                recent = [int(t) for t in (current or {}).get("send_times", []) if int(t) > now - SEND_WINDOW_SECONDS]
-                if len(recent) >= MAX_SENDS:
-                    raise TooManyRequests(
-                        "rate_limited",
-                        "Too many codes sent for this payment. Try again later.",
-                        retry_after=min(recent) + SEND_WINDOW_SECONDS - now,
-                    )
-                if day is None:
-                    day = self._claim_daily(payment.user_id, "sends", MAX_SENDS_PER_DAY, SENDS_USED_UP)
-                code = f"{secrets.randbelow(1_000_000):06d}"
-                version = int((current or {}).get("version", 0))
-                item = {
-                    "code_hash": self._hash(payment.payment_id, code),
-                    "expires_at": now + CODE_TTL_SECONDS,
-                    "attempts": int((current or {}).get("attempts", 0)),
-                    "send_times": [*recent, now],
-                    "version": version + 1,
-                    "ttl": now + CODE_ITEM_TTL_SECONDS,
-                }
-                if not self.codes.put(payment.user_id, payment.payment_id, item, expected_version=version):
-                    continue  # a concurrent send: read again
-                stored = True
-                self._email(payment, code)
-                logger.info("one-time code sent", extra={"payment_id": payment.payment_id})
-                return now + CODE_TTL_SECONDS
-            raise Conflict("request_in_progress", "Another code is being sent.", retry_after=1)
-        finally:
-            if day is not None and not stored:  # no code came of it: the budget is given back
-                self._give_back(payment.user_id, day, "sends")
+        for _ in range(5):
+            current = self.codes.load(payment.user_id, payment.payment_id)
+            if first and current is not None:
+                return int(current["expires_at"])  # a retried creation: the first code was already sent
+            now = clock.epoch_seconds()
+            recent = [int(t) for t in (current or {}).get("send_times", []) if int(t) > now - SEND_WINDOW_SECONDS]
+            if len(recent) >= MAX_SENDS:
+                raise TooManyRequests(
+                    "rate_limited",
+                    "Too many codes sent for this payment. Try again later.",
+                    retry_after=min(recent) + SEND_WINDOW_SECONDS - now,
+                )
+            code = f"{secrets.randbelow(1_000_000):06d}"
+            version = int((current or {}).get("version", 0))
+            item = {
+                "code_hash": self._hash(payment.payment_id, code),
+                "expires_at": now + CODE_TTL_SECONDS,
+                "attempts": int((current or {}).get("attempts", 0)),
+                "send_times": [*recent, now],
+                "version": version + 1,
+                "ttl": now + CODE_ITEM_TTL_SECONDS,
+            }
+            # Stored with one taken from the day's sends, or neither.
+            sends = _budget(now, "sends", MAX_SENDS_PER_DAY)
+            stored = self.codes.put(payment.user_id, payment.payment_id, item, expected_version=version, sends=sends)
+            if stored == "used_up":
+                raise self._used_up(now, sends, SENDS_USED_UP)
+            if stored == "changed":
+                continue  # a concurrent send or guess: read again
+            self._email(payment, code)
+            logger.info("one-time code sent", extra={"payment_id": payment.payment_id})
+            return now + CODE_TTL_SECONDS
+        raise Conflict("request_in_progress", "Another code is being sent.", retry_after=1)
 
     def refuse_if_out_of_sends(self, user_id: str) -> None:
         """Before a payment that needs a code is stored: ``429 rate_limited`` if the user's codes for
@@ -109,14 +108,15 @@ class OtpService:
         if int(self.codes.day(user_id, now // DAY_SECONDS).get("sends", 0)) >= MAX_SENDS_PER_DAY:
             raise self._out_of(now, SENDS_USED_UP)
 
-    def _claim_daily(self, user_id: str, counter: DailyCounter, maximum: int, message: str) -> int:
-        """Takes one from the user's ``counter`` budget for today; returns the day, or refuses."""
-        now = clock.epoch_seconds()
-        day = now // DAY_SECONDS
-        if not self.codes.claim_daily(user_id, day, counter, maximum, (day + 1) * DAY_SECONDS):
-            logger.warning("one-time codes refused: the user's day budget is used up", extra={"budget": counter})
-            raise self._out_of(now, message)
-        return day
+    def _claim_daily(self, user_id: str, budget: Budget, message: str) -> None:
+        """Takes one from the user's ``budget`` for today, or refuses."""
+        if not self.codes.claim_daily(user_id, budget):
+            raise self._used_up(clock.epoch_seconds(), budget, message)
+
+    @staticmethod
+    def _used_up(now: int, budget: Budget, message: str) -> TooManyRequests:
+        logger.warning("one-time codes refused: the user's day budget is used up", extra={"budget": budget.counter})
+        return OtpService._out_of(now, message)
 
     @staticmethod
     def _out_of(now: int, message: str) -> TooManyRequests:
@@ -135,54 +135,82 @@ class OtpService:
     # --- check -----------------------------------------------------------------------------------
     def check(self, payment: Payment, code: str) -> Literal["right", "too_many"]:
         """One guess at a payment waiting for its code: "right" (the code is now used: the caller moves
-        the payment on), "too_many" (the caller cancels it), or an error to answer."""
-        day = self._claim_daily(payment.user_id, "guesses", MAX_WRONG_GUESSES, "Too many wrong codes.")
-        wrong = False
-        try:
-            claimed = self.codes.claim_attempt(payment.user_id, payment.payment_id, MAX_ATTEMPTS)
-            if claimed is None:
-                found = self._unclaimed(payment, code)
-                if found == "wrong_after_use":
-                    wrong = True  # a code was checked: it counts
-                    raise OTP_NOT_REQUIRED  # a guess after the right code: that request confirms the payment
-                return found
-            attempts, stored_hash = int(claimed["attempts"]), str(claimed["code_hash"])
-            if clock.epoch_seconds() > int(claimed["expires_at"]):
+        the payment on), "too_many" (the caller cancels it), or an error to answer.
+
+        The guess is compared with the code as read, but answered only once a conditional write has
+        counted it as an attempt at that very code (``LIVE_CODE``): however many guesses arrive at once,
+        at most ``MAX_ATTEMPTS`` are ever answered. A right one is that write (the code used, in one
+        transaction with a check that the day's wrong guesses are not used up); a wrong one first takes
+        one of them, then counts its attempt."""
+        guess = self._hash(payment.payment_id, code)
+        for _ in range(5):
+            current = self.codes.load(payment.user_id, payment.payment_id)
+            if current is None:  # no code was stored (its first send was cut short)
                 raise OTP_EXPIRED
-            if not hmac.compare_digest(stored_hash, self._hash(payment.payment_id, code)):
-                wrong = True
-                if attempts >= MAX_ATTEMPTS:
-                    return "too_many"
-                raise BadRequest(
-                    "invalid_otp", "The code is not right.", extra={"attempts_remaining": MAX_ATTEMPTS - attempts}
+            now = clock.epoch_seconds()
+            guesses = _budget(now, "guesses", MAX_WRONG_GUESSES)
+            if "used_at" in current:
+                return self._after_use(payment, current, guess, guesses)
+            if int(current["attempts"]) >= MAX_ATTEMPTS:
+                return "too_many"
+            if now > int(current["expires_at"]):
+                raise OTP_EXPIRED
+            stored_hash = str(current["code_hash"])
+            if hmac.compare_digest(stored_hash, guess):
+                used = self.codes.use(
+                    payment.user_id,
+                    payment.payment_id,
+                    stored_hash,
+                    max_attempts=MAX_ATTEMPTS,
+                    now=now,
+                    guesses=guesses,
                 )
-            if not self.codes.use(payment.user_id, payment.payment_id, stored_hash):
-                raise OTP_NOT_REQUIRED  # a concurrent right guess already used it
-            return "right"
-        finally:
-            if not wrong:  # only a wrong code checked uses up the budget
-                self._give_back(payment.user_id, day, "guesses")
+                if used == "used_up":
+                    raise self._used_up(now, guesses, WRONG_USED_UP)
+                if used == "done":
+                    return "right"
+                continue  # the code changed meanwhile (a guess, a send, or this very code used): read again
+            self._claim_daily(payment.user_id, guesses, WRONG_USED_UP)
+            claimed = self.codes.claim_attempt(
+                payment.user_id, payment.payment_id, MAX_ATTEMPTS, code_hash=stored_hash, now=now
+            )
+            if claimed is None:  # the code changed before this guess was counted: it is not answered
+                self._give_back(payment.user_id, guesses)
+                continue
+            attempts = int(claimed["attempts"])
+            if attempts >= MAX_ATTEMPTS:
+                return "too_many"
+            raise BadRequest(
+                "invalid_otp", "The code is not right.", extra={"attempts_remaining": MAX_ATTEMPTS - attempts}
+            )
+        raise Conflict("request_in_progress", "Another guess at this code is being checked.", retry_after=1)
 
-    def _give_back(self, user_id: str, day: int, counter: DailyCounter) -> None:
+    def _after_use(
+        self, payment: Payment, current: dict[str, Any], guess: str, guesses: Budget
+    ) -> Literal["right", "too_many"]:
+        """A guess at a code already used while the payment still waits for one: the request that used
+        it is moving it on, or died between the two writes; the same right code resumes it once that
+        request cannot be alive (the lease's span), rather than leaving the payment waiting on a code no
+        one can use. Telling right from wrong here takes one of the day's wrong guesses, given back
+        when it was right."""
+        self._claim_daily(payment.user_id, guesses, WRONG_USED_UP)
+        if not hmac.compare_digest(str(current["code_hash"]), guess):
+            raise OTP_NOT_REQUIRED  # a wrong guess after the right code: that request confirms the payment
+        self._give_back(payment.user_id, guesses)
+        if int(current["used_at"]) + LEASE_SECONDS > clock.epoch_seconds():
+            raise PROVIDER_CALL_IN_PROGRESS
+        return "right"
+
+    def _give_back(self, user_id: str, budget: Budget) -> None:
         """Best effort: a budget not given back (the table throttled) costs the user one of the day's,
-        never the answer (a right code already used must not become a 500)."""
+        never the answer."""
         try:
-            self.codes.release_daily(user_id, day, counter)
+            self.codes.release_daily(user_id, budget.day, budget.counter)
         except Exception:
-            logger.warning("one-time code budget not given back", extra={"budget": counter}, exc_info=True)
+            logger.warning("one-time code budget not given back", extra={"budget": budget.counter}, exc_info=True)
 
-    def _unclaimed(self, payment: Payment, code: str) -> Literal["right", "too_many", "wrong_after_use"]:
-        """Why no attempt could be claimed: only five wrong codes cancel the payment. A code already
-        used while the payment still waits for one means the request that used it is moving it on,
-        or died between the two writes; the same right code resumes it once that request cannot be
-        alive (the lease's span), rather than leaving the payment waiting on a code no one can use."""
-        current = self.codes.load(payment.user_id, payment.payment_id)
-        if current is None:  # no code was stored (its first send was cut short)
-            raise OTP_EXPIRED
-        if "used_at" in current:
-            if not hmac.compare_digest(str(current["code_hash"]), self._hash(payment.payment_id, code)):
-                return "wrong_after_use"
-            if int(current["used_at"]) + LEASE_SECONDS > clock.epoch_seconds():
-                raise PROVIDER_CALL_IN_PROGRESS
-            return "right"
-        return "too_many"
+
+def _budget(now: int, counter: DailyCounter, maximum: int) -> Budget:
+    """The user's ``counter`` budget for the UTC day of ``now``."""
+    day = now // DAY_SECONDS
+    return Budget(day, counter, maximum, (day + 1) * DAY_SECONDS)
