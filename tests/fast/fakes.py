@@ -21,7 +21,7 @@ from payments_core.cursors import decode_cursor, encode_cursor
 from payments_core.errors import BadRequest
 from payments_core.payments import open_items
 from payments_core.payments.models import Change, Payment
-from payments_core.payments.otp_repository import Budget, Outcome
+from payments_core.payments.otp_repository import SENT, Budget, FreshCode, Outcome, PutOutcome
 from payments_core.payments.outbox import outbox_refs, rendered_events
 from payments_core.payments.provider import (
     IntentLookupIncomplete,
@@ -141,16 +141,25 @@ class InMemoryCodes:
         return copy.deepcopy(found) if found is not None else None
 
     def put(
-        self, user_id: str, payment_id: str, code: dict[str, Any], *, expected_version: int, sends: Budget
-    ) -> Outcome:
+        self, user_id: str, payment_id: str, code: FreshCode, *, only_if_none: bool, sends_since: int, sends: Budget
+    ) -> tuple[PutOutcome, dict[str, Any] | None]:
         current = self.items.get((user_id, payment_id))
+        if current is not None and (only_if_none or int(current[SENT[0]]) > sends_since):
+            return "held", copy.deepcopy(current)
         if self._used_up(user_id, sends):
-            return "used_up"
-        if current is not None and int(current["version"]) != expected_version:
-            return "changed"
-        self.items[(user_id, payment_id)] = copy.deepcopy(code)
+            return "used_up", None
+        kept = current or {SENT[1]: 0, SENT[2]: 0, "attempts": 0}
+        self.items[(user_id, payment_id)] = {
+            "code_hash": code.code_hash,
+            "expires_at": code.expires_at,
+            "attempts": kept["attempts"],
+            SENT[0]: kept[SENT[1]],
+            SENT[1]: kept[SENT[2]],
+            SENT[2]: code.sent_at,
+            "ttl": code.keep_until,
+        }
         self.claim_daily(user_id, sends)
-        return "done"
+        return "done", None
 
     def _live(
         self, user_id: str, payment_id: str, max_attempts: int, code_hash: str, now: int
@@ -170,7 +179,6 @@ class InMemoryCodes:
         if item is None:
             return None
         item["attempts"] = int(item["attempts"]) + 1
-        item["version"] = int(item["version"]) + 1
         return copy.deepcopy(item)
 
     def use(
@@ -183,7 +191,6 @@ class InMemoryCodes:
             return "changed"
         item["used_at"] = now
         item["attempts"] = int(item["attempts"]) + 1
-        item["version"] = int(item["version"]) + 1
         return "done"
 
     def day(self, user_id: str, day: int) -> dict[str, Any]:

@@ -175,8 +175,8 @@ def test_a_guess_made_while_a_code_is_being_resent_still_counts(otp_services: In
     for _ in range(3):
         with pytest.raises(DomainError):
             otp_services.verify(payment_id, wrong)
-    # When a fourth lands while a fresh code is being sent (after the send read the attempts so far)
-    fourth = run_meanwhile(otp_services.otp.codes, "load", lambda: otp_services.verify(payment_id, wrong))
+    # When a fourth lands while a fresh code is being sent (just before the send writes it)
+    fourth = run_meanwhile(otp_services.otp.codes, "put", lambda: otp_services.verify(payment_id, wrong), before=True)
     otp_services.otp.send(otp_services.payments.get(otp_services.user_id, payment_id))
     assert isinstance(fourth[0], DomainError)
     assert fourth[0].extra["attempts_remaining"] == 1

@@ -2,7 +2,7 @@
 
 A code is 6 digits from ``secrets``, lives 5 minutes, is used once, and is stored only as an HMAC
 keyed with a pepper (a secret outside the table). ``USER#<user> / OTP#<payment>`` holds the hash,
-its expiry, the attempts made and the recent send times (``otp_repository.OtpCodeStore``). A guess is
+its expiry, the attempts made and its last three send times (``otp_repository.OtpCodeStore``). A guess is
 answered only once a conditional write has counted it as an attempt at that code (``attempts < 5``),
 so however many guesses arrive at once, at most five are ever answered; the fifth wrong one cancels
 the payment (``PaymentService.verify_code``).
@@ -28,11 +28,11 @@ from payments_core.errors import OTP_EXPIRED, OTP_NOT_REQUIRED, BadRequest, Conf
 from payments_core.observability import logger
 from payments_core.payments.leases import LEASE_SECONDS, PROVIDER_CALL_IN_PROGRESS
 from payments_core.payments.models import Payment
-from payments_core.payments.otp_repository import Budget, CodeStore, DailyCounter
+from payments_core.payments.otp_repository import SENT, Budget, CodeStore, DailyCounter, FreshCode
 
 CODE_TTL_SECONDS = 5 * 60
 MAX_ATTEMPTS = 5
-MAX_SENDS = 3
+MAX_SENDS = len(SENT)  # per SEND_WINDOW_SECONDS: the store keeps a code's last three send times
 SEND_WINDOW_SECONDS = 15 * 60
 CODE_ITEM_TTL_SECONDS = 7 * 24 * 3600
 # NIST SP 800-63B 5.2.2: at most 100 failed attempts per account; ours is far below: four payments'
@@ -67,34 +67,33 @@ class OtpService:
         if payment.status != "requires_otp":
             raise OTP_NOT_REQUIRED
         for _ in range(5):
-            current = self.codes.load(payment.user_id, payment.payment_id)
-            if first and current is not None:
-                return int(current["expires_at"])  # a retried creation: the first code was already sent
             now = clock.epoch_seconds()
-            recent = [int(t) for t in (current or {}).get("send_times", []) if int(t) > now - SEND_WINDOW_SECONDS]
-            if len(recent) >= MAX_SENDS:
+            code = f"{secrets.randbelow(1_000_000):06d}"
+            fresh = FreshCode(
+                self._hash(payment.payment_id, code), now, now + CODE_TTL_SECONDS, now + CODE_ITEM_TTL_SECONDS
+            )
+            # Stored with one taken from the day's sends, or neither; not read first.
+            sends = _budget(now, "sends", MAX_SENDS_PER_DAY)
+            stored, held = self.codes.put(
+                payment.user_id,
+                payment.payment_id,
+                fresh,
+                only_if_none=first,
+                sends_since=now - SEND_WINDOW_SECONDS,
+                sends=sends,
+            )
+            if stored == "held" and held is not None:
+                if first:
+                    return int(held["expires_at"])  # a retried creation: the first code was already sent
                 raise TooManyRequests(
                     "rate_limited",
                     "Too many codes sent for this payment. Try again later.",
-                    retry_after=min(recent) + SEND_WINDOW_SECONDS - now,
+                    retry_after=int(held[SENT[0]]) + SEND_WINDOW_SECONDS - now,
                 )
-            code = f"{secrets.randbelow(1_000_000):06d}"
-            version = int((current or {}).get("version", 0))
-            item = {
-                "code_hash": self._hash(payment.payment_id, code),
-                "expires_at": now + CODE_TTL_SECONDS,
-                "attempts": int((current or {}).get("attempts", 0)),
-                "send_times": [*recent, now],
-                "version": version + 1,
-                "ttl": now + CODE_ITEM_TTL_SECONDS,
-            }
-            # Stored with one taken from the day's sends, or neither.
-            sends = _budget(now, "sends", MAX_SENDS_PER_DAY)
-            stored = self.codes.put(payment.user_id, payment.payment_id, item, expected_version=version, sends=sends)
             if stored == "used_up":
                 raise self._used_up(now, sends, SENDS_USED_UP)
-            if stored == "changed":
-                continue  # a concurrent send or guess: read again
+            if stored != "done":
+                continue  # the write met another: try again
             self._email(payment, code)
             logger.info("one-time code sent", extra={"payment_id": payment.payment_id})
             return now + CODE_TTL_SECONDS

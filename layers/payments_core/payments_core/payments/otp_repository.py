@@ -1,10 +1,12 @@
 """One-time codes in the application table: ``USER#<user> / OTP#<payment>`` holds a payment's code
-(its HMAC, expiry, the attempts made, the recent send times, a version), every write conditional. The
-rules (how long a code lives, how many guesses) are ``otp.OtpService``'s.
+(its HMAC, expiry, the attempts made, its last three send times), every write conditional. The rules
+(how long a code lives, how many guesses) are ``otp.OtpService``'s.
 
 Storing a code takes one from the user's day of sends, and using the right code checks that the day's
 wrong guesses are not used up, each in one ``TransactWriteItems``: the code and its budget move
-together or not at all, so neither path ever gives a budget back (one call where two or three were)."""
+together or not at all, so neither path ever gives a budget back. A code is stored without being read
+first: the update keeps the attempts made and moves the send times along, and its condition is the
+per-payment send limit (one call where a read, two writes and sometimes a third were made)."""
 
 from __future__ import annotations
 
@@ -21,9 +23,13 @@ from payments_core.dynamo import cancellation_reasons, from_item, is_condition_f
 
 # What a user's day counts, across payments: codes sent, wrong codes used up.
 DailyCounter = Literal["sends", "guesses"]
-# A code's write with a budget: done; the code changed since it was read (read it again); the budget
-# is used up (nothing was written).
+# A code's write with a budget: done; the code changed since it was read, or the write met another
+# (read again); the budget is used up (nothing was written).
 Outcome = Literal["done", "changed", "used_up"]
+# Storing a code also: "held", its own condition failed (the item as it was comes with it).
+PutOutcome = Literal["done", "changed", "used_up", "held"]
+# The last three send times of a code, oldest first (0: no send); three within the window is the limit.
+SENT = ("sent_0", "sent_1", "sent_2")
 # A code that can still be guessed at: attempts left, not used, not replaced by a newer send, not expired.
 LIVE_CODE = "attempts < :max AND attribute_not_exists(used_at) AND code_hash = :hash AND expires_at >= :now"
 
@@ -39,14 +45,24 @@ class Budget:
     expires_at: int
 
 
+@dataclass(frozen=True)
+class FreshCode:
+    """A code to store: its HMAC, when it is sent, until when it works, until when its item is kept."""
+
+    code_hash: str
+    sent_at: int
+    expires_at: int
+    keep_until: int
+
+
 class CodeStore(Protocol):
     """Where a payment's code is kept (one item per payment), and the user's day budgets."""
 
     def load(self, user_id: str, payment_id: str) -> dict[str, Any] | None: ...
 
     def put(
-        self, user_id: str, payment_id: str, code: dict[str, Any], *, expected_version: int, sends: Budget
-    ) -> Outcome: ...
+        self, user_id: str, payment_id: str, code: FreshCode, *, only_if_none: bool, sends_since: int, sends: Budget
+    ) -> tuple[PutOutcome, dict[str, Any] | None]: ...
 
     def claim_attempt(
         self, user_id: str, payment_id: str, max_attempts: int, *, code_hash: str, now: int
@@ -76,19 +92,41 @@ class OtpCodeStore:
         return from_item(response["Item"]) if "Item" in response else None
 
     def put(
-        self, user_id: str, payment_id: str, code: dict[str, Any], *, expected_version: int, sends: Budget
-    ) -> Outcome:
-        """Stores a fresh code (its hash, expiry, counters) and takes one from ``sends``, together;
-        "changed" if another send or a guess wrote the code since ``expected_version`` was read."""
+        self, user_id: str, payment_id: str, code: FreshCode, *, only_if_none: bool, sends_since: int, sends: Budget
+    ) -> tuple[PutOutcome, dict[str, Any] | None]:
+        """Stores a fresh code in place of the last (the attempts made are kept, a use is forgotten) and
+        takes one from ``sends``, together. "held", with the item as it was: ``only_if_none`` and a code
+        is stored already, or three codes were sent after ``sends_since``."""
+        values: dict[str, Any] = {
+            ":hash": code.code_hash,
+            ":expires": code.expires_at,
+            ":zero": 0,
+            ":now": code.sent_at,
+            ":ttl": code.keep_until,
+        }
+        if only_if_none:
+            condition = "attribute_not_exists(PK)"
+        else:
+            condition, values[":since"] = f"attribute_not_exists({SENT[0]}) OR {SENT[0]} <= :since", sends_since
         stored = {
-            "Put": {
+            "Update": {
                 "TableName": self.table_name,
-                "Item": to_item({**keys.otp(user_id, payment_id), **code}),
-                "ConditionExpression": "attribute_not_exists(PK) OR version = :version",
-                "ExpressionAttributeValues": to_item({":version": expected_version}),
+                "Key": to_item(keys.otp(user_id, payment_id)),
+                "UpdateExpression": (
+                    "SET code_hash = :hash, expires_at = :expires, attempts = if_not_exists(attempts, :zero), "
+                    f"{SENT[0]} = if_not_exists({SENT[1]}, :zero), {SENT[1]} = if_not_exists({SENT[2]}, :zero), "
+                    f"{SENT[2]} = :now, #ttl = :ttl REMOVE used_at"
+                ),
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": {"#ttl": "ttl"},
+                "ExpressionAttributeValues": to_item(values),
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }
-        return self._together(stored, {"Update": self._taking(user_id, sends)})
+        outcome, held = self._together(stored, {"Update": self._taking(user_id, sends)})
+        if outcome == "code":
+            return ("held", held) if held is not None else ("changed", None)
+        return outcome, None
 
     def claim_attempt(
         self, user_id: str, payment_id: str, max_attempts: int, *, code_hash: str, now: int
@@ -99,8 +137,7 @@ class OtpCodeStore:
             response = dynamodb_client().update_item(
                 TableName=self.table_name,
                 Key=to_item(keys.otp(user_id, payment_id)),
-                # The version moves too, so a concurrent send (conditional on it) reads the attempt.
-                UpdateExpression="SET attempts = attempts + :one, version = version + :one",
+                UpdateExpression="SET attempts = attempts + :one",
                 ConditionExpression=f"attribute_exists(PK) AND {LIVE_CODE}",
                 ExpressionAttributeValues=to_item({":one": 1, ":max": max_attempts, ":hash": code_hash, ":now": now}),
                 ReturnValues="ALL_NEW",
@@ -122,7 +159,7 @@ class OtpCodeStore:
             "Update": {
                 "TableName": self.table_name,
                 "Key": to_item(keys.otp(user_id, payment_id)),
-                "UpdateExpression": "SET used_at = :now, attempts = attempts + :one, version = version + :one",
+                "UpdateExpression": "SET used_at = :now, attempts = attempts + :one",
                 "ConditionExpression": f"attribute_exists(PK) AND {LIVE_CODE}",
                 "ExpressionAttributeValues": to_item(
                     {":now": now, ":one": 1, ":max": max_attempts, ":hash": code_hash}
@@ -138,24 +175,29 @@ class OtpCodeStore:
                 "ExpressionAttributeValues": to_item({":max": guesses.maximum}),
             }
         }
-        return self._together(used, left)
+        outcome, _ = self._together(used, left)
+        return "changed" if outcome == "code" else outcome
 
-    def _together(self, code: Any, budget: Any) -> Outcome:
-        """Writes the code's part and its budget's part in one transaction. One that collides with
-        another write of either item (``TransactionConflict``) is "changed": the caller reads again."""
+    def _together(
+        self, code: Any, budget: Any
+    ) -> tuple[Literal["done", "code", "used_up", "changed"], dict[str, Any] | None]:
+        """Writes the code's part and its budget's part in one transaction: "code" when the code's
+        condition failed (with the item as it was, when asked for), "used_up" when the budget's did.
+        One that collided with another write of either item (``TransactionConflict``) is "changed"."""
         try:
             dynamodb_client().transact_write_items(TransactItems=[code, budget])
         except ClientError as error:
             reasons = cancellation_reasons(error)
-            if reasons[1:2] == ["ConditionalCheckFailed"]:
-                return "used_up"
             if reasons[:1] == ["ConditionalCheckFailed"]:
-                return "changed"
+                item: dict[str, Any] = dict((error.response.get("CancellationReasons") or [{}])[0].get("Item") or {})
+                return "code", from_item(item) if item else None
+            if reasons[1:2] == ["ConditionalCheckFailed"]:
+                return "used_up", None
             if "TransactionConflict" in reasons:
                 time.sleep(random.uniform(0, 0.02))  # noqa: S311 - jitter, not crypto
-                return "changed"
+                return "changed", None
             raise
-        return "done"
+        return "done", None
 
     def day(self, user_id: str, day: int) -> dict[str, Any]:
         """The user's counters for ``day`` (none yet: an empty dict)."""
