@@ -172,23 +172,25 @@ class InMemoryCodes:
             return None
         return item
 
-    def claim_attempt(
-        self, user_id: str, payment_id: str, max_attempts: int, *, code_hash: str, now: int
-    ) -> dict[str, Any] | None:
-        item = self._live(user_id, payment_id, max_attempts, code_hash, now)
-        if item is None:
-            return None
+    def count_wrong(
+        self, user_id: str, payment_id: str, code_hash: str, *, attempts: int, now: int, guesses: Budget
+    ) -> Outcome:
+        item = self._live(user_id, payment_id, attempts + 1, code_hash, now)
+        if item is None or int(item["attempts"]) != attempts:
+            return "changed"
+        if not self.claim_daily(user_id, guesses):
+            return "used_up"
         item["attempts"] = int(item["attempts"]) + 1
-        return copy.deepcopy(item)
+        return "done"
 
     def use(
         self, user_id: str, payment_id: str, code_hash: str, *, max_attempts: int, now: int, guesses: Budget
     ) -> Outcome:
+        item = self._live(user_id, payment_id, max_attempts, code_hash, now)
+        if item is None:  # the code's condition is reported first, as DynamoDB's CancellationReasons are read
+            return "changed"
         if self._used_up(user_id, guesses):
             return "used_up"
-        item = self._live(user_id, payment_id, max_attempts, code_hash, now)
-        if item is None:
-            return "changed"
         item["used_at"] = now
         item["attempts"] = int(item["attempts"]) + 1
         return "done"

@@ -245,3 +245,84 @@ def test_a_send_whose_code_meets_a_concurrent_write_is_tried_again_and_counted_o
             otp_services.verify(payment_id, first)
         assert (status_of(stale.value), stale.value.code) == (400, "invalid_otp")
     assert otp_services.verify(payment_id, fresh)["body"]["status"] == "succeeded"
+
+
+def test_a_wrong_guess_meeting_a_concurrent_write_is_tried_again_and_counted_once(
+    otp_services: InProcessOtp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from payments_core.payments import otp_repository
+
+    # Given a large payment, and DynamoDB canceling the transaction that counts a wrong guess once
+    payment_id = otp_services.create()
+    wrong = f"{(int(last_code()) + 1) % 1_000_000:06d}"
+    client = ConflictingTransactions(dynamodb_client(), 1)
+    monkeypatch.setattr(otp_repository, "dynamodb_client", lambda: client)
+    # When a wrong code is sent, then it is read and counted again, and answered with the exact count
+    with pytest.raises(DomainError) as error:
+        otp_services.verify(payment_id, wrong)
+    assert (status_of(error.value), error.value.extra) == (400, {"attempts_remaining": 4})
+    assert client.tries == 2
+    # And the payment's attempts and the day's wrong codes each moved by one
+    assert int(code_item(otp_services, payment_id)["attempts"]) == 1
+    assert otp_services.otp.codes.day(otp_services.user_id, otp_services.now[0] // (24 * 3600))["guesses"] == 1
+
+
+def test_once_the_days_wrong_codes_are_used_up_a_right_and_a_wrong_guess_look_alike(
+    otp_services: InProcessOtp, request: pytest.FixtureRequest
+) -> None:
+    from payments_core import keys
+
+    # Given a large payment, and a user whose 20 wrong codes of the day are used up
+    payment_id = otp_services.create()
+    right = last_code()
+    wrong = f"{(int(right) + 1) % 1_000_000:06d}"
+    day = otp_services.now[0] // (24 * 3600)
+    dynamodb_client().put_item(
+        TableName="AppTable", Item=to_item({**keys.otp_day(otp_services.user_id, day), "guesses": 20})
+    )
+    calls: list[str] = []
+    events = dynamodb_client().meta.events
+    events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name), unique_id="otp-calls")
+    request.addfinalizer(lambda: events.unregister("before-call.dynamodb", unique_id="otp-calls"))
+
+    def answer(code: str) -> tuple[Any, ...]:
+        calls.clear()
+        with pytest.raises(DomainError) as refused:
+            otp_services.verify(payment_id, code)
+        return status_of(refused.value), refused.value.code, refused.value.retry_after, list(calls)
+
+    # When the right code and a wrong one are sent, then both get the same 429 after the same calls
+    # (nothing a guesser could time tells them apart), and neither was counted
+    assert answer(right) == answer(wrong)
+    assert answer(wrong)[:2] == (429, "rate_limited")
+    assert calls == ["GetItem", "GetItem", "TransactWriteItems"]
+    assert int(code_item(otp_services, payment_id)["attempts"]) == 0
+    assert otp_services.status(payment_id) == "requires_otp"
+
+
+def test_a_code_item_keeps_the_version_the_release_before_conditions_on(otp_services: InProcessOtp) -> None:
+    # Given a large payment whose code was sent, then guessed at once (wrongly)
+    payment_id = otp_services.create()
+    assert int(code_item(otp_services, payment_id)["version"]) == 1
+    with pytest.raises(DomainError):
+        otp_services.verify(payment_id, f"{(int(last_code()) + 1) % 1_000_000:06d}")
+    assert int(code_item(otp_services, payment_id)["version"]) == 2
+    # When the release before this one (beside it during a canary deploy) counts an attempt as it did,
+    # then its write applies: it moved the version on every write and conditioned its sends on it
+    dynamodb_client().update_item(
+        TableName="AppTable",
+        Key=to_item({"PK": f"USER#{otp_services.user_id}", "SK": f"OTP#{payment_id}"}),
+        UpdateExpression="SET attempts = attempts + :one, version = version + :one",
+        ConditionExpression="attribute_exists(PK) AND attempts < :max AND attribute_not_exists(used_at)",
+        ExpressionAttributeValues=to_item({":one": 1, ":max": 5}),
+    )
+    assert (
+        int(code_item(otp_services, payment_id)["attempts"]),
+        int(code_item(otp_services, payment_id)["version"]),
+    ) == (2, 3)
+
+
+def code_item(otp_services: InProcessOtp, payment_id: str) -> dict[str, Any]:
+    item = otp_services.otp.codes.load(otp_services.user_id, payment_id)
+    assert item is not None
+    return item

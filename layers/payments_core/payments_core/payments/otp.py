@@ -137,10 +137,11 @@ class OtpService:
         the payment on), "too_many" (the caller cancels it), or an error to answer.
 
         The guess is compared with the code as read, but answered only once a conditional write has
-        counted it as an attempt at that very code (``LIVE_CODE``): however many guesses arrive at once,
-        at most ``MAX_ATTEMPTS`` are ever answered. A right one is that write (the code used, in one
-        transaction with a check that the day's wrong guesses are not used up); a wrong one first takes
-        one of them, then counts its attempt."""
+        counted it as an attempt at that very code: however many guesses arrive at once, at most
+        ``MAX_ATTEMPTS`` are ever answered. Either answer is one transaction of the same shape, the
+        code's item and the user's day: a right guess uses the code while the day's wrong guesses are
+        not used up (a check), a wrong one counts its attempt and takes one of them. So once they are
+        used up, a right and a wrong guess make the same calls and get the same 429."""
         guess = self._hash(payment.payment_id, code)
         for _ in range(5):
             current = self.codes.load(payment.user_id, payment.payment_id)
@@ -169,18 +170,18 @@ class OtpService:
                 if used == "done":
                     return "right"
                 continue  # the code changed meanwhile (a guess, a send, or this very code used): read again
-            self._claim_daily(payment.user_id, guesses, WRONG_USED_UP)
-            claimed = self.codes.claim_attempt(
-                payment.user_id, payment.payment_id, MAX_ATTEMPTS, code_hash=stored_hash, now=now
+            attempts = int(current["attempts"])
+            counted = self.codes.count_wrong(
+                payment.user_id, payment.payment_id, stored_hash, attempts=attempts, now=now, guesses=guesses
             )
-            if claimed is None:  # the code changed before this guess was counted: it is not answered
-                self._give_back(payment.user_id, guesses)
-                continue
-            attempts = int(claimed["attempts"])
-            if attempts >= MAX_ATTEMPTS:
+            if counted == "used_up":
+                raise self._used_up(now, guesses, WRONG_USED_UP)
+            if counted != "done":
+                continue  # the code changed meanwhile (another guess, a send, a use): read again
+            if attempts + 1 >= MAX_ATTEMPTS:
                 return "too_many"
             raise BadRequest(
-                "invalid_otp", "The code is not right.", extra={"attempts_remaining": MAX_ATTEMPTS - attempts}
+                "invalid_otp", "The code is not right.", extra={"attempts_remaining": MAX_ATTEMPTS - attempts - 1}
             )
         raise Conflict("request_in_progress", "Another guess at this code is being checked.", retry_after=1)
 

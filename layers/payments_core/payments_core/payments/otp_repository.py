@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -19,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from payments_core import keys
 from payments_core.aws import dynamodb_client
-from payments_core.dynamo import cancellation_reasons, from_item, is_condition_failure, to_item
+from payments_core.dynamo import cancellation_reasons, error_code, from_item, is_condition_failure, to_item
 
 # What a user's day counts, across payments: codes sent, wrong codes used up.
 DailyCounter = Literal["sends", "guesses"]
@@ -30,6 +31,9 @@ Outcome = Literal["done", "changed", "used_up"]
 PutOutcome = Literal["done", "changed", "used_up", "held"]
 # The last three send times of a code, oldest first (0: no send); three within the window is the limit.
 SENT = ("sent_0", "sent_1", "sent_2")
+# Every write of a code moves its version: the release before this one conditioned its writes on it
+# (``version = version + :one``), and a canary deploy runs both side by side for its first minutes.
+NEXT_VERSION = "version = if_not_exists(version, :zero) + :one"
 # A code that can still be guessed at: attempts left, not used, not replaced by a newer send, not expired.
 LIVE_CODE = "attempts < :max AND attribute_not_exists(used_at) AND code_hash = :hash AND expires_at >= :now"
 
@@ -64,9 +68,9 @@ class CodeStore(Protocol):
         self, user_id: str, payment_id: str, code: FreshCode, *, only_if_none: bool, sends_since: int, sends: Budget
     ) -> tuple[PutOutcome, dict[str, Any] | None]: ...
 
-    def claim_attempt(
-        self, user_id: str, payment_id: str, max_attempts: int, *, code_hash: str, now: int
-    ) -> dict[str, Any] | None: ...
+    def count_wrong(
+        self, user_id: str, payment_id: str, code_hash: str, *, attempts: int, now: int, guesses: Budget
+    ) -> Outcome: ...
 
     def use(
         self, user_id: str, payment_id: str, code_hash: str, *, max_attempts: int, now: int, guesses: Budget
@@ -103,6 +107,7 @@ class OtpCodeStore:
             ":zero": 0,
             ":now": code.sent_at,
             ":ttl": code.keep_until,
+            ":one": 1,
         }
         if only_if_none:
             condition = "attribute_not_exists(PK)"
@@ -115,7 +120,7 @@ class OtpCodeStore:
                 "UpdateExpression": (
                     "SET code_hash = :hash, expires_at = :expires, attempts = if_not_exists(attempts, :zero), "
                     f"{SENT[0]} = if_not_exists({SENT[1]}, :zero), {SENT[1]} = if_not_exists({SENT[2]}, :zero), "
-                    f"{SENT[2]} = :now, #ttl = :ttl REMOVE used_at"
+                    f"{SENT[2]} = :now, #ttl = :ttl, {NEXT_VERSION} REMOVE used_at"
                 ),
                 "ConditionExpression": condition,
                 "ExpressionAttributeNames": {"#ttl": "ttl"},
@@ -128,25 +133,28 @@ class OtpCodeStore:
             return ("held", held) if held is not None else ("changed", None)
         return outcome, None
 
-    def claim_attempt(
-        self, user_id: str, payment_id: str, max_attempts: int, *, code_hash: str, now: int
-    ) -> dict[str, Any] | None:
-        """Counts one attempt at the live code whose hash is ``code_hash``; the item after it, or None
-        once ``max_attempts`` were made (or the code was used, replaced by a newer send, or expired)."""
-        try:
-            response = dynamodb_client().update_item(
-                TableName=self.table_name,
-                Key=to_item(keys.otp(user_id, payment_id)),
-                UpdateExpression="SET attempts = attempts + :one",
-                ConditionExpression=f"attribute_exists(PK) AND {LIVE_CODE}",
-                ExpressionAttributeValues=to_item({":one": 1, ":max": max_attempts, ":hash": code_hash, ":now": now}),
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as error:
-            if is_condition_failure(error):
-                return None
-            raise
-        return from_item(response["Attributes"])
+    def count_wrong(
+        self, user_id: str, payment_id: str, code_hash: str, *, attempts: int, now: int, guesses: Budget
+    ) -> Outcome:
+        """Counts a wrong guess at the live code whose hash is ``code_hash`` and which had ``attempts``
+        made when read (so the count answered is exact), and takes one of the user's wrong ``guesses``
+        for the day, together. The same shape as ``use``: a right and a wrong guess make the same calls."""
+        counted = {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": to_item(keys.otp(user_id, payment_id)),
+                "UpdateExpression": f"SET attempts = attempts + :one, {NEXT_VERSION}",
+                "ConditionExpression": (
+                    "attribute_exists(PK) AND attempts = :read AND attribute_not_exists(used_at) "
+                    "AND code_hash = :hash AND expires_at >= :now"
+                ),
+                "ExpressionAttributeValues": to_item(
+                    {":one": 1, ":zero": 0, ":read": attempts, ":hash": code_hash, ":now": now}
+                ),
+            }
+        }
+        outcome, _ = self._together(counted, {"Update": self._taking(user_id, guesses)})
+        return "changed" if outcome == "code" else outcome
 
     def use(
         self, user_id: str, payment_id: str, code_hash: str, *, max_attempts: int, now: int, guesses: Budget
@@ -159,10 +167,10 @@ class OtpCodeStore:
             "Update": {
                 "TableName": self.table_name,
                 "Key": to_item(keys.otp(user_id, payment_id)),
-                "UpdateExpression": "SET used_at = :now, attempts = attempts + :one",
+                "UpdateExpression": f"SET used_at = :now, attempts = attempts + :one, {NEXT_VERSION}",
                 "ConditionExpression": f"attribute_exists(PK) AND {LIVE_CODE}",
                 "ExpressionAttributeValues": to_item(
-                    {":now": now, ":one": 1, ":max": max_attempts, ":hash": code_hash}
+                    {":now": now, ":one": 1, ":zero": 0, ":max": max_attempts, ":hash": code_hash}
                 ),
             }
         }
@@ -209,7 +217,7 @@ class OtpCodeStore:
     def claim_daily(self, user_id: str, budget: Budget) -> bool:
         """Takes one from the user's ``budget`` (whatever the payment); False when its maximum are taken."""
         try:
-            dynamodb_client().update_item(**self._taking(user_id, budget))
+            _beside_transactions(lambda: dynamodb_client().update_item(**self._taking(user_id, budget)))
         except ClientError as error:
             if is_condition_failure(error):
                 return False
@@ -233,14 +241,29 @@ class OtpCodeStore:
         """Gives one back: a wrong guess whose code changed before it was counted, or a right code
         guessed after its use."""
         try:
-            dynamodb_client().update_item(
-                TableName=self.table_name,
-                Key=to_item(keys.otp_day(user_id, day)),
-                UpdateExpression="SET #counter = #counter - :one",
-                ConditionExpression="#counter > :zero",
-                ExpressionAttributeNames={"#counter": counter},
-                ExpressionAttributeValues=to_item({":zero": 0, ":one": 1}),
+            _beside_transactions(
+                lambda: dynamodb_client().update_item(
+                    TableName=self.table_name,
+                    Key=to_item(keys.otp_day(user_id, day)),
+                    UpdateExpression="SET #counter = #counter - :one",
+                    ConditionExpression="#counter > :zero",
+                    ExpressionAttributeNames={"#counter": counter},
+                    ExpressionAttributeValues=to_item({":zero": 0, ":one": 1}),
+                )
             )
         except ClientError as error:
             if not is_condition_failure(error):
                 raise
+
+
+def _beside_transactions(write: Callable[[], Any], tries: int = 3) -> Any:
+    """A single write to an item that transactions also write: DynamoDB refuses it while one of them is
+    under way (``TransactionConflictException``, which botocore does not retry): tried again shortly."""
+    for attempt in range(tries):
+        try:
+            return write()
+        except ClientError as error:
+            if error_code(error) != "TransactionConflictException" or attempt + 1 == tries:
+                raise
+            time.sleep(random.uniform(0, 0.02 * (attempt + 1)))  # noqa: S311 - jitter, not crypto
+    return None
