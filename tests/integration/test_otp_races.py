@@ -16,7 +16,7 @@ from payments_core.api import status_of
 from payments_core.aws import dynamodb_client
 from payments_core.dynamo import to_item
 from payments_core.errors import DomainError
-from tests.dynamo_faults import ConflictingTransactions
+from tests.dynamo_faults import ConflictingTransactions, ConflictingWrites
 from tests.integration.conftest import InProcessOtp, RunningStack, last_code, outcome_of, run_meanwhile
 from tests.integration.test_payments import stripe_intents_for
 
@@ -326,3 +326,56 @@ def code_item(otp_services: InProcessOtp, payment_id: str) -> dict[str, Any]:
     item = otp_services.otp.codes.load(otp_services.user_id, payment_id)
     assert item is not None
     return item
+
+
+def test_a_wrong_guess_counted_meanwhile_is_read_again_so_the_count_answered_is_exact(
+    otp_services: InProcessOtp,
+) -> None:
+    # Given a large payment, and two wrong guesses: the second lands just before the first is counted
+    payment_id = otp_services.create()
+    wrong = f"{(int(last_code()) + 1) % 1_000_000:06d}"
+    second = run_meanwhile(
+        otp_services.otp.codes, "count_wrong", lambda: otp_services.verify(payment_id, wrong), before=True
+    )
+    with pytest.raises(DomainError) as first:
+        otp_services.verify(payment_id, wrong)
+    # Then each is answered with the attempts left after it, not after what it read
+    assert isinstance(second[0], DomainError)
+    assert second[0].extra == {"attempts_remaining": 4}
+    assert first.value.extra == {"attempts_remaining": 3}
+    # And the fifth wrong one still cancels the payment
+    for remaining in (2, 1):
+        with pytest.raises(DomainError) as again:
+            otp_services.verify(payment_id, wrong)
+        assert again.value.extra == {"attempts_remaining": remaining}
+    with pytest.raises(DomainError) as fifth:
+        otp_services.verify(payment_id, wrong)
+    assert (status_of(fifth.value), fifth.value.code) == (429, "too_many_attempts")
+    assert otp_services.status(payment_id) == "canceled"
+
+
+@pytest.mark.parametrize(("conflicts", "code"), [(1, "otp_not_required"), (3, "request_in_progress")])
+def test_a_guess_after_use_meeting_a_transaction_is_tried_again_then_409_not_500(
+    otp_services: InProcessOtp, monkeypatch: pytest.MonkeyPatch, conflicts: int, code: str
+) -> None:
+    from payments_core.payments import otp_repository
+
+    # Given a payment whose code was used by a request still moving it on, and DynamoDB refusing the
+    # single write that counts a guess at it while a transaction holds the user's day (moto never does)
+    payment_id = otp_services.create()
+    wrong = f"{(int(last_code()) + 1) % 1_000_000:06d}"
+    dynamodb_client().update_item(
+        TableName="AppTable",
+        Key=to_item({"PK": f"USER#{otp_services.user_id}", "SK": f"OTP#{payment_id}"}),
+        UpdateExpression="SET used_at = :now",
+        ExpressionAttributeValues=to_item({":now": otp_services.now[0]}),
+    )
+    client = ConflictingWrites(dynamodb_client(), conflicts)
+    monkeypatch.setattr(otp_repository, "dynamodb_client", lambda: client)
+    # When a wrong code is sent, then a conflict or two is tried again and the guess answered; one that
+    # persists is answered "retry shortly" (409 with Retry-After), never a 500
+    with pytest.raises(DomainError) as answer:
+        otp_services.verify(payment_id, wrong)
+    assert (status_of(answer.value), answer.value.code) == (409, code)
+    assert client.tries == min(conflicts + 1, 3)
+    assert otp_services.status(payment_id) == "requires_otp"

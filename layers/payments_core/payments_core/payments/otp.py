@@ -3,7 +3,7 @@
 A code is 6 digits from ``secrets``, lives 5 minutes, is used once, and is stored only as an HMAC
 keyed with a pepper (a secret outside the table). ``USER#<user> / OTP#<payment>`` holds the hash,
 its expiry, the attempts made and its last three send times (``otp_repository.OtpCodeStore``). A guess is
-answered only once a conditional write has counted it as an attempt at that code (``attempts < 5``),
+answered only once a conditional write has counted it as an attempt at that code (at most 5 made),
 so however many guesses arrive at once, at most five are ever answered; the fifth wrong one cancels
 the payment (``PaymentService.verify_code``).
 Attempts count per payment, not per code, so re-sending does not buy more guesses; and opening more

@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 from payments_core import keys
 from payments_core.aws import dynamodb_client
 from payments_core.dynamo import cancellation_reasons, error_code, from_item, is_condition_failure, to_item
+from payments_core.errors import Conflict
 
 # What a user's day counts, across payments: codes sent, wrong codes used up.
 DailyCounter = Literal["sends", "guesses"]
@@ -34,6 +35,7 @@ SENT = ("sent_0", "sent_1", "sent_2")
 # Every write of a code moves its version: the release before this one conditioned its writes on it
 # (``version = version + :one``), and a canary deploy runs both side by side for its first minutes.
 NEXT_VERSION = "version = if_not_exists(version, :zero) + :one"
+BUSY_CODE = Conflict("request_in_progress", "Another request is using this code. Retry shortly.", retry_after=1)
 # A code that can still be guessed at: attempts left, not used, not replaced by a newer send, not expired.
 LIVE_CODE = "attempts < :max AND attribute_not_exists(used_at) AND code_hash = :hash AND expires_at >= :now"
 
@@ -238,8 +240,7 @@ class OtpCodeStore:
         }
 
     def release_daily(self, user_id: str, day: int, counter: DailyCounter) -> None:
-        """Gives one back: a wrong guess whose code changed before it was counted, or a right code
-        guessed after its use."""
+        """Gives one back: a right code guessed after its use (``OtpService._after_use``)."""
         try:
             _beside_transactions(
                 lambda: dynamodb_client().update_item(
@@ -258,12 +259,15 @@ class OtpCodeStore:
 
 def _beside_transactions(write: Callable[[], Any], tries: int = 3) -> Any:
     """A single write to an item that transactions also write: DynamoDB refuses it while one of them is
-    under way (``TransactionConflictException``, which botocore does not retry): tried again shortly."""
+    under way (``TransactionConflictException``, which botocore does not retry): tried again shortly,
+    then answered ``409 request_in_progress`` (retry shortly), never a 500."""
     for attempt in range(tries):
         try:
             return write()
         except ClientError as error:
-            if error_code(error) != "TransactionConflictException" or attempt + 1 == tries:
+            if error_code(error) != "TransactionConflictException":
                 raise
+            if attempt + 1 == tries:
+                raise BUSY_CODE from None
             time.sleep(random.uniform(0, 0.02 * (attempt + 1)))  # noqa: S311 - jitter, not crypto
     return None
