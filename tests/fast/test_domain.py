@@ -423,7 +423,7 @@ def test_opening_more_payments_buys_no_more_than_twenty_wrong_codes_a_day(domain
                 domain.service.verify_code(domain.stored(payment.payment_id), wrong)
         with pytest.raises(TooManyRequests):
             domain.service.verify_code(domain.stored(payment.payment_id), wrong)
-    # When a fifth payment is opened, no code is checked for it that day, not even the right one
+    # When a fifth payment is opened, no guess at it is answered that day, not even the right one
     fifth = domain.pay(60_000)
     with pytest.raises(TooManyRequests) as limited:
         domain.service.verify_code(fifth, domain.mailbox.last_code())

@@ -185,7 +185,7 @@ def test_a_guesser_opening_payment_after_payment_gets_twenty_wrong_codes_a_day(
         with ThreadPoolExecutor(max_workers=5) as pool:
             answers = list(pool.map(lambda guess: verify(user, *guess), guesses))
         assert sorted(a.status_code for a in answers) == [400, 400, 400, 400, 429], [a.text for a in answers]
-    # When a fifth is opened, its code is not checked (not even the right one) until the day is over
+    # When a fifth is opened, no guess at it is answered (not even the right one) until the day is over
     fifth = large_payment(stack, user)
     codes = wait_for(lambda: (c := codes_for(stack, user.email)) and len(c) == 5 and c, 10, "the fifth code")
     refused = verify(user, fifth["payment_id"], codes[0])
