@@ -24,9 +24,8 @@ import csv
 import io
 import json
 from collections import defaultdict
-from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from payments_core import clock
 from payments_core.errors import DomainError
@@ -46,8 +45,7 @@ class ReportGateway(ReportingGateway, Protocol):
     def list_refunds(self, intent_id: str) -> list[ProviderRefund]: ...
 
 
-@dataclass
-class Mismatch:
+class Mismatch(NamedTuple):  # not a dataclass: cheaper to create in init
     """One disagreement. ``kind``: missing_in_ledger (the provider moved money the ledger does not
     show), not_at_provider (a ledger entry the provider does not confirm), amount_differs (ledger vs
     provider), store_differs (ledger vs the payments store), not_in_store (the provider moved money
@@ -197,7 +195,7 @@ class DailyReport:
                 | {"ledger_net": net(sides["ledger"]), "provider_net": net(sides["provider"])}
                 for currency, sides in sorted(totals.items())
             },
-            "mismatches": [asdict(m) for m in sorted(unique.values(), key=lambda m: (m.kind, m.movement))],
+            "mismatches": [m._asdict() for m in sorted(unique.values(), key=lambda m: (m.kind, m.movement))],
         }
 
     def _check_entry(self, entry: dict[str, Any], *, at_provider: bool) -> list[Mismatch]:

@@ -13,8 +13,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -40,8 +39,7 @@ BUSY_CODE = Conflict("request_in_progress", "Another request is using this code.
 LIVE_CODE = "attempts < :max AND attribute_not_exists(used_at) AND code_hash = :hash AND expires_at >= :now"
 
 
-@dataclass(frozen=True)
-class Budget:
+class Budget(NamedTuple):  # not a frozen dataclass: cheaper to create in init
     """One of a user's day budgets: at most ``maximum`` of ``counter`` on ``day`` (UTC days since the
     epoch); the day's item expires at ``expires_at`` (``ttl``)."""
 
@@ -51,8 +49,7 @@ class Budget:
     expires_at: int
 
 
-@dataclass(frozen=True)
-class FreshCode:
+class FreshCode(NamedTuple):  # not a frozen dataclass: cheaper to create in init
     """A code to store: its HMAC, when it is sent, until when it works, until when its item is kept."""
 
     code_hash: str

@@ -21,7 +21,6 @@ events never applied) deleted. A delivery of an event that was never deferred ma
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from payments_core import clock
 from payments_core.errors import DomainError, NotYet
@@ -75,14 +74,16 @@ def deferred_mark(event_id: str) -> Callable[[Payment], Change | None]:
     return mark
 
 
-@dataclass
-class _Outcome:
+class _Outcome:  # not a dataclass: cheaper to create in init
     """What the write of one delivery did, as its last ``mutate`` decided it."""
 
-    unproven: bool = False  # the payment tried first does not hold the intent: look it up instead
-    changed: bool = False
-    settles: bool = False  # it cleared this event's deferred mark
-    held_back: str | None = None  # why part of the provider's state was left out (marked deferred)
+    __slots__ = ("changed", "held_back", "settles", "unproven")
+
+    def __init__(self) -> None:
+        self.unproven = False  # the payment tried first does not hold the intent: look it up instead
+        self.changed = False
+        self.settles = False  # it cleared this event's deferred mark
+        self.held_back: str | None = None  # why part of the provider's state was left out (marked deferred)
 
 
 class WebhookProcessor:
