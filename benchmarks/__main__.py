@@ -61,6 +61,7 @@ def main() -> int:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()} ({sys.platform})",
     }
     results["cold_start"] = cold_start.measure(Path(args.bench_python), runs=runs)
+    results["own_code"] = cold_start.own_code(Path(args.bench_python), runs=runs)
     heaviest = max(results["cold_start"], key=lambda row: row["ours_ms"])["function"]
     results["import_times"] = cold_start.import_times(Path(args.bench_python), heaviest)
     results["each_library"] = cold_start.each_library(Path(args.bench_python), runs=runs)
@@ -112,6 +113,32 @@ def cold_start_summary(rows: list[dict[str, Any]]) -> str:
     )
 
 
+def own_code_section(rows: list[dict[str, Any]]) -> str:
+    """What our code adds to each function's libraries, timed inside one process (cold_start.own_code)."""
+    if not rows:
+        return ""
+    over = [row for row in rows if row["vs_libs_in_process"] > 1.05]
+    at_floor = [
+        row for row in rows if (row["libs_ms"] + row["models_ms"] + row["modules_floor_ms"]) / row["libs_ms"] > 1.05
+    ]
+    return (
+        "\n### What our code adds to its libraries, timed inside one process"
+        " (ms; medians of the runs, each beside a run of the libraries baseline)\n\n"
+        "The libraries loaded first as the *libraries* baseline loads them, the clients created; then the"
+        " handler imported and its one-time work run, timed between two clock reads in that process (no"
+        " interpreter start-up or exit in the span). `models_ms`: creating our pydantic model classes in that"
+        " span; `modules_floor_ms`: importing that many empty modules (the same span, a package of"
+        f" {cold_start.EMPTY_MODULES}); `rest_ms`: the rest of our code. `vs_libs_in_process` = (libraries +"
+        " ours) / libraries.\n\n"
+        + table(rows)
+        + f"\nAbove 1.05 x: {len(over)} of {len(rows)} functions"
+        + (f" (at most {max(row['vs_libs_in_process'] for row in over)} x)" if over else "")
+        + f"; above it with only their models and the import of their modules (rest = 0): {len(at_floor)}"
+        + (f" ({', '.join(str(row['function']) for row in at_floor)})" if at_floor else "")
+        + ".\n"
+    )
+
+
 def before_section() -> str:
     """The committed before/now run of benchmarks.cold_before (its own interleaved run)."""
     if not cold_before.BEFORE_FILE.exists():
@@ -153,6 +180,7 @@ def render(results: dict[str, Any]) -> str:
         "## Cold start (median wall time of a fresh interpreter: handler import + its declared one-time work)\n\n"
         + table(results["cold_start"])
         + cold_start_summary(results["cold_start"])
+        + own_code_section(results.get("own_code", []))
         + "\n### `-X importtime` of the heaviest function, now (ms, each module's median of 5 runs)\n\n"
         + table(results["import_times"]["function"])
         + "\nBy cumulative time (the module and what it imports):\n\n"

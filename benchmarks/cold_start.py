@@ -30,9 +30,11 @@ import os
 import shutil
 import statistics
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from devstack import aws_models
 from devstack.template import Template
@@ -393,3 +395,113 @@ def import_times(
         "cumulative": listed(0),
         "self": listed(1),
     }
+
+
+# What our code adds, measured inside one process (``own_code``): the function's libraries are loaded
+# first, as the *libraries* baseline loads them, and its AWS clients created by ``payments_core.aws`` (so
+# its one-time work finds them made); then the handler is imported and its one-time work run, timed on
+# its own. The time between two ``perf_counter`` reads in one process carries none of a fresh
+# interpreter's start-up and exit, whose run-to-run spread (several percent of a whole cold start here)
+# is what makes *vs_libs* move by as much as the bar it is read against. Our model classes created in
+# that span are timed (``MODELS_TIMER``; pydantic's one-time setup is paid by the baseline's model), and
+# our modules it imports counted.
+OWN_PROBE = """
+import json, os, sys, time
+{timer}
+{libraries}
+from payments_core import aws
+for _service in {services!r}:
+    aws.dynamodb_client() if _service == "dynamodb" else aws.client(_service)
+_loaded = set(sys.modules)
+_created.clear()
+_start = time.perf_counter()
+{body}
+_spent = time.perf_counter() - _start
+_ours = [m for m in set(sys.modules) - _loaded if m.startswith("payments_core") or m == {module!r}]
+_models = [spent for module, spent in _created if module.startswith("payments_core")]
+_answer = {{"own_s": _spent, "modules": len(_ours), "models_s": sum(_models), "models": len(_models)}}
+print(json.dumps(_answer), flush=True)
+os._exit(0)
+"""
+# The same span for a package of empty modules: what importing one module costs on this machine, however
+# little it holds (finding it, reading its bytecode, creating the module), times the modules we import.
+EMPTY_MODULES = 40
+MODULES_PROBE = """
+import json, os, sys, time
+_start = time.perf_counter()
+for _i in range({count}):
+    __import__(f"bench_empty.m{{_i}}")
+print(json.dumps({{"per_module_s": (time.perf_counter() - _start) / {count}}}), flush=True)
+os._exit(0)
+"""
+
+
+def _json_probe(python: Path, code: str, env: dict[str, str], cwd: Path) -> dict[str, Any]:
+    done = subprocess.run([str(python), "-c", code], env=env, cwd=cwd, capture_output=True, text=True, check=True)
+    answer: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return answer
+
+
+def module_floor(python: Path, runs: int = 15) -> float:
+    """Seconds to import one empty module from bytecode (the median of ``runs`` runs of ``EMPTY_MODULES``)."""
+    python = python.absolute()
+    with tempfile.TemporaryDirectory() as scratch:
+        package = Path(scratch) / "bench_empty"
+        package.mkdir()
+        (package / "__init__.py").write_text("")
+        for i in range(EMPTY_MODULES):
+            (package / f"m{i}.py").write_text("from __future__ import annotations\n")
+        subprocess.run([str(python), "-m", "compileall", "-q", str(package)], check=True)
+        env = {**probe_env(), "PYTHONPATH": scratch}
+        code = MODULES_PROBE.format(count=EMPTY_MODULES)
+        return statistics.median(float(_json_probe(python, code, env, ROOT)["per_module_s"]) for _ in range(runs))
+
+
+def own_code(python: Path, runs: int = 15) -> list[dict[str, object]]:
+    """Per function: what our code adds to its libraries, in one process (``OWN_PROBE``), with the part
+    that is our pydantic model classes and the part that importing that many modules costs at least; and
+    the ratio to the libraries baseline that it makes (*libraries + ours*, over *libraries*)."""
+    python = python.absolute()
+    template = Template(ROOT / "template.yaml")
+    layer = layer_dirs(python)[0] / "python"
+    if not layer.exists():  # measure() builds it
+        layer, _ = build_layers(python)
+    per_module_s = module_floor(python, runs)
+    rows: list[dict[str, object]] = []
+    for logical_id, spec in sorted(template.functions().items()):
+        services = services_of(template, logical_id)
+        env = {**probe_env(), **spec.environment, "PYTHONPATH": f"{spec.code_dir}:{layer}"}
+        ours_body = f"import {spec.module}\nfrom payments_core import snapstart\nsnapstart.warm_up()"
+        libraries = libraries_of(python, ours_body, env, spec.code_dir)
+        loaded = [LIBRARIES[name] for name in libraries]
+        libraries_code = "\n".join([PAUSE_GC, DEFERRED, "import boto3", *loaded, RESUME_GC])
+        our_clients = OUR_CLIENTS.format(data=str(layer / "payments_core" / "aws_data"), services=services)
+        libraries_body = "\n".join([libraries_code, our_clients])
+        own_body = OWN_PROBE.format(
+            timer=MODELS_TIMER, libraries=libraries_code, services=services, body=ours_body, module=spec.module
+        )
+        own: list[dict[str, Any]] = []
+        with_libraries: list[float] = []
+        for _ in range(runs):
+            own.append(_json_probe(python, own_body, env, spec.code_dir))
+            with_libraries.append(run(python, libraries_body, env, spec.code_dir).wall_s)
+        own_s = statistics.median(sample["own_s"] for sample in own)
+        models_s = statistics.median(sample["models_s"] for sample in own)
+        libraries_s = statistics.median(with_libraries)
+        modules = int(own[0]["modules"])
+        rows.append(
+            {
+                "function": logical_id,
+                "libs_ms": round(libraries_s * 1000),
+                "ours_adds_ms": round(own_s * 1000, 1),
+                "spread_ms": round((max(s["own_s"] for s in own) - min(s["own_s"] for s in own)) * 1000, 1),
+                "models": int(own[0]["models"]),
+                "models_ms": round(models_s * 1000, 1),
+                "modules": modules,
+                "modules_floor_ms": round(modules * per_module_s * 1000, 1),
+                "rest_ms": round((own_s - models_s - modules * per_module_s) * 1000, 1),
+                "vs_libs_in_process": round((libraries_s + own_s) / libraries_s, 3),
+            }
+        )
+        print(f"our code {logical_id}: {rows[-1]}", flush=True)
+    return rows
