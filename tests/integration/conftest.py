@@ -178,6 +178,34 @@ def refused_for_our_reasons(stripe_url: str) -> list[dict[str, Any]]:
     return refused
 
 
+STACK_LOG_LINES = 200
+_LOG_START = pytest.StashKey[int]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Notes where the session's stack log stood when a test that uses the stack began."""
+    running = getattr(item, "funcargs", {}).get("stack")
+    if isinstance(running, RunningStack) and running.log_path.exists():
+        item.stash[_LOG_START] = running.log_path.stat().st_size
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    """A failed test that used the stack shows what the stack logged while it ran (its last
+    ``STACK_LOG_LINES`` lines): a webhook that never arrived or a call that failed says why there, and
+    CI keeps no other copy. The log holds nothing secret (the session's log hygiene check)."""
+    report: pytest.TestReport = yield
+    running = getattr(item, "funcargs", {}).get("stack")
+    if report.failed and call.when == "call" and isinstance(running, RunningStack) and _LOG_START in item.stash:
+        with running.log_path.open("rb") as log:
+            log.seek(item.stash[_LOG_START])
+            lines = log.read().decode(errors="replace").splitlines()[-STACK_LOG_LINES:]
+        report.sections.append(("local stack log during the test", "\n".join(lines)))
+    return report
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     from tests.integration.log_hygiene import leaks
