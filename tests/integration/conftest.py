@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,7 +183,7 @@ _LOG_START = pytest.StashKey[int]()
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+def pytest_runtest_call(item: pytest.Item) -> Generator[None]:
     """Notes where the session's stack log stood when a test that uses the stack began."""
     running = getattr(item, "funcargs", {}).get("stack")
     if isinstance(running, RunningStack) and running.log_path.exists():
@@ -192,7 +192,9 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """A failed test that used the stack shows what the stack logged while it ran (its last
     ``STACK_LOG_LINES`` lines): a webhook that never arrived or a call that failed says why there, and
     CI keeps no other copy. The log holds nothing secret (the session's log hygiene check)."""
