@@ -11,9 +11,9 @@ from payments_core.api import authenticated_user_id, build_resolver, outcome_res
 from payments_core.idempotency_keys import validated_key
 from payments_core.observability import logger, metrics, tracer
 from payments_core.payment_outcomes import patiently, payment_outcome
+from payments_core.payments.capture_request import CaptureRequest
 from payments_core.payments.leases import KEY_IN_PROGRESS
 from payments_core.payments.providers.stripe.sdk import load_stripe_sdk
-from payments_core.payments.request_models import CaptureRequest
 from payments_core.payments.wiring import payment_service
 from payments_core.snapstart import prepare
 

@@ -19,7 +19,13 @@ from payments_core.payments.wiring import providers
 from payments_core.reconciliation_report import DailyReport, day_bounds, write_report
 from payments_core.snapstart import prepare
 
-prepare(clients=("dynamodb", "s3"), secrets=True, steps=(load_stripe_sdk,))
+# The provider's charges, which only this function reads (built on first use without SnapStart).
+prepare(
+    clients=("dynamodb", "s3"),
+    secrets=True,
+    imports=("payments_core.payments.provider_charges",),
+    steps=(load_stripe_sdk,),
+)
 
 
 def report_day(event: dict[str, Any]) -> date:

@@ -15,7 +15,7 @@ from payments_core.payment_outcomes import patiently, refund_outcome
 from payments_core.payments.leases import KEY_IN_PROGRESS
 from payments_core.payments.provider import PROVIDER_RECORDS
 from payments_core.payments.providers.stripe.sdk import load_stripe_sdk
-from payments_core.payments.request_models import RefundRequest
+from payments_core.payments.refund_request import RefundRequest
 from payments_core.payments.wiring import payment_service
 from payments_core.snapstart import prepare
 

@@ -9,10 +9,11 @@ import pytest
 
 from payments_core.errors import Conflict, Declined, Invalid, TooManyRequests
 from payments_core.idempotency_keys import KEY_REUSED
+from payments_core.payments.capture_request import CaptureRequest
 from payments_core.payments.create_request import CreatePaymentRequest
 from payments_core.payments.models import Dispute
 from payments_core.payments.provider import ProviderFailed, ProviderRefused
-from payments_core.payments.request_models import CaptureRequest, RefundRequest
+from payments_core.payments.refund_request import RefundRequest
 from payments_core.payments.service import failure_of
 from tests.fast.conftest import USER, Domain
 

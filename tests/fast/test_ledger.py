@@ -11,7 +11,8 @@ from payments_core import clock
 from payments_core.events import PaymentEventDetail
 from payments_core.ledger import ENTRY_FIELDS, Ledger
 from payments_core.ledger_out import TransactionOut, TransactionPage
-from payments_core.payments.request_models import CaptureRequest, RefundRequest
+from payments_core.payments.capture_request import CaptureRequest
+from payments_core.payments.refund_request import RefundRequest
 from tests.fast.conftest import USER, Domain
 from tests.fast.fakes import InMemoryLedger
 

@@ -11,9 +11,10 @@ import pytest
 
 from payments_core.errors import Conflict, ProviderUnavailable
 from payments_core.idempotency_keys import KEY_REUSED
+from payments_core.payments.capture_request import CaptureRequest
 from payments_core.payments.leases import KEY_IN_PROGRESS, LEASE_SECONDS, PROVIDER_CALL_IN_PROGRESS
 from payments_core.payments.provider import ProviderFailed
-from payments_core.payments.request_models import CaptureRequest, RefundRequest
+from payments_core.payments.refund_request import RefundRequest
 from tests.fast.conftest import OTP_THRESHOLD, USER, Domain
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from payments_core import clock
 from payments_core.payments.provider import Providers, ProviderUnavailable
-from payments_core.payments.request_models import RefundRequest
+from payments_core.payments.refund_request import RefundRequest
 from payments_core.reconciler import Reconciler
 from tests.fast.conftest import OTP_THRESHOLD, USER, Domain
 

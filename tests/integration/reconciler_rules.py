@@ -23,7 +23,7 @@ from payments_core.payments.create_request import CreatePaymentRequest
 from payments_core.payments.otp_repository import OtpCodeStore
 from payments_core.payments.provider import Providers
 from payments_core.payments.providers.stripe.gateway import StripeGateway
-from payments_core.payments.request_models import RefundRequest
+from payments_core.payments.refund_request import RefundRequest
 from payments_core.payments.service import PaymentService
 from payments_core.reconciler import Reconciler
 from tests.conftest import published_events

@@ -23,8 +23,8 @@ from payments_core.payments.create_request import CreatePaymentRequest
 from payments_core.payments.leases import LEASE_SECONDS
 from payments_core.payments.providers.stripe.gateway import StripeGateway
 from payments_core.payments.providers.stripe.http import Urllib3Client
+from payments_core.payments.refund_request import RefundRequest
 from payments_core.payments.repository import PaymentRepository
-from payments_core.payments.request_models import RefundRequest
 from payments_core.payments.service import SETTLED_FINGERPRINT_LENGTH, PaymentService
 from tests.conftest import published_events
 from tests.domain import build_payments, create
@@ -279,7 +279,7 @@ def test_a_creation_applied_before_its_lost_answer_is_retried_is_still_this_requ
 
 
 def test_a_second_capture_racing_the_first_waits_its_turn_and_changes_nothing(stack: RunningStack, faulty: Any) -> None:
-    from payments_core.payments.request_models import CaptureRequest
+    from payments_core.payments.capture_request import CaptureRequest
 
     # Given a hold of 40.00, captured for 30.00 by one request
     service, _ = faulty
@@ -324,7 +324,7 @@ def test_a_cancel_racing_a_verified_code_cancels_only_a_payment_still_waiting_fo
 
 
 def test_the_provider_key_of_a_capture_is_the_client_operations_own(stack: RunningStack, faulty: Any) -> None:
-    from payments_core.payments.request_models import CaptureRequest
+    from payments_core.payments.capture_request import CaptureRequest
 
     # Given a hold whose first capture the provider refuses (Stripe keeps that answer for its key)
     service, client = faulty
@@ -378,8 +378,8 @@ def test_a_capture_meeting_its_keys_first_request_at_the_provider_waits_and_stri
     import threading
 
     from payments_core.payment_outcomes import patiently
+    from payments_core.payments.capture_request import CaptureRequest
     from payments_core.payments.leases import KEY_IN_PROGRESS
-    from payments_core.payments.request_models import CaptureRequest
 
     # Given a capture whose call to the provider takes a while
     service, client = faulty
@@ -415,7 +415,7 @@ def test_a_capture_meeting_its_keys_first_request_at_the_provider_waits_and_stri
 def test_a_capture_whose_lambda_died_after_the_provider_captured_is_resumed_once_by_its_retry(
     stack: RunningStack, faulty: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from payments_core.payments.request_models import CaptureRequest
+    from payments_core.payments.capture_request import CaptureRequest
 
     service, client = faulty
     now = [1_800_000_000]

@@ -27,10 +27,11 @@ from devstack.template import Template
 from payments_core.dynamo import from_item
 from payments_core.errors import DomainError
 from payments_core.ledger import CREDITS, Ledger
+from payments_core.payments.capture_request import CaptureRequest
 from payments_core.payments.create_request import CreatePaymentRequest
 from payments_core.payments.providers.stripe.gateway import StripeGateway
+from payments_core.payments.refund_request import RefundRequest
 from payments_core.payments.repository import PaymentRepository
-from payments_core.payments.request_models import CaptureRequest, RefundRequest
 from payments_core.payments.webhook import WebhookProcessor
 from tests.conftest import ROOT, clear_caches, published_events
 from tests.domain import build_payments, create, notice_of

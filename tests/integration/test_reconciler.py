@@ -30,13 +30,14 @@ from payments_core.ledger import Ledger
 from payments_core.ledger_repository import LedgerRepository
 from payments_core.notifications import send_receipt
 from payments_core.payments import open_items
+from payments_core.payments.capture_request import CaptureRequest
 from payments_core.payments.create_request import CreatePaymentRequest
 from payments_core.payments.leases import LEASE_SECONDS, take_lease
 from payments_core.payments.otp_repository import OtpCodeStore
 from payments_core.payments.provider import Providers
 from payments_core.payments.providers.stripe.gateway import StripeGateway
+from payments_core.payments.refund_request import RefundRequest
 from payments_core.payments.repository import PaymentRepository
-from payments_core.payments.request_models import CaptureRequest, RefundRequest
 from payments_core.payments.transitions import operation_id
 from payments_core.payments.webhook import WebhookProcessor
 from payments_core.reconciler import Reconciler

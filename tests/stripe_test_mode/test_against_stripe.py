@@ -19,10 +19,11 @@ from moto import mock_aws
 from devstack.provision import create_tables
 from devstack.template import Template
 from payments_core.errors import DomainError
+from payments_core.payments.capture_request import CaptureRequest
 from payments_core.payments.create_request import CreatePaymentRequest
 from payments_core.payments.providers.stripe.gateway import StripeGateway
+from payments_core.payments.refund_request import RefundRequest
 from payments_core.payments.repository import PaymentRepository
-from payments_core.payments.request_models import CaptureRequest, RefundRequest
 from payments_core.payments.service import PaymentService
 from payments_core.payments.webhook import WebhookProcessor
 from tests.conftest import ROOT, clear_caches

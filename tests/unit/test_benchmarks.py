@@ -13,10 +13,11 @@ from pydantic import BaseModel
 
 from devstack.template import Template
 from payments_core.auth.models import SigninRequest, SignupRequest
+from payments_core.payments.capture_request import CaptureRequest
 from payments_core.payments.create_request import CreatePaymentRequest
 from payments_core.payments.otp_request import VerifyCodeRequest
 from payments_core.payments.reference_models import PaymentOut, RefundOut
-from payments_core.payments.request_models import CaptureRequest, RefundRequest
+from payments_core.payments.refund_request import RefundRequest
 from tests.conftest import ROOT
 
 PEERS = {name: ast.parse((ROOT / "benchmarks" / f"{name}.py").read_text()) for name in ("peer_fastapi", "peer_lean")}

@@ -87,12 +87,15 @@ OUR_PARTS = {
         "CreatePaymentFunction", "CapturePaymentFunction", "CancelPaymentFunction", "RefundPaymentFunction",
         "OtpVerifyFunction", "StripeWebhookFunction", "ReconcilerFunction", "DailyReportFunction",
     },
-    # ... and its refunds, disputes and charges only where one is read (payments.provider.PROVIDER_RECORDS)
+    # ... and its refunds and disputes only where one is read (payments.provider.PROVIDER_RECORDS)
     "payments_core.payments.provider_records": {
         "RefundPaymentFunction", "StripeWebhookFunction", "ReconcilerFunction", "DailyReportFunction",
     },
+    # ... and its charges only where they are read (the daily report)
+    "payments_core.payments.provider_charges": {"DailyReportFunction"},
     "payments_core.payments.webhook": {"StripeWebhookFunction"},
-    "payments_core.payments.request_models": {"CapturePaymentFunction", "RefundPaymentFunction"},
+    "payments_core.payments.capture_request": {"CapturePaymentFunction"},
+    "payments_core.payments.refund_request": {"RefundPaymentFunction"},
     "payments_core.payments.request_types": {
         "CreatePaymentFunction", "CapturePaymentFunction", "RefundPaymentFunction"
     },

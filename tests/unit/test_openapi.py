@@ -64,9 +64,10 @@ def test_email_fields_are_documented_as_email_addresses() -> None:
 
 def test_every_request_body_has_an_example_its_own_model_accepts() -> None:
     from payments_core.auth.models import SigninRequest, SignupRequest
+    from payments_core.payments.capture_request import CaptureRequest
     from payments_core.payments.create_request import CreatePaymentRequest
     from payments_core.payments.otp_request import VerifyCodeRequest
-    from payments_core.payments.request_models import CaptureRequest, RefundRequest
+    from payments_core.payments.refund_request import RefundRequest
 
     requests: list[type[BaseModel]] = [
         SignupRequest, SigninRequest, CreatePaymentRequest, CaptureRequest, RefundRequest, VerifyCodeRequest,

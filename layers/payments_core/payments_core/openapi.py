@@ -15,10 +15,11 @@ from pydantic.json_schema import models_json_schema
 
 from payments_core.auth.models import SigninRequest, SignupRequest, TokenOut, UserOut
 from payments_core.ledger_out import TransactionPage
+from payments_core.payments.capture_request import CaptureRequest
 from payments_core.payments.create_request import CreatePaymentRequest
 from payments_core.payments.otp_request import VerifyCodeRequest
 from payments_core.payments.reference_models import CodeSentOut, PaymentOut, PaymentPage, RefundOut
-from payments_core.payments.request_models import CaptureRequest, RefundRequest
+from payments_core.payments.refund_request import RefundRequest
 
 
 class HealthOut(BaseModel):

@@ -1,7 +1,7 @@
 """What clients send to create a payment: the request with free text (description, metadata), where
 card data and control characters are refused. Apart from the capture and refund requests
-(``payments.request_models``), which the function creating payments alone does not need; the amount
-and currency types of both: ``payments.request_types``."""
+(``payments.capture_request``, ``payments.refund_request``), which the function creating payments
+does not need; the amount and currency types of all three: ``payments.request_types``."""
 
 import re
 from typing import Annotated, Any, Literal

@@ -1,5 +1,6 @@
 """Storage models of payments and refunds, and what clients see of them (``public()``: the API reference's
-models, ``payments.reference_models``); their request models: ``payments.request_models``."""
+models, ``payments.reference_models``); their request models: ``payments.capture_request``,
+``payments.refund_request``."""
 
 import copy
 from collections.abc import Sequence

@@ -12,8 +12,9 @@ from pydantic import BaseModel
 
 from payments_core.errors import ProviderError, ProviderUnavailable
 
-if TYPE_CHECKING:  # built only where a refund, a dispute or a charge is read (PROVIDER_RECORDS)
-    from payments_core.payments.provider_records import ProviderCharge, ProviderDispute, ProviderRefund
+if TYPE_CHECKING:  # built only where a refund or a dispute (PROVIDER_RECORDS) or a charge is read
+    from payments_core.payments.provider_charges import ProviderCharge
+    from payments_core.payments.provider_records import ProviderDispute, ProviderRefund
 
 __all__ = [
     "PROVIDER_RECORDS",
@@ -38,7 +39,7 @@ __all__ = [
 IntentStatus = Literal[
     "pending", "requires_action", "processing", "requires_capture", "succeeded", "canceled", "failed"
 ]
-# The modules of the provider's refunds, disputes and charges (``payments.provider_records``), which
+# The modules of the provider's refunds and disputes (``payments.provider_records``), which
 # only the functions that read them load, on first use; those name them in ``snapstart.prepare(imports=...)``.
 PROVIDER_RECORDS = ("payments_core.payments.provider_records",)
 

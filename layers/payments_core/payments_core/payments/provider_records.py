@@ -1,7 +1,7 @@
-"""The provider's refunds, disputes and charges, as neutral facts (the provider seam: ``provider.py``).
-Apart from it so that the functions that never read one (create, capture, cancel, OTP verify) build
-none of these models: only the refund, the webhook, the reconciler and the daily report load them
-(``provider.PROVIDER_RECORDS``)."""
+"""The provider's refunds and disputes, as neutral facts (the provider seam: ``provider.py``). Apart
+from it so that the functions that never read one (create, capture, cancel, OTP verify) build none of
+these models: only the refund, the webhook, the reconciler and the daily report load them
+(``provider.PROVIDER_RECORDS``). Its charges, which only the daily report reads: ``provider_charges``."""
 
 from typing import Literal
 
@@ -44,17 +44,3 @@ class ProviderDispute(BaseModel):
     # can go back to an earlier one (lost, then appealed), so a read that began before the one stored
     # may say what it no longer is: it is not applied.
     read_at: int | None = None
-
-
-class ProviderCharge(BaseModel):
-    """A charge as the provider holds it: what it captured and refunded, for the daily report."""
-
-    id: str
-    amount: int
-    amount_captured: int = 0
-    amount_refunded: int = 0
-    captured: bool = False
-    status: str = ""
-    currency: str | None = None
-    payment_intent: str | None = None
-    created: int | None = None

@@ -1,6 +1,6 @@
 """The amount and currency types of every payment request: the create request
-(``payments.create_request``) and the capture and refund requests (``payments.request_models``) each
-load these without the others' models."""
+(``payments.create_request``), the capture request (``payments.capture_request``) and the refund
+request (``payments.refund_request``) each load these without the others' models."""
 
 from typing import Annotated, Any
 

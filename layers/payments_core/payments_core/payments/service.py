@@ -64,9 +64,10 @@ from payments_core.payments.transitions import (
 
 if TYPE_CHECKING:  # types only: each function loads the request model of its operation, and one-time
     # codes only where they are sent or checked (payments.wiring)
+    from payments_core.payments.capture_request import CaptureRequest
     from payments_core.payments.create_request import CreatePaymentRequest
     from payments_core.payments.otp import OtpService
-    from payments_core.payments.request_models import CaptureRequest, RefundRequest
+    from payments_core.payments.refund_request import RefundRequest
 
 NOT_CAPTURABLE = Conflict("payment_not_capturable", "Only a payment on hold can be captured.")
 NOT_CANCELABLE = Conflict("payment_not_cancelable", "Only a payment that has not moved money can be canceled.")

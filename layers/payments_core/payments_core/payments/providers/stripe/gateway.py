@@ -27,12 +27,8 @@ from payments_core.payments.providers.stripe.sdk import (
 )
 
 if TYPE_CHECKING:  # loaded on first use: only the functions that read refunds, disputes or charges build them
-    from payments_core.payments.provider_records import (
-        ProviderCharge,
-        ProviderDispute,
-        ProviderRefund,
-        ProviderRefundStatus,
-    )
+    from payments_core.payments.provider_charges import ProviderCharge
+    from payments_core.payments.provider_records import ProviderDispute, ProviderRefund, ProviderRefundStatus
 
 NAME = "stripe"
 # A PaymentIntent's status in our words; "requires_payment_method" after a confirmation attempt is a
@@ -375,7 +371,7 @@ class StripeGateway:
         return found
 
     def list_charges(self, start: int, end: int) -> list[ProviderCharge]:
-        from payments_core.payments.provider_records import ProviderCharge
+        from payments_core.payments.provider_charges import ProviderCharge
 
         charges = []
         for obj in self._created_between(self.client.v1.charges, start, end):
