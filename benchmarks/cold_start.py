@@ -134,6 +134,12 @@ os._exit(0)
 LIST_LIBRARIES = "import sys\nprint(json.dumps(sorted(set(sys.modules) & {names!r})), flush=True)"
 
 
+def libraries_loaded(names: list[str]) -> str:
+    """The libraries baseline's code up to its clients: boto3 and ``names`` (``LIBRARIES``) loaded as our
+    functions load them, with the GC paused as their init phase pauses it."""
+    return "\n".join([PAUSE_GC, DEFERRED, "import boto3", *(LIBRARIES[name] for name in names), RESUME_GC])
+
+
 @dataclass
 class Sample:
     wall_s: float
@@ -162,11 +168,7 @@ def run(python: Path, body: str, env: dict[str, str], cwd: Path) -> Sample:
 def models_time(python: Path, body: str, env: dict[str, str], cwd: Path) -> tuple[float, int]:
     """Seconds spent creating our model classes in ``body`` (all but a process's first model), and
     how many."""
-    done = subprocess.run(
-        [str(python), "-c", MODELS_PROBE.format(timer=MODELS_TIMER, body=body)],
-        env=env, cwd=cwd, capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    data = json.loads(done.stdout.strip().splitlines()[-1])
+    data = _json_probe(python, MODELS_PROBE.format(timer=MODELS_TIMER, body=body), env, cwd)
     return float(data["models_s"]), int(data["models"])
 
 
@@ -227,9 +229,7 @@ def measure(python: Path, runs: int = 15) -> list[dict[str, object]]:
         floor_gc_body = "\n".join([PAUSE_GC, "import boto3", RESUME_GC, clients_body])
         libraries = libraries_of(python, ours_body, env, spec.code_dir)
         our_clients = OUR_CLIENTS.format(data=str(layer / "payments_core" / "aws_data"), services=services)
-        libraries_body = "\n".join(
-            [PAUSE_GC, DEFERRED, "import boto3", *(LIBRARIES[name] for name in libraries), RESUME_GC, our_clients]
-        )
+        libraries_body = "\n".join([libraries_loaded(libraries), our_clients])
         plain_libraries_body = "\n".join(
             [PAUSE_GC, "import boto3", *(PLAIN_LIBRARIES[name] for name in libraries), RESUME_GC, clients_body]
         )
@@ -473,8 +473,7 @@ def own_code(python: Path, runs: int = 15) -> list[dict[str, object]]:
         env = {**probe_env(), **spec.environment, "PYTHONPATH": f"{spec.code_dir}:{layer}"}
         ours_body = f"import {spec.module}\nfrom payments_core import snapstart\nsnapstart.warm_up()"
         libraries = libraries_of(python, ours_body, env, spec.code_dir)
-        loaded = [LIBRARIES[name] for name in libraries]
-        libraries_code = "\n".join([PAUSE_GC, DEFERRED, "import boto3", *loaded, RESUME_GC])
+        libraries_code = libraries_loaded(libraries)
         our_clients = OUR_CLIENTS.format(data=str(layer / "payments_core" / "aws_data"), services=services)
         libraries_body = "\n".join([libraries_code, our_clients])
         own_body = OWN_PROBE.format(

@@ -43,10 +43,9 @@ print(json.dumps({{"modules": len(ours() - modules), "models": len(our_models() 
 def own_probe(logical_id: str) -> dict[str, Any]:
     template = Template(ROOT / "template.yaml")
     spec = template.functions()[logical_id]
-    loaded = [cold_start.LIBRARIES[name] for name in ("pydantic", "aws_lambda_powertools.logging")]
     code = cold_start.OWN_PROBE.format(
         timer=cold_start.MODELS_TIMER,
-        libraries="\n".join([cold_start.PAUSE_GC, cold_start.DEFERRED, "import boto3", *loaded, cold_start.RESUME_GC]),
+        libraries=cold_start.libraries_loaded(["pydantic", "aws_lambda_powertools.logging"]),
         services=cold_start.services_of(template, logical_id),
         body=f"import {spec.module}\nfrom payments_core import snapstart\nsnapstart.warm_up()",
         module=spec.module,
