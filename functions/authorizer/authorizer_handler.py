@@ -10,17 +10,20 @@ could outlive its ``exp`` by up to that long; the verdict therefore carries ``ex
 handler refuses it once that has passed (``authenticated_user_id``).
 """
 
+from __future__ import annotations
+
 from payments_core.init_phase import init_done  # first: pauses the GC for the init phase
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from payments_core.auth import tokens
 from payments_core.aws import get_secret
 from payments_core.config import get_settings
 from payments_core.observability import logger, tracer
 from payments_core.snapstart import prepare
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 prepare(secrets=True)  # tokens (PyJWT) is imported above already
 

@@ -1,12 +1,13 @@
 """POST /payments: a Stripe PaymentIntent, confirmed at once below the OTP threshold."""
 
+from __future__ import annotations
+
 from payments_core.init_phase import init_done  # first: pauses the GC for the init phase
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payments_core.api import authenticated_user_id, build_resolver, outcome_response, parse_body, request_id
 from payments_core.idempotency_keys import validated_key
@@ -17,6 +18,9 @@ from payments_core.payments.otp_wiring import OTP_MODULES
 from payments_core.payments.providers.stripe.sdk import load_stripe_sdk
 from payments_core.payments.wiring import payment_service
 from payments_core.snapstart import prepare
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 prepare(clients=("dynamodb", "ses"), secrets=True, imports=OTP_MODULES, steps=(load_stripe_sdk,))
 

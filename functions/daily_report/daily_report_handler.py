@@ -2,12 +2,12 @@
 metric ReconciliationMismatches (payments_core.reconciliation_report). ``{"day": "YYYY-MM-DD"}`` in
 the event reports that day instead (a rerun)."""
 
+from __future__ import annotations
+
 from payments_core.init_phase import init_done  # first: pauses the GC for the init phase
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from payments_core.config import get_settings
 from payments_core.ledger_repository import LedgerRepository
@@ -18,6 +18,9 @@ from payments_core.payments.repository import payment_repository
 from payments_core.payments.wiring import providers
 from payments_core.reconciliation_report import DailyReport, day_bounds, write_report
 from payments_core.snapstart import prepare
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 # The provider's charges, which only this function reads (built on first use without SnapStart).
 prepare(

@@ -1,11 +1,12 @@
 """GET /payments/{payment_id} and GET /payments: the caller's own payments only."""
 
+from __future__ import annotations
+
 from payments_core.init_phase import init_done  # first: pauses the GC for the init phase
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payments_core.api import authenticated_user_id, build_resolver
 from payments_core.errors import NOT_FOUND
@@ -13,6 +14,9 @@ from payments_core.listing import PageQuery, parse_query
 from payments_core.observability import logger, metrics, tracer
 from payments_core.payments.repository import payment_repository
 from payments_core.snapstart import prepare
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 prepare(clients=("dynamodb",))
 

@@ -1,15 +1,19 @@
 """GET /health: liveness and the deployed version; touches nothing else."""
 
+from __future__ import annotations
+
 from payments_core.init_phase import init_done  # first: pauses the GC for the init phase
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payments_core.api import build_resolver
 from payments_core.config import get_settings
 from payments_core.observability import logger, metrics, tracer
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 app = build_resolver()
 

@@ -1,18 +1,22 @@
 """LedgerQueue -> one ledger entry per money movement (charge, refund), with partial batch failures."""
 
+from __future__ import annotations
+
 from payments_core.init_phase import init_done  # first: pauses the GC for the init phase
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payments_core.config import get_settings
 from payments_core.ledger import Ledger
 from payments_core.observability import logger, tracer
 from payments_core.queue_records import PaymentEventRecord
 from payments_core.snapstart import prepare
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 prepare(clients=("dynamodb",))
 

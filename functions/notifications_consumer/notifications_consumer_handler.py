@@ -1,12 +1,13 @@
 """NotificationsQueue -> a receipt email per succeeded, failed or refunded payment, once per movement."""
 
+from __future__ import annotations
+
 from payments_core.init_phase import init_done  # first: pauses the GC for the init phase
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payments_core.config import get_settings
 from payments_core.events import movement_of
@@ -15,6 +16,9 @@ from payments_core.notifications import send_receipt
 from payments_core.observability import logger, tracer
 from payments_core.queue_records import PaymentEventRecord
 from payments_core.snapstart import prepare
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 prepare(clients=("dynamodb", "ses"))
 

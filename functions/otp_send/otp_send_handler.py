@@ -1,11 +1,12 @@
 """POST /payments/{payment_id}/otp: emails a fresh one-time code (the previous one stops working)."""
 
+from __future__ import annotations
+
 from payments_core.init_phase import init_done  # first: pauses the GC for the init phase
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payments_core import clock
 from payments_core.api import authenticated_user_id, build_resolver, json_response
@@ -14,6 +15,9 @@ from payments_core.observability import logger, metrics, tracer
 from payments_core.payments.otp_wiring import OTP_MODULES, otp_service
 from payments_core.payments.repository import payment_repository
 from payments_core.snapstart import prepare
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 prepare(clients=("dynamodb", "ses"), secrets=True, imports=OTP_MODULES)
 

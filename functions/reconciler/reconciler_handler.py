@@ -3,11 +3,11 @@ An event ``{"min_age_seconds": 0}`` (an operator's `aws lambda invoke` after an 
 looks at open items without waiting RECONCILE_MIN_AGE_SECONDS; ``{"all_open": true}`` also looks at
 those not due yet (holds before their 7 days), without cutting any one-time code's life short."""
 
+from __future__ import annotations
+
 from payments_core.init_phase import init_done  # first: pauses the GC for the init phase
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from payments_core.config import get_settings
 from payments_core.observability import logger, metrics, tracer
@@ -18,6 +18,9 @@ from payments_core.payments.repository import payment_repository
 from payments_core.payments.wiring import providers
 from payments_core.reconciler import Reconciler
 from payments_core.snapstart import prepare
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 prepare(clients=("dynamodb",), secrets=True, imports=PROVIDER_RECORDS, steps=(load_stripe_sdk,))
 

@@ -1,12 +1,13 @@
 """POST /payments/{payment_id}/refunds: a full or partial refund, never past the captured amount."""
 
+from __future__ import annotations
+
 from payments_core.init_phase import init_done  # first: pauses the GC for the init phase
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payments_core.api import authenticated_user_id, build_resolver, outcome_response, parse_body
 from payments_core.idempotency_keys import validated_key
@@ -18,6 +19,9 @@ from payments_core.payments.providers.stripe.sdk import load_stripe_sdk
 from payments_core.payments.refund_request import RefundRequest
 from payments_core.payments.wiring import payment_service
 from payments_core.snapstart import prepare
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 prepare(clients=("dynamodb",), secrets=True, imports=PROVIDER_RECORDS, steps=(load_stripe_sdk,))
 

@@ -1,12 +1,13 @@
 """POST /auth/signin: exchanges email and password for a short-lived JWT."""
 
+from __future__ import annotations
+
 from payments_core.init_phase import init_done  # first: pauses the GC for the init phase
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payments_core.api import build_resolver, parse_body
 from payments_core.auth import accounts
@@ -15,6 +16,9 @@ from payments_core.aws import get_secret
 from payments_core.errors import DomainError
 from payments_core.observability import logger, metrics, tracer
 from payments_core.snapstart import prepare
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 prepare(clients=("dynamodb",), secrets=True, imports=("payments_core.auth.tokens",))
 

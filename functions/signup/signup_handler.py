@@ -1,18 +1,22 @@
 """POST /auth/signup: creates an account (argon2id hash, unique email)."""
 
+from __future__ import annotations
+
 from payments_core.init_phase import init_done  # first: pauses the GC for the init phase
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payments_core.api import build_resolver, json_response, parse_body
 from payments_core.auth import accounts
 from payments_core.auth.models import SignupRequest
 from payments_core.observability import logger, metrics, tracer
 from payments_core.snapstart import prepare
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 prepare(clients=("dynamodb",))
 

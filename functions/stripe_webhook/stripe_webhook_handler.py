@@ -1,11 +1,12 @@
 """POST /webhooks/stripe: signed Stripe events, verified on the raw body before anything else."""
 
+from __future__ import annotations
+
 from payments_core.init_phase import init_done  # first: pauses the GC for the init phase
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payments_core import clock
 from payments_core.api import build_resolver, raw_body
@@ -15,6 +16,9 @@ from payments_core.payments.providers.stripe.sdk import load_stripe_sdk
 from payments_core.payments.providers.stripe.webhook import INVALID_SIGNATURE, verified_notice
 from payments_core.payments.wiring import WEBHOOK_MODULES, webhook_processor
 from payments_core.snapstart import prepare
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 prepare(clients=("dynamodb",), secrets=True, imports=WEBHOOK_MODULES, steps=(load_stripe_sdk,))
 
