@@ -9,7 +9,9 @@ internal port. It never imports payments_core: it is the reference our code is c
   ``parameter_unknown``; ``payment_method_types`` on a PaymentIntent 400
   ``payment_method_types_no_longer_supported``; idempotency keys are honoured (replay for 24 h,
   ``idempotency_error`` for other parameters); refunds beyond what remains, or of an intent with no
-  successful charge, and charges under the currency's minimum are refused with Stripe's errors.
+  successful charge, and charges under the currency's minimum are refused with Stripe's errors; an
+  intent is captured or canceled only in the statuses Stripe acts on
+  (``payment_intent_unexpected_state``).
 - Answers are shaped as Stripe's at this version: an intent's ``latest_charge`` is an id and it has no
   ``charges``; a charge has no ``refunds`` list; the remainder a partial capture releases is not a
   refund; a refund failed after it succeeded shows ``failed``; disputes are served here; intents can
@@ -55,6 +57,13 @@ from devstack.strict_rules import (
     settled,
     shown,
 )
+
+# The statuses in which Stripe acts on an intent (its API reference for capture and cancel); in any
+# other, 400 ``payment_intent_unexpected_state``.
+ACTED_UPON_IN: dict[str, tuple[str, ...]] = {
+    "capture": ("requires_capture",),
+    "cancel": ("requires_payment_method", "requires_capture", "requires_confirmation", "requires_action", "processing"),
+}
 
 # The codes that mean our own validation should have refused the request before Stripe saw it.
 OUR_VALIDATION_CODES = frozenset(
@@ -350,6 +359,8 @@ class StrictStripe:
                     self.emit("refund.created", "refund", refund["id"], origin)
                     self.emit("charge.refunded", "charge", refund["charge"], origin)
                 return status, body
+        if len(parts) == 4 and parts[1] == "payment_intents" and parts[3] in ACTED_UPON_IN:
+            self._check_state(parts[2], parts[3])
         if len(parts) == 4 and parts[1] == "payment_intents" and parts[3] == "cancel":
             reason = params.pop("cancellation_reason", None)
             status, body, _ = self._forward(request, urlencode(params).encode())
@@ -366,6 +377,29 @@ class StrictStripe:
                 self._emit_for_status(intent, origin)
             return status, json.dumps(self.intent_as_stripe(intent)).encode()
         return status, body
+
+    def _check_state(self, intent_id: str, action: str) -> None:
+        """Stripe acts on an intent only in the statuses it lists for the action, and answers any other
+        400 ``payment_intent_unexpected_state`` with the intent in the error (localstripe captures a
+        canceled intent, and refuses the rest without the code)."""
+        raw = self.upstream_get(f"/v1/payment_intents/{intent_id}")
+        if raw is None:
+            return  # localstripe's own 404 answers it
+        intent = self.intent_as_stripe(raw)
+        allowed = ACTED_UPON_IN[action]
+        if intent["status"] in allowed:
+            return
+        if action == "capture" and intent["status"] == "succeeded":
+            message = "This PaymentIntent could not be captured because it has already been captured."
+        else:
+            verb = {"capture": "could not be captured", "cancel": "could not be canceled"}[action]
+            message = (
+                f"This PaymentIntent {verb} because it has a status of {intent['status']}. Only a PaymentIntent"
+                f" with one of the following statuses may be acted upon: {', '.join(allowed)}."
+            )
+        refusal = invalid(message, code="payment_intent_unexpected_state")
+        refusal.extra["payment_intent"] = intent
+        raise refusal
 
     def _emit_for_status(self, intent: dict[str, Any], origin: dict[str, Any] | None) -> None:
         if intent["status"] == "requires_action":

@@ -256,6 +256,44 @@ def test_a_cancel_is_announced_and_a_hold_that_expires_shows_expired(stack: Runn
     wait_for(lambda: user.call("GET", f"/payments/{expiring['payment_id']}").json()["status"] == "canceled")
 
 
+def test_an_intent_is_captured_or_canceled_only_in_the_statuses_stripe_acts_on(
+    stack: RunningStack, user: ApiClient
+) -> None:
+    # A hold that expired: Stripe refuses to capture it, and no money moves (localstripe alone captured it)
+    expiring = user.pay(3000, capture_method="manual").json()
+    intent_id = expiring["provider_payment_id"]
+    control(stack, f"payment_intents/{intent_id}/expire")
+    capture = at_stripe(stack, "POST", f"/v1/payment_intents/{intent_id}/capture", data={"amount_to_capture": 3000})
+    assert capture.status_code == 400
+    error = capture.json()["error"]
+    assert (error["type"], error["code"], error["payment_intent"]["status"]) == (
+        "invalid_request_error",
+        "payment_intent_unexpected_state",
+        "canceled",
+    )
+    assert error["message"] == (
+        "This PaymentIntent could not be captured because it has a status of canceled. Only a PaymentIntent"
+        " with one of the following statuses may be acted upon: requires_capture."
+    )
+    shown = intent(stack, intent_id)
+    assert (shown["status"], shown["amount_received"]) == ("canceled", 0)
+    charge = at_stripe(stack, "GET", f"/v1/charges/{shown['latest_charge']}", probe=False).json()
+    assert (charge["captured"], charge["amount_captured"]) == (False, 0)
+
+    # A payment that succeeded: neither captured again nor canceled
+    paid = user.pay(2000).json()["provider_payment_id"]
+    again = at_stripe(stack, "POST", f"/v1/payment_intents/{paid}/capture")
+    assert (again.status_code, again.json()["error"]["code"]) == (400, "payment_intent_unexpected_state")
+    assert (
+        again.json()["error"]["message"]
+        == "This PaymentIntent could not be captured because it has already been captured."
+    )
+    cancel = at_stripe(stack, "POST", f"/v1/payment_intents/{paid}/cancel")
+    assert (cancel.status_code, cancel.json()["error"]["code"]) == (400, "payment_intent_unexpected_state")
+    assert intent(stack, paid)["status"] == "succeeded"
+    assert not events(stack, paid, "payment_intent.canceled")
+
+
 def test_a_refund_is_announced_and_can_fail_afterwards(stack: RunningStack, user: ApiClient) -> None:
     paid = user.pay(2000).json()
     intent_id = paid["provider_payment_id"]
